@@ -1,0 +1,122 @@
+//! Strict standard base64 (RFC 4648 §4: alphabet `A–Z a–z 0–9 + /`, `=` padding), the encoding
+//! of every x402 header (`x402-protocol.md` §1.2).
+//!
+//! Decoding accepts only canonical padded input and tells URL-safe base64 (`-`, `_`) apart from
+//! other bad characters, because that is the mistake clients actually make.
+
+use crate::error::{Error, Reason, Result};
+use alloc::{format, string::String, vec::Vec};
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Encodes bytes as padded standard base64.
+pub fn encode(input: &[u8]) -> String {
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn value(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
+/// Decodes padded standard base64, rejecting URL-safe characters, missing padding, stray
+/// characters and non-canonical trailing bits. Errors carry [`Reason::InvalidPayload`].
+pub fn decode(input: &str) -> Result<Vec<u8>> {
+    let bytes = input.as_bytes();
+    let bad = |m: String| Error::new(Reason::InvalidPayload, m);
+    if let Some(pos) = bytes.iter().position(|&c| c == b'-' || c == b'_') {
+        return Err(bad(format!(
+            "URL-safe base64 character {:?} at {pos}: x402 headers use standard base64 (+ and /)",
+            char::from(bytes[pos])
+        )));
+    }
+    if bytes.len() % 4 != 0 {
+        return Err(bad(format!(
+            "base64 length {} is not a multiple of 4 (missing '=' padding?)",
+            bytes.len()
+        )));
+    }
+    let pad = bytes.iter().rev().take_while(|&&c| c == b'=').count();
+    if pad > 2 {
+        return Err(bad("too much base64 padding".into()));
+    }
+    let body = &bytes[..bytes.len() - pad];
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    let mut acc: u32 = 0;
+    let mut bits = 0u32;
+    for (i, &c) in body.iter().enumerate() {
+        let v = value(c).ok_or_else(|| {
+            bad(format!(
+                "invalid base64 character {:?} at {i}",
+                char::from(c)
+            ))
+        })?;
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    if acc != 0 {
+        return Err(bad("non-canonical base64 (trailing bits set)".into()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc4648_vectors() {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(encode(plain.as_bytes()), enc);
+            assert_eq!(decode(enc).unwrap(), plain.as_bytes());
+        }
+        assert_eq!(encode(&[0xfb, 0xff]), "+/8=");
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let msg = |s: &str| decode(s).unwrap_err().message().to_string();
+        assert!(msg("-_8=").contains("URL-safe"));
+        assert!(msg("Zm9vYg").contains("padding"));
+        assert!(msg("Zm9v!g==").contains("invalid base64 character"));
+        assert!(msg("Zm9vY===").contains("padding"));
+        assert!(msg("Zh==").contains("non-canonical"));
+        assert!(msg("Zm=v").contains("invalid base64 character"));
+        assert_eq!(decode("Zm9v\n").unwrap_err().code(), "invalid_payload");
+    }
+}

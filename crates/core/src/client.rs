@@ -1,0 +1,372 @@
+//! The paying side: choose a requirement from a challenge under a [`Policy`], build the
+//! EIP-3009 authorization and the typed data the wallet signs, and assemble the payment
+//! payload (`x402-protocol.md` §6 and §10). [`Budget`] tracks spending per origin and period.
+//!
+//! Nothing here reads the clock or randomness: `now` and the `nonce` are parameters.
+
+use crate::eip712::{signing_hash, typed_data_json};
+use crate::error::{Error, Reason, Result};
+use crate::exact::{parse_address, Authorization, ExactEvmPayload, ExactEvmRequirement};
+use crate::money::format_amount;
+use crate::network::Network;
+use crate::wire::{decimal_u256, v1, v2, AnyPaymentPayload, AnyPaymentRequired, V1, V2};
+use alloc::{collections::BTreeMap, format, string::String, vec::Vec};
+use alloy_primitives::{Address, Bytes, B256, U256};
+use serde::{Deserialize, Serialize};
+
+/// Seconds `validAfter` is back-dated to tolerate clock skew (the reference uses 600).
+pub const VALID_AFTER_SKEW_SECONDS: u64 = 600;
+
+/// Default maximum per payment: 100000 atomic units, $0.10 of a 6-decimal stablecoin.
+pub const DEFAULT_MAX_AMOUNT: u64 = 100_000;
+
+/// An asset the client agrees to pay with, optionally with its own cap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AllowedAsset {
+    /// Network of the asset.
+    pub network: Network,
+    /// Token contract (string so configs stay JSON-friendly; parsed when used).
+    pub asset: String,
+    /// Cap per payment in atomic units, instead of the policy's `maxAmount`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_u256")]
+    pub max_amount: Option<U256>,
+}
+
+/// What the client is willing to pay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Policy {
+    /// Maximum per payment in atomic units (`None`: no cap). Default $0.10 in 6 decimals.
+    #[serde(with = "opt_u256")]
+    pub max_amount: Option<U256>,
+    /// Networks allowed (`None`: any EVM network).
+    pub allowed_networks: Option<Vec<Network>>,
+    /// Assets allowed (`None`: any asset).
+    pub allowed_assets: Option<Vec<AllowedAsset>>,
+    /// Networks to prefer, best first; otherwise the server's order is kept.
+    pub preferred_networks: Vec<Network>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_amount: Some(U256::from(DEFAULT_MAX_AMOUNT)),
+            allowed_networks: None,
+            allowed_assets: None,
+            preferred_networks: Vec::new(),
+        }
+    }
+}
+
+mod opt_u256 {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        v: &Option<U256>,
+        s: S,
+    ) -> core::result::Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => decimal_u256::serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> core::result::Result<Option<U256>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| decimal_u256::parse(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// One payable option of a challenge, parsed for the exact EVM scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// Index in the challenge's `accepts`.
+    pub index: usize,
+    /// The parsed requirement.
+    pub requirement: ExactEvmRequirement,
+    /// Resource URL.
+    pub resource: String,
+    /// Resource description (may be empty).
+    pub description: String,
+}
+
+impl AnyPaymentRequired {
+    /// The protocol version number.
+    pub fn version(&self) -> u8 {
+        match self {
+            Self::V1(_) => V1::NUMBER,
+            Self::V2(_) => V2::NUMBER,
+        }
+    }
+
+    /// Every entry of `accepts`, parsed as an exact EVM offer or with the reason it is not one.
+    pub fn offers(&self) -> Vec<Result<Offer>> {
+        match self {
+            Self::V2(c) => c
+                .accepts
+                .iter()
+                .enumerate()
+                .map(|(index, r)| {
+                    Ok(Offer {
+                        index,
+                        requirement: ExactEvmRequirement::from_v2(r)?,
+                        resource: c.resource.url.clone(),
+                        description: c.resource.description.clone().unwrap_or_default(),
+                    })
+                })
+                .collect(),
+            Self::V1(c) => c
+                .accepts
+                .iter()
+                .enumerate()
+                .map(|(index, r)| {
+                    Ok(Offer {
+                        index,
+                        requirement: ExactEvmRequirement::from_v1(r)?,
+                        resource: r.resource.clone(),
+                        description: r.description.clone(),
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Policy {
+    /// Why this policy refuses an offer, or `None` if it accepts it.
+    pub fn refusal(&self, offer: &ExactEvmRequirement) -> Option<Error> {
+        if let Some(nets) = &self.allowed_networks {
+            if !nets.contains(&offer.network) {
+                return Some(Error::new(
+                    Reason::NoAcceptableRequirement,
+                    format!("network {} is not allowed", offer.network),
+                ));
+            }
+        }
+        let mut cap = self.max_amount;
+        if let Some(assets) = &self.allowed_assets {
+            let rule = assets.iter().find(|a| {
+                a.network == offer.network
+                    && parse_address(&a.asset).is_ok_and(|x| x == offer.asset)
+            });
+            match rule {
+                None => {
+                    return Some(Error::new(
+                        Reason::NoAcceptableRequirement,
+                        format!("asset {} on {} is not allowed", offer.asset, offer.network),
+                    ))
+                }
+                Some(rule) if rule.max_amount.is_some() => cap = rule.max_amount,
+                Some(_) => {}
+            }
+        }
+        match cap {
+            Some(cap) if offer.amount > cap => Some(Error::new(
+                Reason::OverMax,
+                format!(
+                    "price {} is above the maximum per payment {} (atomic units of {})",
+                    offer.amount, cap, offer.asset
+                ),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Chooses the offer to pay: the first acceptable one on the most preferred network, else
+    /// the first acceptable one in the server's order.
+    ///
+    /// Errors: `over_max` when price caps alone refused every offer,
+    /// `no_acceptable_requirement` otherwise (the message lists each refusal).
+    pub fn select(&self, challenge: &AnyPaymentRequired) -> Result<Offer> {
+        let mut acceptable = Vec::new();
+        let mut refusals: Vec<Error> = Vec::new();
+        for offer in challenge.offers() {
+            match offer {
+                Ok(o) => match self.refusal(&o.requirement) {
+                    None => acceptable.push(o),
+                    Some(e) => refusals.push(e),
+                },
+                Err(e) => refusals.push(e),
+            }
+        }
+        let rank = |o: &Offer| {
+            self.preferred_networks
+                .iter()
+                .position(|n| *n == o.requirement.network)
+                .unwrap_or(usize::MAX)
+        };
+        if let Some(best) = acceptable.iter().min_by_key(|o| rank(o)) {
+            return Ok(best.clone());
+        }
+        if !refusals.is_empty() && refusals.iter().all(|e| e.reason() == Reason::OverMax) {
+            return Err(refusals.swap_remove(0));
+        }
+        let why: Vec<String> = refusals.iter().map(|e| format!("{e}")).collect();
+        Err(Error::new(
+            Reason::NoAcceptableRequirement,
+            format!("no payment requirement is acceptable: {}", why.join("; ")),
+        ))
+    }
+}
+
+/// Builds the authorization for an offer as the reference client does:
+/// `validAfter = now − 600`, `validBefore = now + maxTimeoutSeconds`, `value = amount`.
+pub fn build_authorization(
+    offer: &ExactEvmRequirement,
+    from: Address,
+    now: u64,
+    nonce: B256,
+) -> Authorization {
+    Authorization {
+        from,
+        to: offer.pay_to,
+        value: offer.amount,
+        valid_after: U256::from(now.saturating_sub(VALID_AFTER_SKEW_SECONDS)),
+        valid_before: U256::from(now.saturating_add(offer.max_timeout_seconds)),
+        nonce,
+    }
+}
+
+/// The `eth_signTypedData_v4` JSON for an authorization.
+pub fn typed_data(offer: &ExactEvmRequirement, auth: &Authorization) -> Result<serde_json::Value> {
+    typed_data_json(&offer.domain(), &auth.message())
+}
+
+/// The digest the wallet signs for an authorization.
+pub fn authorization_digest(offer: &ExactEvmRequirement, auth: &Authorization) -> B256 {
+    signing_hash(&offer.domain(), &auth.message())
+}
+
+/// Assembles the payment for the chosen entry of a challenge: v2 copies `accepted` verbatim
+/// with the challenge's `resource` and `extensions`; v1 names scheme and network.
+pub fn build_payment(
+    challenge: &AnyPaymentRequired,
+    index: usize,
+    authorization: Authorization,
+    signature: Bytes,
+) -> Result<AnyPaymentPayload> {
+    let payload = ExactEvmPayload {
+        signature,
+        authorization,
+    }
+    .to_json();
+    let missing = || {
+        Error::new(
+            Reason::NoAcceptableRequirement,
+            format!("no requirement #{index}"),
+        )
+    };
+    Ok(match challenge {
+        AnyPaymentRequired::V2(c) => AnyPaymentPayload::V2(v2::PaymentPayload {
+            x402_version: V2,
+            resource: Some(c.resource.clone()),
+            accepted: c.accepts.get(index).ok_or_else(missing)?.clone(),
+            payload,
+            extensions: c.extensions.clone(),
+        }),
+        AnyPaymentRequired::V1(c) => {
+            let r = c.accepts.get(index).ok_or_else(missing)?;
+            AnyPaymentPayload::V1(v1::PaymentPayload {
+                x402_version: V1,
+                scheme: r.scheme.clone(),
+                network: r.network.clone(),
+                payload,
+            })
+        }
+    })
+}
+
+/// Spending of one origin in the current period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Spent {
+    /// Start of the period (unix seconds, a multiple of the period length).
+    pub period_start: u64,
+    /// Atomic amount spent in it.
+    #[serde(with = "decimal_u256")]
+    pub amount: U256,
+}
+
+/// A spending limit per origin per fixed period (for example per day), as a plain value the
+/// browser can persist as JSON. Time is a parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Budget {
+    /// Atomic amount allowed per origin per period.
+    #[serde(with = "decimal_u256")]
+    pub limit: U256,
+    /// Period length in seconds (86400 for a day).
+    pub period_seconds: u64,
+    /// Spending so far, by origin.
+    #[serde(default)]
+    pub spent: BTreeMap<String, Spent>,
+}
+
+impl Budget {
+    /// A budget of `limit` atomic units per origin per `period_seconds`.
+    pub fn new(limit: U256, period_seconds: u64) -> Self {
+        Self {
+            limit,
+            period_seconds: period_seconds.max(1),
+            spent: BTreeMap::new(),
+        }
+    }
+
+    fn period_start(&self, now: u64) -> u64 {
+        let p = self.period_seconds.max(1);
+        now - now % p
+    }
+
+    /// Amount spent by an origin in the period containing `now`.
+    pub fn spent(&self, origin: &str, now: u64) -> U256 {
+        let start = self.period_start(now);
+        self.spent
+            .get(origin)
+            .filter(|s| s.period_start == start)
+            .map_or(U256::ZERO, |s| s.amount)
+    }
+
+    /// What an origin may still spend in the current period.
+    pub fn remaining(&self, origin: &str, now: u64) -> U256 {
+        self.limit.saturating_sub(self.spent(origin, now))
+    }
+
+    /// Checks that paying `amount` to `origin` at `now` stays within the budget
+    /// (error: `over_budget`). Changes nothing.
+    pub fn check(&self, origin: &str, amount: U256, now: u64, decimals: u8) -> Result<()> {
+        let remaining = self.remaining(origin, now);
+        if amount > remaining {
+            return Err(Error::new(
+                Reason::OverBudget,
+                format!(
+                    "paying {} would exceed the budget for {origin}: {} of {} left this period",
+                    format_amount(amount, decimals),
+                    format_amount(remaining, decimals),
+                    format_amount(self.limit, decimals)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records a payment (after it was signed). Checks first, so a refused payment leaves the
+    /// budget unchanged.
+    pub fn record(&mut self, origin: &str, amount: U256, now: u64, decimals: u8) -> Result<()> {
+        self.check(origin, amount, now, decimals)?;
+        let start = self.period_start(now);
+        let spent = self.spent(origin, now) + amount;
+        self.spent.insert(
+            origin.into(),
+            Spent {
+                period_start: start,
+                amount: spent,
+            },
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,209 @@
+//! EIP-712 typed data for EIP-3009 `TransferWithAuthorization` (`x402-protocol.md` §2.1).
+//!
+//! The struct is declared once, with `sol!`; the type hash, struct hash and signing digest the
+//! verifier recovers from, and the `eth_signTypedData_v4` JSON a wallet signs, are all derived
+//! from that one declaration and from [`Eip712Domain`].
+
+use crate::error::{Error, Reason, Result};
+use alloc::{
+    borrow::Cow,
+    format,
+    string::{String, ToString},
+    vec::Vec,
+};
+use alloy_primitives::{Address, B256, U256};
+pub use alloy_sol_types::Eip712Domain;
+use alloy_sol_types::SolStruct;
+use serde_json::{json, Value};
+
+alloy_sol_types::sol! {
+    /// EIP-3009 `TransferWithAuthorization`: the payer authorizes anyone to move `value` of the
+    /// token from `from` to `to` once, between `validAfter` and `validBefore` (exclusive).
+    #[derive(Debug, PartialEq, Eq)]
+    struct TransferWithAuthorization {
+        address from;
+        address to;
+        uint256 value;
+        uint256 validAfter;
+        uint256 validBefore;
+        bytes32 nonce;
+    }
+}
+
+/// The EIP-712 domain of an EIP-3009 token: `name` and `version` as the token declares them
+/// (from `extra`), the chain, and the token contract.
+pub fn token_domain(name: &str, version: &str, chain_id: u64, token: Address) -> Eip712Domain {
+    Eip712Domain::new(
+        Some(Cow::Owned(name.into())),
+        Some(Cow::Owned(version.into())),
+        Some(U256::from(chain_id)),
+        Some(token),
+        None,
+    )
+}
+
+/// The digest a wallet signs: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(message))`.
+pub fn signing_hash(domain: &Eip712Domain, message: &TransferWithAuthorization) -> B256 {
+    message.eip712_signing_hash(domain)
+}
+
+/// Splits an EIP-712 type string `Name(type1 name1,type2 name2)` into its fields.
+fn fields(encode_type: &str) -> Result<(&str, Vec<(&str, &str)>)> {
+    let bad = || {
+        Error::new(
+            Reason::InvalidPayload,
+            format!("bad EIP-712 type {encode_type:?}"),
+        )
+    };
+    let (name, rest) = encode_type.split_once('(').ok_or_else(bad)?;
+    let body = rest.strip_suffix(')').ok_or_else(bad)?;
+    let fields = body
+        .split(',')
+        .filter(|f| !f.is_empty())
+        .map(|f| f.split_once(' ').ok_or_else(bad))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((name, fields))
+}
+
+fn type_entries(fields: &[(&str, &str)]) -> Value {
+    fields
+        .iter()
+        .map(|(ty, name)| json!({ "name": name, "type": ty }))
+        .collect()
+}
+
+/// Renders one ABI-encoded 32-byte word of a static EIP-712 field as the JSON a wallet expects:
+/// checksummed address, decimal string for integers, `0x` hex for fixed bytes.
+fn word_json(ty: &str, word: &[u8]) -> Result<Value> {
+    Ok(match ty {
+        "address" => Value::String(Address::from_slice(&word[12..]).to_checksum(None)),
+        t if t.starts_with("uint") => Value::String(U256::from_be_slice(word).to_string()),
+        "bytes32" => Value::String(format!("{}", B256::from_slice(word))),
+        "bool" => Value::Bool(word[31] == 1),
+        other => {
+            return Err(Error::new(
+                Reason::InvalidPayload,
+                format!("EIP-712 field type {other} is not supported in wallet JSON"),
+            ))
+        }
+    })
+}
+
+/// The `eth_signTypedData_v4` JSON for a message in a domain, including the `EIP712Domain`
+/// type entry (wallets hash an empty domain without it), `chainId` as a JSON number and
+/// uint256 values as decimal strings.
+pub fn typed_data_json<T: SolStruct>(domain: &Eip712Domain, message: &T) -> Result<Value> {
+    let domain_type = domain.encode_type();
+    let (_, domain_fields) = fields(&domain_type)?;
+    let root = T::eip712_root_type();
+    let (primary, msg_fields) = fields(&root)?;
+
+    let mut domain_json = serde_json::Map::new();
+    if let Some(name) = &domain.name {
+        domain_json.insert("name".into(), Value::String(name.clone().into_owned()));
+    }
+    if let Some(version) = &domain.version {
+        domain_json.insert(
+            "version".into(),
+            Value::String(version.clone().into_owned()),
+        );
+    }
+    if let Some(chain_id) = domain.chain_id {
+        let id = u64::try_from(chain_id)
+            .map_err(|_| Error::new(Reason::InvalidNetwork, "chain id above 2^64"))?;
+        domain_json.insert("chainId".into(), Value::from(id));
+    }
+    if let Some(contract) = domain.verifying_contract {
+        domain_json.insert(
+            "verifyingContract".into(),
+            Value::String(contract.to_checksum(None)),
+        );
+    }
+    if let Some(salt) = domain.salt {
+        domain_json.insert("salt".into(), Value::String(format!("{salt}")));
+    }
+
+    let data = message.eip712_encode_data();
+    if data.len() != 32 * msg_fields.len() {
+        return Err(Error::new(
+            Reason::InvalidPayload,
+            "EIP-712 struct has non-static fields",
+        ));
+    }
+    let mut message_json = serde_json::Map::new();
+    for ((ty, name), word) in msg_fields.iter().zip(data.chunks(32)) {
+        message_json.insert(String::from(*name), word_json(ty, word)?);
+    }
+
+    Ok(json!({
+        "types": {
+            "EIP712Domain": type_entries(&domain_fields),
+            primary: type_entries(&msg_fields),
+        },
+        "primaryType": primary,
+        "domain": domain_json,
+        "message": message_json,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::{address, b256};
+
+    #[test]
+    fn type_hash_is_the_usdc_constant() {
+        let msg = TransferWithAuthorization {
+            from: Address::ZERO,
+            to: Address::ZERO,
+            value: U256::ZERO,
+            validAfter: U256::ZERO,
+            validBefore: U256::ZERO,
+            nonce: B256::ZERO,
+        };
+        assert_eq!(
+            msg.eip712_type_hash(),
+            b256!("7c7c6cdb67a18743f49ec6fa9b35f50d52ed05cbed4cc592e13b44501c1a2267")
+        );
+    }
+
+    #[test]
+    fn wallet_json_shape() {
+        let token = address!("036CbD53842c5426634e7929541eC2318f3dCF7e");
+        let domain = token_domain("USDC", "2", 84532, token);
+        let msg = TransferWithAuthorization {
+            from: address!("857b06519E91e3A54538791bDbb0E22373e36b66"),
+            to: address!("209693Bc6afc0C5328bA36FaF03C514EF312287C"),
+            value: U256::from(10000),
+            validAfter: U256::from(1740672089u64),
+            validBefore: U256::from(1740672154u64),
+            nonce: b256!("f3746613c2d920b5fdabc0856f2aeb2d4f88ee6037b8cc5d04a71a4462f13480"),
+        };
+        let v = typed_data_json(&domain, &msg).unwrap();
+        assert_eq!(v["primaryType"], "TransferWithAuthorization");
+        assert_eq!(v["domain"]["chainId"], 84532);
+        assert_eq!(
+            v["domain"]["verifyingContract"],
+            "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
+        );
+        assert_eq!(v["types"]["EIP712Domain"].as_array().unwrap().len(), 4);
+        assert_eq!(
+            v["types"]["EIP712Domain"][2],
+            json!({"name": "chainId", "type": "uint256"})
+        );
+        assert_eq!(
+            v["types"]["TransferWithAuthorization"][5],
+            json!({"name": "nonce", "type": "bytes32"})
+        );
+        assert_eq!(
+            v["message"]["from"],
+            "0x857b06519E91e3A54538791bDbb0E22373e36b66"
+        );
+        assert_eq!(v["message"]["value"], "10000");
+        assert_eq!(v["message"]["validBefore"], "1740672154");
+        assert_eq!(
+            v["message"]["nonce"],
+            "0xf3746613c2d920b5fdabc0856f2aeb2d4f88ee6037b8cc5d04a71a4462f13480"
+        );
+    }
+}

@@ -1,0 +1,212 @@
+//! Errors with stable x402 reason codes.
+//!
+//! Inside the crate every failure is an [`Error`]: a [`Reason`] (the machine-readable code a
+//! client, a facilitator or an HTTP body carries) plus a human message with the context.
+//! Reason strings are those of the x402 reference implementation where one exists
+//! (`x402-protocol.md` §4, "Error / reason codes"); the few this project adds are marked.
+
+use alloc::string::{String, ToString};
+use core::fmt;
+
+macro_rules! reasons {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal, )*) => {
+        /// A stable x402 reason code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Reason {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Reason {
+            /// Every reason, in declaration order.
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant,)*];
+
+            /// The wire string, e.g. `"invalid_exact_evm_signature"`.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Reason::$variant => $code,)* }
+            }
+
+            /// Parses a wire string; `None` for a code this crate does not know.
+            pub fn from_code(code: &str) -> Option<Reason> {
+                match code { $($code => Some(Reason::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+reasons! {
+    // ---- payload and protocol (x402 spec v2 §9) ----
+    /// The payment payload is malformed (bad base64, JSON, field format).
+    InvalidPayload = "invalid_payload",
+    /// The payment requirements are malformed, or `accepted` matches none of the server's.
+    InvalidPaymentRequirements = "invalid_payment_requirements",
+    /// The `x402Version` is not the one expected here.
+    InvalidX402Version = "invalid_x402_version",
+    /// The network is unknown or not supported.
+    InvalidNetwork = "invalid_network",
+    /// The scheme is malformed.
+    InvalidScheme = "invalid_scheme",
+    /// The scheme is not supported.
+    UnsupportedScheme = "unsupported_scheme",
+    /// The payer's balance does not cover the amount.
+    InsufficientFunds = "insufficient_funds",
+    /// The on-chain state does not allow the operation.
+    InvalidTransactionState = "invalid_transaction_state",
+    /// An unexpected failure while verifying.
+    UnexpectedVerifyError = "unexpected_verify_error",
+    /// An unexpected failure while settling.
+    UnexpectedSettleError = "unexpected_settle_error",
+    /// The transaction was broadcast but its outcome is not known yet: do not settle again.
+    SettlementPending = "settlement_pending",
+    /// The same authorization is already being settled.
+    DuplicateSettlement = "duplicate_settlement",
+
+    // ---- exact EVM scheme (reference facilitator errors.ts) ----
+    /// `scheme` is not `exact`.
+    InvalidExactEvmScheme = "invalid_exact_evm_scheme",
+    /// `accepted.network` differs from the requirement's network.
+    InvalidExactEvmNetworkMismatch = "invalid_exact_evm_network_mismatch",
+    /// `extra.name` or `extra.version` (the EIP-712 domain) is missing.
+    InvalidExactEvmMissingEip712Domain = "invalid_exact_evm_missing_eip712_domain",
+    /// `authorization.to` (or `accepted.payTo`) differs from the requirement's `payTo`.
+    InvalidExactEvmRecipientMismatch = "invalid_exact_evm_recipient_mismatch",
+    /// The signature is malformed, high-s, has a bad `v`, or does not recover to `from`.
+    InvalidExactEvmSignature = "invalid_exact_evm_signature",
+    /// `validBefore` is in the past (or too close to now to settle).
+    InvalidExactEvmPayloadAuthorizationValidBefore =
+        "invalid_exact_evm_payload_authorization_valid_before",
+    /// `validAfter` is in the future.
+    InvalidExactEvmPayloadAuthorizationValidAfter =
+        "invalid_exact_evm_payload_authorization_valid_after",
+    /// `authorization.value` does not pay the required amount.
+    InvalidExactEvmAuthorizationValue = "invalid_exact_evm_authorization_value",
+    /// A smart-wallet signature from a wallet that is not deployed.
+    InvalidExactEvmPayloadUndeployedSmartWallet =
+        "invalid_exact_evm_payload_undeployed_smart_wallet",
+    /// The settlement transaction reverted.
+    InvalidExactEvmTransactionFailed = "invalid_exact_evm_transaction_failed",
+    /// The authorization nonce was already used or canceled on chain.
+    InvalidExactEvmNonceAlreadyUsed = "invalid_exact_evm_nonce_already_used",
+    /// The payer's token balance is below the amount.
+    InvalidExactEvmInsufficientBalance = "invalid_exact_evm_insufficient_balance",
+    /// Simulating the transfer failed.
+    InvalidExactEvmTransactionSimulationFailed = "invalid_exact_evm_transaction_simulation_failed",
+    /// `accepted.asset` differs from the requirement's asset (this project; the reference
+    /// only notices it through the EIP-712 domain).
+    InvalidExactEvmAssetMismatch = "invalid_exact_evm_asset_mismatch",
+
+    // ---- client side (this project) ----
+    /// The 402 challenge could not be parsed.
+    MalformedChallenge = "malformed_challenge",
+    /// No requirement in `accepts` passes the client's policy.
+    NoAcceptableRequirement = "no_acceptable_requirement",
+    /// The price is above the client's maximum per payment.
+    OverMax = "over_max",
+    /// The payment would exceed the client's budget for the period.
+    OverBudget = "over_budget",
+    /// The user declined in the wallet or in the confirmation hook.
+    UserRejected = "user_rejected",
+    /// The wallet is on another chain and could not be switched.
+    WrongChain = "wrong_chain",
+    /// No wallet is available.
+    NoWallet = "no_wallet",
+    /// The request was already paid once and the server asked again.
+    PaymentAlreadyAttempted = "payment_already_attempted",
+    /// A price string could not be parsed.
+    InvalidPrice = "invalid_price",
+    /// A price is non-zero but below the asset's smallest unit.
+    PriceTooSmall = "price_too_small",
+    /// A configuration value is invalid.
+    InvalidConfig = "invalid_config",
+    /// An access pass is missing, forged, expired or for another resource.
+    InvalidPass = "invalid_pass",
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An x402 failure: a stable [`Reason`] and a message with the context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    reason: Reason,
+    message: String,
+}
+
+impl Error {
+    /// Creates an error with a reason and a message.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// The stable reason.
+    pub const fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// The reason's wire string (`invalid_exact_evm_signature`, ...).
+    pub const fn code(&self) -> &'static str {
+        self.reason.as_str()
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The same error with a prefix added to its message.
+    #[must_use]
+    pub fn context(mut self, prefix: &str) -> Self {
+        let mut m = prefix.to_string();
+        m.push_str(": ");
+        m.push_str(&self.message);
+        self.message = m;
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason, self.message)
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeSet;
+
+    #[test]
+    fn reason_codes_are_one_to_one() {
+        let mut seen = BTreeSet::new();
+        for &r in Reason::ALL {
+            let code = r.as_str();
+            assert!(seen.insert(code), "duplicate code {code}");
+            assert_eq!(Reason::from_code(code), Some(r));
+            assert!(code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        }
+        assert_eq!(Reason::from_code("no_such_code"), None);
+    }
+
+    #[test]
+    fn display_has_code_and_context() {
+        let e = Error::new(Reason::InvalidPayload, "bad json").context("PAYMENT-SIGNATURE");
+        assert_eq!(e.code(), "invalid_payload");
+        assert_eq!(
+            e.to_string(),
+            "invalid_payload: PAYMENT-SIGNATURE: bad json"
+        );
+    }
+}

@@ -1,0 +1,364 @@
+//! Payment verification for the exact EVM scheme: every rule of `x402-protocol.md` §7, each
+//! failure carrying the reference's reason code.
+//!
+//! Order of checks: `accepted` must equal one of the server's requirements (diagnosed field by
+//! field when it does not), the requirement and payload must parse, then recipient, amount,
+//! time window, and finally the signature (low-s, `v`, recovery to `from` under the domain built
+//! from the *server's* requirement). Signatures longer than 65 bytes come from smart wallets
+//! (ERC-1271, ERC-6492): they are neither accepted nor rejected here but returned as
+//! [`Verdict::NeedsOnChainCheck`], to be confirmed with `isValidSignature` on chain.
+//!
+//! On-chain state (balance, `authorizationState`) is not visible here; the Worker checks it
+//! over JSON-RPC after this pure verification passes.
+
+use crate::eip712::signing_hash;
+use crate::error::{Error, Reason, Result};
+use crate::exact::{Authorization, ExactEvmPayload, ExactEvmRequirement, SCHEME};
+use crate::wire::{v1, v2, AnyPaymentPayload};
+use alloc::format;
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use k256::elliptic_curve::ops::{LinearCombination, Reduce};
+use k256::elliptic_curve::point::DecompressPoint;
+use k256::elliptic_curve::scalar::IsHigh;
+use k256::elliptic_curve::sec1::ToEncodedPoint;
+use k256::elliptic_curve::subtle::Choice;
+use k256::elliptic_curve::PrimeField;
+use k256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
+
+/// Seconds that must remain before `validBefore` for a settlement to land (the reference
+/// rejects `validBefore < now + 6`).
+pub const SETTLEMENT_MARGIN_SECONDS: u64 = 6;
+
+/// The 32-byte suffix of an ERC-6492 wrapped signature.
+pub const ERC6492_MAGIC: [u8; 32] = [
+    0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92,
+    0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92,
+];
+
+/// An EOA signature split as USDC's `transferWithAuthorization(…, v, r, s)` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signature {
+    /// 27 or 28.
+    pub v: u8,
+    /// `r`.
+    pub r: B256,
+    /// `s`, at most secp256k1n/2.
+    pub s: B256,
+}
+
+impl Signature {
+    /// Parses a 65-byte `r ‖ s ‖ v` signature, accepting `v` in {0, 1, 27, 28} (normalised to
+    /// 27/28) and rejecting high `s`, zero `r`/`s`, and any other length.
+    pub fn from_bytes(sig: &[u8]) -> Result<Self> {
+        let bad = |m: &str| Error::new(Reason::InvalidExactEvmSignature, m);
+        if sig.len() != 65 {
+            return Err(bad("an EOA signature is 65 bytes"));
+        }
+        let v = match sig[64] {
+            0 | 27 => 27,
+            1 | 28 => 28,
+            other => {
+                return Err(Error::new(
+                    Reason::InvalidExactEvmSignature,
+                    format!("invalid v {other}"),
+                ))
+            }
+        };
+        let r = B256::from_slice(&sig[..32]);
+        let s = B256::from_slice(&sig[32..64]);
+        let s_scalar = scalar(&s).ok_or_else(|| bad("s is zero or not below the curve order"))?;
+        scalar(&r).ok_or_else(|| bad("r is zero or not below the curve order"))?;
+        if bool::from(s_scalar.is_high()) {
+            return Err(bad(
+                "high-s signature (s > secp256k1n/2) is malleable and rejected",
+            ));
+        }
+        Ok(Self { v, r, s })
+    }
+
+    /// `r ‖ s ‖ v` bytes.
+    pub fn to_bytes(&self) -> [u8; 65] {
+        let mut out = [0u8; 65];
+        out[..32].copy_from_slice(self.r.as_slice());
+        out[32..64].copy_from_slice(self.s.as_slice());
+        out[64] = self.v;
+        out
+    }
+
+    /// Recovers the signing address of a 32-byte digest.
+    ///
+    /// One multi-scalar multiplication, `Q = r⁻¹(s·R − z·G)`: unlike
+    /// `VerifyingKey::recover_from_prehash`, it does not verify the signature again after
+    /// recovering (recovery already proves the key signed the digest), which halves the cost.
+    pub fn recover(&self, digest: &B256) -> Result<Address> {
+        let bad = |m: &str| Error::new(Reason::InvalidExactEvmSignature, m);
+        let r = scalar(&self.r).ok_or_else(|| bad("r out of range"))?;
+        let s = scalar(&self.s).ok_or_else(|| bad("s out of range"))?;
+        let x = FieldBytes::from(self.r.0);
+        let big_r =
+            Option::<AffinePoint>::from(AffinePoint::decompress(&x, Choice::from(self.v - 27)))
+                .ok_or_else(|| bad("r is not the x coordinate of a curve point"))?;
+        let z = <Scalar as Reduce<k256::U256>>::reduce_bytes(&FieldBytes::from(digest.0));
+        let r_inv = Option::<Scalar>::from(r.invert()).ok_or_else(|| bad("r not invertible"))?;
+        let q = ProjectivePoint::lincomb(
+            &ProjectivePoint::GENERATOR,
+            &(-(r_inv * z)),
+            &ProjectivePoint::from(big_r),
+            &(r_inv * s),
+        );
+        if q == ProjectivePoint::IDENTITY {
+            return Err(bad("recovered the point at infinity"));
+        }
+        Ok(public_key_address(&q.to_affine()))
+    }
+}
+
+/// A scalar in [1, n), or `None`.
+fn scalar(b: &B256) -> Option<Scalar> {
+    let s = Option::<Scalar>::from(Scalar::from_repr(FieldBytes::from(b.0)))?;
+    (!bool::from(s.is_zero())).then_some(s)
+}
+
+/// The Ethereum address of a public key: the last 20 bytes of keccak256 of its uncompressed
+/// coordinates.
+pub(crate) fn public_key_address(point: &AffinePoint) -> Address {
+    let encoded = point.to_encoded_point(false);
+    Address::from_slice(&keccak256(&encoded.as_bytes()[1..])[12..])
+}
+
+/// A payment whose every off-chain check passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedPayment {
+    /// The payer (`authorization.from`).
+    pub payer: Address,
+    /// Index of the matched requirement in the server's list.
+    pub requirement_index: usize,
+    /// The matched requirement.
+    pub requirement: ExactEvmRequirement,
+    /// The authorization to settle.
+    pub authorization: Authorization,
+    /// The signature as sent (65 bytes for EOAs, longer for smart wallets).
+    pub signature: Bytes,
+    /// The EIP-712 digest that was signed.
+    pub digest: B256,
+}
+
+impl VerifiedPayment {
+    /// The split EOA signature, or `None` for a smart-wallet signature.
+    pub fn eoa_signature(&self) -> Option<Signature> {
+        Signature::from_bytes(&self.signature).ok()
+    }
+}
+
+/// The result of verifying a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Verdict {
+    /// Every check passed (an EOA signature recovered to the payer).
+    Valid(VerifiedPayment),
+    /// Every other check passed, but the signature is a smart-wallet signature
+    /// (ERC-1271 or ERC-6492) that only the chain can judge: call
+    /// [`Verdict::confirm_smart_wallet`] with the result of `isValidSignature(digest, signature)`.
+    NeedsOnChainCheck(VerifiedPayment),
+}
+
+impl Verdict {
+    /// Completes a smart-wallet verification with the on-chain answer; passes `Valid` through.
+    pub fn confirm_smart_wallet(self, chain_says_valid: bool) -> Result<VerifiedPayment> {
+        match self {
+            Verdict::Valid(p) => Ok(p),
+            Verdict::NeedsOnChainCheck(p) if chain_says_valid => Ok(p),
+            Verdict::NeedsOnChainCheck(p) => Err(Error::new(
+                Reason::InvalidExactEvmSignature,
+                format!("smart-wallet signature rejected by {} on chain", p.payer),
+            )),
+        }
+    }
+
+    /// The payment, whichever the verdict.
+    pub fn payment(&self) -> &VerifiedPayment {
+        match self {
+            Verdict::Valid(p) | Verdict::NeedsOnChainCheck(p) => p,
+        }
+    }
+
+    /// Whether the signature is a wrapped ERC-6492 one (counterfactual wallet).
+    pub fn is_erc6492(&self) -> bool {
+        self.payment().signature.ends_with(&ERC6492_MAGIC)
+    }
+}
+
+/// Verifies a v2 payment against the requirements the server offered, at unix time `now`.
+pub fn verify_v2(
+    payment: &v2::PaymentPayload,
+    offered: &[v2::PaymentRequirements],
+    now: u64,
+) -> Result<Verdict> {
+    let index = match offered.iter().position(|r| *r == payment.accepted) {
+        Some(i) => i,
+        None => return Err(diagnose_mismatch(&payment.accepted, offered)),
+    };
+    let requirement = ExactEvmRequirement::from_v2(&offered[index])?;
+    check(index, requirement, &payment.payload, 2, now)
+}
+
+/// Verifies a v1 payment: the requirement is found by scheme and network, and the value must
+/// be at least `maxAmountRequired`.
+pub fn verify_v1(
+    payment: &v1::PaymentPayload,
+    offered: &[v1::PaymentRequirements],
+    now: u64,
+) -> Result<Verdict> {
+    if payment.scheme != SCHEME {
+        return Err(Error::new(
+            Reason::InvalidExactEvmScheme,
+            format!("scheme {:?} is not \"exact\"", payment.scheme),
+        ));
+    }
+    let index = offered
+        .iter()
+        .position(|r| r.scheme == payment.scheme && r.network == payment.network)
+        .ok_or_else(|| {
+            Error::new(
+                Reason::InvalidExactEvmNetworkMismatch,
+                format!("no exact requirement for network {:?}", payment.network),
+            )
+        })?;
+    let requirement = ExactEvmRequirement::from_v1(&offered[index])?;
+    check(index, requirement, &payment.payload, 1, now)
+}
+
+/// Verifies a payment of either version against the server's requirements of both versions.
+pub fn verify(
+    payment: &AnyPaymentPayload,
+    offered_v1: &[v1::PaymentRequirements],
+    offered_v2: &[v2::PaymentRequirements],
+    now: u64,
+) -> Result<Verdict> {
+    match payment {
+        AnyPaymentPayload::V1(p) => verify_v1(p, offered_v1, now),
+        AnyPaymentPayload::V2(p) => verify_v2(p, offered_v2, now),
+    }
+}
+
+/// Says which field of `accepted` differs from the closest offered requirement.
+fn diagnose_mismatch(
+    accepted: &v2::PaymentRequirements,
+    offered: &[v2::PaymentRequirements],
+) -> Error {
+    let mismatch = |reason, field: &str| {
+        Error::new(
+            reason,
+            format!("accepted.{field} matches none of the payment requirements"),
+        )
+    };
+    if accepted.scheme != SCHEME {
+        return Error::new(
+            Reason::InvalidExactEvmScheme,
+            format!("scheme {:?} is not \"exact\"", accepted.scheme),
+        );
+    }
+    let same_scheme = offered.iter().filter(|r| r.scheme == accepted.scheme);
+    let Some(closest) = same_scheme.clone().find(|r| r.network == accepted.network) else {
+        return mismatch(Reason::InvalidExactEvmNetworkMismatch, "network");
+    };
+    let same_network = same_scheme.filter(|r| r.network == accepted.network);
+    if !same_network.clone().any(|r| r.asset == accepted.asset) {
+        return mismatch(Reason::InvalidExactEvmAssetMismatch, "asset");
+    }
+    let same_asset = same_network.filter(|r| r.asset == accepted.asset);
+    if !same_asset.clone().any(|r| r.pay_to == accepted.pay_to) {
+        return mismatch(Reason::InvalidExactEvmRecipientMismatch, "payTo");
+    }
+    if !same_asset
+        .filter(|r| r.pay_to == accepted.pay_to)
+        .any(|r| r.amount == accepted.amount)
+    {
+        return mismatch(Reason::InvalidExactEvmAuthorizationValue, "amount");
+    }
+    let _ = closest;
+    Error::new(
+        Reason::InvalidPaymentRequirements,
+        "accepted does not equal any of the payment requirements (maxTimeoutSeconds, extra or other fields differ)",
+    )
+}
+
+fn check(
+    requirement_index: usize,
+    requirement: ExactEvmRequirement,
+    payload: &serde_json::Value,
+    version: u8,
+    now: u64,
+) -> Result<Verdict> {
+    let ExactEvmPayload {
+        signature,
+        authorization: auth,
+    } = ExactEvmPayload::from_json(payload)?;
+
+    if auth.to != requirement.pay_to {
+        return Err(Error::new(
+            Reason::InvalidExactEvmRecipientMismatch,
+            format!(
+                "authorization.to {} is not payTo {}",
+                auth.to, requirement.pay_to
+            ),
+        ));
+    }
+    let value_ok = if version == 1 {
+        auth.value >= requirement.amount
+    } else {
+        auth.value == requirement.amount
+    };
+    if !value_ok {
+        return Err(Error::new(
+            Reason::InvalidExactEvmAuthorizationValue,
+            format!(
+                "authorization.value {} does not pay the required {}",
+                auth.value, requirement.amount
+            ),
+        ));
+    }
+    let now_u = U256::from(now);
+    if auth.valid_before < now_u + U256::from(SETTLEMENT_MARGIN_SECONDS) {
+        return Err(Error::new(
+            Reason::InvalidExactEvmPayloadAuthorizationValidBefore,
+            format!(
+                "authorization expired (validBefore {} ≤ now {now} + {SETTLEMENT_MARGIN_SECONDS}s)",
+                auth.valid_before
+            ),
+        ));
+    }
+    if auth.valid_after > now_u {
+        return Err(Error::new(
+            Reason::InvalidExactEvmPayloadAuthorizationValidAfter,
+            format!(
+                "authorization not yet valid (validAfter {} > now {now})",
+                auth.valid_after
+            ),
+        ));
+    }
+
+    let digest = signing_hash(&requirement.domain(), &auth.message());
+    let payment = VerifiedPayment {
+        payer: auth.from,
+        requirement_index,
+        requirement,
+        authorization: auth,
+        signature: signature.clone(),
+        digest,
+    };
+    if signature.len() > 65 {
+        return Ok(Verdict::NeedsOnChainCheck(payment));
+    }
+    let recovered = Signature::from_bytes(&signature)?.recover(&digest)?;
+    if recovered != auth.from {
+        return Err(Error::new(
+            Reason::InvalidExactEvmSignature,
+            format!(
+                "signature recovers to {recovered}, not authorization.from {}",
+                auth.from
+            ),
+        ));
+    }
+    Ok(Verdict::Valid(payment))
+}
