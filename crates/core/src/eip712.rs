@@ -207,3 +207,66 @@ mod tests {
         );
     }
 }
+
+/// Permit2 `PermitWitnessTransferFrom` as x402's `exact` (`assetTransferMethod: "permit2"`)
+/// signs it (`x402-protocol.md` §2.3). Declared for hashing only: this crate does not settle
+/// Permit2 payments. The domain is `{name: "Permit2", chainId, verifyingContract}`, no version.
+pub mod permit2 {
+    use alloy_primitives::{address, Address};
+
+    /// The canonical Permit2 contract (same address on every chain).
+    pub const PERMIT2: Address = address!("000000000022D473030F116dDEE9F6B43aC78BA3");
+    /// x402's exact Permit2 proxy (the `spender`).
+    pub const EXACT_PROXY: Address = address!("402085c248EeA27D92E8b30b2C58ed07f9E20001");
+
+    alloy_sol_types::sol! {
+        /// Token and amount the permit moves.
+        #[derive(Debug, PartialEq, Eq)]
+        struct TokenPermissions {
+            address token;
+            uint256 amount;
+        }
+
+        /// x402's witness: recipient and start of validity.
+        #[derive(Debug, PartialEq, Eq)]
+        struct Witness {
+            address to;
+            uint256 validAfter;
+        }
+
+        /// The signed Permit2 message.
+        #[derive(Debug, PartialEq, Eq)]
+        struct PermitWitnessTransferFrom {
+            TokenPermissions permitted;
+            address spender;
+            uint256 nonce;
+            uint256 deadline;
+            Witness witness;
+        }
+    }
+
+    /// The `upto` scheme's Permit2 message, whose witness also names the facilitator.
+    pub mod upto {
+        use super::TokenPermissions;
+
+        alloy_sol_types::sol! {
+            /// Recipient, the only facilitator allowed to settle, and start of validity.
+            #[derive(Debug, PartialEq, Eq)]
+            struct Witness {
+                address to;
+                address facilitator;
+                uint256 validAfter;
+            }
+
+            /// The signed Permit2 message of `upto`.
+            #[derive(Debug, PartialEq, Eq)]
+            struct PermitWitnessTransferFrom {
+                TokenPermissions permitted;
+                address spender;
+                uint256 nonce;
+                uint256 deadline;
+                Witness witness;
+            }
+        }
+    }
+}
