@@ -1,7 +1,7 @@
 //! Golden vectors from `tests/vectors/*.json` (each file names its source). The same driver
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 //! runs natively (`cargo test`) and in Node under wasm-bindgen-test
 //! (`cargo test --target wasm32-unknown-unknown`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use alloy_sol_types::SolStruct;
 use serde_json::Value;
