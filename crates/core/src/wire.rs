@@ -129,6 +129,8 @@ pub(crate) fn non_empty_str<'de, D: Deserializer<'de>>(
 
 /// A payment requirement of either version, normalised for the client (see
 /// [`crate::client`]).
+// One value per request, never stored in bulk: boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPaymentRequired {
     /// A v1 challenge (JSON body).
@@ -138,6 +140,8 @@ pub enum AnyPaymentRequired {
 }
 
 /// A payment payload of either version.
+// One value per request, never stored in bulk: boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPaymentPayload {
     /// From `X-PAYMENT`.

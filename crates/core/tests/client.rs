@@ -7,7 +7,9 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use x402_core::client::{build_authorization, build_payment, typed_data, AllowedAsset, Budget, Policy};
+use x402_core::client::{
+    build_authorization, build_payment, typed_data, AllowedAsset, Budget, Policy,
+};
 use x402_core::network::Network;
 use x402_core::wire::{v1, v2, AnyPaymentPayload, AnyPaymentRequired};
 use x402_core::{header, Address, Reason, U256};
@@ -37,7 +39,11 @@ fn challenge(accepts: Vec<v2::PaymentRequirements>) -> AnyPaymentRequired {
 
 #[test]
 fn default_policy_takes_the_first_acceptable_offer_and_skips_other_chains_families() {
-    let c = challenge(vec![solana_option(), on("eip155:31337", 10000), on("eip155:84532", 10000)]);
+    let c = challenge(vec![
+        solana_option(),
+        on("eip155:31337", 10000),
+        on("eip155:84532", 10000),
+    ]);
     let offer = Policy::default().select(&c).unwrap();
     assert_eq!(offer.index, 1);
     assert_eq!(offer.resource, "http://127.0.0.1:8787/articles/one");
@@ -47,17 +53,26 @@ fn default_policy_takes_the_first_acceptable_offer_and_skips_other_chains_famili
 #[test]
 fn preferred_network_wins() {
     let c = challenge(vec![on("eip155:31337", 10000), on("eip155:84532", 10000)]);
-    let policy = Policy { preferred_networks: vec!["eip155:84532".parse().unwrap()], ..Policy::default() };
+    let policy = Policy {
+        preferred_networks: vec!["eip155:84532".parse().unwrap()],
+        ..Policy::default()
+    };
     assert_eq!(policy.select(&c).unwrap().index, 1);
 }
 
 #[test]
 fn allowed_networks_filter() {
     let c = challenge(vec![on("eip155:31337", 10000)]);
-    let policy = Policy { allowed_networks: Some(vec![Network::eip155(8453)]), ..Policy::default() };
+    let policy = Policy {
+        allowed_networks: Some(vec![Network::eip155(8453)]),
+        ..Policy::default()
+    };
     let err = policy.select(&c).unwrap_err();
     assert_eq!(err.reason(), Reason::NoAcceptableRequirement);
-    assert!(err.message().contains("eip155:31337 is not allowed"), "{err}");
+    assert!(
+        err.message().contains("eip155:31337 is not allowed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -66,15 +81,23 @@ fn max_amount_per_payment() {
     let c = challenge(vec![on("eip155:31337", 100_001)]);
     let err = Policy::default().select(&c).unwrap_err();
     assert_eq!(err.reason(), Reason::OverMax);
-    assert!(Policy::default().select(&challenge(vec![on("eip155:31337", 100_000)])).is_ok());
+    assert!(Policy::default()
+        .select(&challenge(vec![on("eip155:31337", 100_000)]))
+        .is_ok());
     // A cheaper option on another network is taken instead of refusing.
-    let c = challenge(vec![on("eip155:31337", 500_000), on("eip155:84532", 50_000)]);
+    let c = challenge(vec![
+        on("eip155:31337", 500_000),
+        on("eip155:84532", 50_000),
+    ]);
     assert_eq!(Policy::default().select(&c).unwrap().index, 1);
     // Mixed refusals are reported as no acceptable requirement, listing each.
     let c = challenge(vec![solana_option(), on("eip155:31337", 500_000)]);
     let err = Policy::default().select(&c).unwrap_err();
     assert_eq!(err.reason(), Reason::NoAcceptableRequirement);
-    assert!(err.message().contains("over_max") && err.message().contains("invalid_network"), "{err}");
+    assert!(
+        err.message().contains("over_max") && err.message().contains("invalid_network"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -90,13 +113,29 @@ fn allowed_assets_with_their_own_cap() {
         ..Policy::default()
     };
     assert!(allow(Some(1_000_000)).select(&c).is_ok());
-    assert_eq!(allow(Some(1)).select(&c).unwrap_err().reason(), Reason::OverMax);
-    assert_eq!(allow(None).select(&c).unwrap_err().reason(), Reason::OverMax); // falls back to maxAmount
+    assert_eq!(
+        allow(Some(1)).select(&c).unwrap_err().reason(),
+        Reason::OverMax
+    );
+    assert_eq!(
+        allow(None).select(&c).unwrap_err().reason(),
+        Reason::OverMax
+    ); // falls back to maxAmount
     let other = Policy {
-        allowed_assets: Some(vec![AllowedAsset { network: Network::eip155(31337), asset: format!("{}", Address::ZERO), max_amount: None }]),
+        allowed_assets: Some(vec![AllowedAsset {
+            network: Network::eip155(31337),
+            asset: format!("{}", Address::ZERO),
+            max_amount: None,
+        }]),
         ..Policy::default()
     };
-    assert_eq!(other.select(&challenge(vec![requirement()])).unwrap_err().reason(), Reason::NoAcceptableRequirement);
+    assert_eq!(
+        other
+            .select(&challenge(vec![requirement()]))
+            .unwrap_err()
+            .reason(),
+        Reason::NoAcceptableRequirement
+    );
 }
 
 #[test]
@@ -104,7 +143,9 @@ fn policy_is_serializable() {
     let policy = Policy::default();
     let json = serde_json::to_value(&policy).unwrap();
     assert_eq!(json["maxAmount"], "100000");
-    let back: Policy = serde_json::from_value(json!({"maxAmount": "5", "preferredNetworks": ["eip155:8453"]})).unwrap();
+    let back: Policy =
+        serde_json::from_value(json!({"maxAmount": "5", "preferredNetworks": ["eip155:8453"]}))
+            .unwrap();
     assert_eq!(back.max_amount, Some(U256::from(5)));
     assert!(serde_json::from_value::<Policy>(json!({"maxAmount": "-5"})).is_err());
 }
@@ -122,17 +163,23 @@ fn authorization_follows_the_reference_client() {
     assert_eq!(auth.valid_before, U256::from(NOW + 60));
     assert_eq!(auth.nonce, nonce(9));
     let td = typed_data(&offer.requirement, &auth).unwrap();
-    assert_eq!(td["domain"], json!({"name": "USD Coin", "version": "2", "chainId": 31337, "verifyingContract": requirement().asset}));
+    assert_eq!(
+        td["domain"],
+        json!({"name": "USD Coin", "version": "2", "chainId": 31337, "verifyingContract": requirement().asset})
+    );
     assert_eq!(td["message"]["validAfter"], (NOW - 600).to_string());
 }
 
 #[test]
 fn v2_payment_copies_accepted_resource_and_extensions_verbatim() {
     let mut req = requirement();
-    req.other.insert("futureField".into(), json!({"kept": true}));
+    req.other
+        .insert("futureField".into(), json!({"kept": true}));
     let c = challenge_with(vec![req.clone()]);
     let p = pay(&AnyPaymentRequired::V2(c.clone()), PAYER_KEY, |_, _| {});
-    let AnyPaymentPayload::V2(p) = p else { panic!("v2 expected") };
+    let AnyPaymentPayload::V2(p) = p else {
+        panic!("v2 expected")
+    };
     assert_eq!(p.accepted, req);
     assert_eq!(p.resource.as_ref(), Some(&c.resource));
     assert_eq!(p.extensions, c.extensions);
@@ -146,11 +193,20 @@ fn v2_payment_copies_accepted_resource_and_extensions_verbatim() {
 
 #[test]
 fn v1_payment_shape() {
-    let c = AnyPaymentRequired::V1(v1::PaymentRequired { x402_version: x402_core::wire::V1, error: None, accepts: vec![v1_requirement()] });
+    let c = AnyPaymentRequired::V1(v1::PaymentRequired {
+        x402_version: x402_core::wire::V1,
+        error: None,
+        accepts: vec![v1_requirement()],
+    });
     assert_eq!(c.version(), 1);
     let p = pay(&c, PAYER_KEY, |_, _| {});
-    let AnyPaymentPayload::V1(p) = p else { panic!("v1 expected") };
-    assert_eq!((p.scheme.as_str(), p.network.as_str()), ("exact", "base-sepolia"));
+    let AnyPaymentPayload::V1(p) = p else {
+        panic!("v1 expected")
+    };
+    assert_eq!(
+        (p.scheme.as_str(), p.network.as_str()),
+        ("exact", "base-sepolia")
+    );
     let json = serde_json::to_value(&p).unwrap();
     assert_eq!(json["x402Version"], 1);
     assert_eq!(json["payload"]["authorization"]["to"], PAY_TO);
@@ -176,7 +232,9 @@ fn budget_per_origin_per_period() {
     assert!(err.message().contains("0.005 of 0.025 left"), "{err}");
     assert_eq!(b, before, "a refused payment changes nothing");
     // Another origin has its own budget; the next period starts afresh.
-    assert!(b.check("https://other.example", U256::from(20_000), NOW, 6).is_ok());
+    assert!(b
+        .check("https://other.example", U256::from(20_000), NOW, 6)
+        .is_ok());
     let next_day = NOW - NOW % day + day;
     assert_eq!(b.remaining(o, next_day), U256::from(25_000));
     b.record(o, U256::from(25_000), next_day, 6).unwrap();

@@ -27,7 +27,10 @@ fn reason_of(payment: &AnyPaymentPayload) -> Reason {
 }
 
 /// Replaces the `payload.signature` of a v2 payment.
-fn with_signature(mut p: x402_core::wire::v2::PaymentPayload, sig: &[u8]) -> x402_core::wire::v2::PaymentPayload {
+fn with_signature(
+    mut p: x402_core::wire::v2::PaymentPayload,
+    sig: &[u8],
+) -> x402_core::wire::v2::PaymentPayload {
     p.payload["signature"] = json!(format!("0x{}", alloy_primitives::hex::encode(sig)));
     p
 }
@@ -40,8 +43,12 @@ fn signature_bytes(p: &x402_core::wire::v2::PaymentPayload) -> Vec<u8> {
 fn valid_payment_verifies_to_its_payer() {
     let p = pay_v2(PAYER_KEY);
     let verdict = verify_v2(&p, &offered(), NOW).unwrap();
-    let Verdict::Valid(paid) = verdict else { panic!("expected Valid") };
-    let payer = x402_core::signer::LocalSigner::from_hex(PAYER_KEY).unwrap().address();
+    let Verdict::Valid(paid) = verdict else {
+        panic!("expected Valid")
+    };
+    let payer = x402_core::signer::LocalSigner::from_hex(PAYER_KEY)
+        .unwrap()
+        .address();
     assert_eq!(paid.payer, payer);
     assert_eq!(paid.requirement_index, 0);
     assert_eq!(paid.authorization.value, U256::from(10000));
@@ -57,9 +64,13 @@ fn matches_the_right_requirement_among_several() {
     // Pay the second entry, built by hand (a policy would pick the first).
     let signer = x402_core::signer::LocalSigner::from_hex(PAYER_KEY).unwrap();
     let offer = &challenge.offers()[1].clone().unwrap();
-    let auth = x402_core::client::build_authorization(&offer.requirement, signer.address(), NOW, nonce(1));
-    let sig = signer.sign_authorization(&offer.requirement, &auth).unwrap();
-    let p = x402_core::client::build_payment(&challenge, 1, auth, sig.to_bytes().to_vec().into()).unwrap();
+    let auth =
+        x402_core::client::build_authorization(&offer.requirement, signer.address(), NOW, nonce(1));
+    let sig = signer
+        .sign_authorization(&offer.requirement, &auth)
+        .unwrap();
+    let p = x402_core::client::build_payment(&challenge, 1, auth, sig.to_bytes().to_vec().into())
+        .unwrap();
     let verdict = verify(&p, &[], &offered, NOW).unwrap();
     assert_eq!(verdict.payment().requirement_index, 1);
 }
@@ -71,14 +82,19 @@ fn accepted_matching_ignores_json_key_order() {
     let extra = json["accepted"]["extra"].take();
     json["accepted"]["extra"] = json!({"version": extra["version"], "name": extra["name"]});
     let reordered: x402_core::wire::v2::PaymentPayload = serde_json::from_value(json).unwrap();
-    assert!(matches!(verify_v2(&reordered, &offered(), NOW), Ok(Verdict::Valid(_))));
+    assert!(matches!(
+        verify_v2(&reordered, &offered(), NOW),
+        Ok(Verdict::Valid(_))
+    ));
 }
 
 #[test]
 fn signature_by_another_key() {
     let mut p = pay_v2(OTHER_KEY);
     // Claim to be the payer while signing with another key.
-    let payer = x402_core::signer::LocalSigner::from_hex(PAYER_KEY).unwrap().address();
+    let payer = x402_core::signer::LocalSigner::from_hex(PAYER_KEY)
+        .unwrap()
+        .address();
     p.payload["authorization"]["from"] = json!(payer.to_checksum(None));
     let err = verify_v2(&p, &offered(), NOW).unwrap_err();
     assert_eq!(err.reason(), Reason::InvalidExactEvmSignature);
@@ -87,7 +103,9 @@ fn signature_by_another_key() {
 
 #[test]
 fn signature_under_the_wrong_domain_name() {
-    let p = pay(&v2_challenge(), PAYER_KEY, |_, req| req.eip712_name = "USDC".into());
+    let p = pay(&v2_challenge(), PAYER_KEY, |_, req| {
+        req.eip712_name = "USDC".into()
+    });
     assert_eq!(reason_of(&p), Reason::InvalidExactEvmSignature);
 }
 
@@ -99,7 +117,9 @@ fn signature_under_the_wrong_chain() {
 
 #[test]
 fn authorization_to_another_recipient() {
-    let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| auth.to = Address::repeat_byte(0x11));
+    let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| {
+        auth.to = Address::repeat_byte(0x11)
+    });
     assert_eq!(reason_of(&p), Reason::InvalidExactEvmRecipientMismatch);
 }
 
@@ -107,64 +127,107 @@ fn authorization_to_another_recipient() {
 fn accepted_with_another_pay_to() {
     let mut p = pay_v2(PAYER_KEY);
     p.accepted.pay_to = Address::repeat_byte(0x11).to_checksum(None);
-    assert_eq!(verify_v2(&p, &offered(), NOW).unwrap_err().reason(), Reason::InvalidExactEvmRecipientMismatch);
+    assert_eq!(
+        verify_v2(&p, &offered(), NOW).unwrap_err().reason(),
+        Reason::InvalidExactEvmRecipientMismatch
+    );
 }
 
 #[test]
 fn accepted_with_another_asset() {
     let mut p = pay_v2(PAYER_KEY);
     p.accepted.asset = "0x036CbD53842c5426634e7929541eC2318f3dCF7e".into();
-    assert_eq!(verify_v2(&p, &offered(), NOW).unwrap_err().reason(), Reason::InvalidExactEvmAssetMismatch);
+    assert_eq!(
+        verify_v2(&p, &offered(), NOW).unwrap_err().reason(),
+        Reason::InvalidExactEvmAssetMismatch
+    );
 }
 
 #[test]
 fn accepted_on_another_network() {
     let mut p = pay_v2(PAYER_KEY);
     p.accepted.network = "eip155:8453".parse().unwrap();
-    assert_eq!(verify_v2(&p, &offered(), NOW).unwrap_err().reason(), Reason::InvalidExactEvmNetworkMismatch);
+    assert_eq!(
+        verify_v2(&p, &offered(), NOW).unwrap_err().reason(),
+        Reason::InvalidExactEvmNetworkMismatch
+    );
 }
 
 #[test]
 fn accepted_with_a_lower_amount() {
     let mut p = pay_v2(PAYER_KEY);
     p.accepted.amount = U256::from(1);
-    assert_eq!(verify_v2(&p, &offered(), NOW).unwrap_err().reason(), Reason::InvalidExactEvmAuthorizationValue);
+    assert_eq!(
+        verify_v2(&p, &offered(), NOW).unwrap_err().reason(),
+        Reason::InvalidExactEvmAuthorizationValue
+    );
 }
 
 #[test]
 fn accepted_differing_in_another_field() {
     let mut p = pay_v2(PAYER_KEY);
     p.accepted.max_timeout_seconds = 3600;
-    assert_eq!(verify_v2(&p, &offered(), NOW).unwrap_err().reason(), Reason::InvalidPaymentRequirements);
+    assert_eq!(
+        verify_v2(&p, &offered(), NOW).unwrap_err().reason(),
+        Reason::InvalidPaymentRequirements
+    );
     let mut p = pay_v2(PAYER_KEY);
     p.accepted.other.insert("surprise".into(), json!(true));
-    assert_eq!(verify_v2(&p, &offered(), NOW).unwrap_err().reason(), Reason::InvalidPaymentRequirements);
+    assert_eq!(
+        verify_v2(&p, &offered(), NOW).unwrap_err().reason(),
+        Reason::InvalidPaymentRequirements
+    );
 }
 
 #[test]
 fn value_must_equal_the_amount_in_v2() {
     for value in [9999u64, 10001] {
-        let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| auth.value = U256::from(value));
-        assert_eq!(reason_of(&p), Reason::InvalidExactEvmAuthorizationValue, "value {value}");
+        let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| {
+            auth.value = U256::from(value)
+        });
+        assert_eq!(
+            reason_of(&p),
+            Reason::InvalidExactEvmAuthorizationValue,
+            "value {value}"
+        );
     }
 }
 
 #[test]
 fn expired_authorization() {
     // validBefore must leave the settlement margin (6 s): now + 5 is too late, now + 6 is fine.
-    let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| auth.valid_before = U256::from(NOW + 5));
-    assert_eq!(reason_of(&p), Reason::InvalidExactEvmPayloadAuthorizationValidBefore);
-    let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| auth.valid_before = U256::from(NOW - 100));
-    assert_eq!(reason_of(&p), Reason::InvalidExactEvmPayloadAuthorizationValidBefore);
-    let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| auth.valid_before = U256::from(NOW + 6));
+    let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| {
+        auth.valid_before = U256::from(NOW + 5)
+    });
+    assert_eq!(
+        reason_of(&p),
+        Reason::InvalidExactEvmPayloadAuthorizationValidBefore
+    );
+    let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| {
+        auth.valid_before = U256::from(NOW - 100)
+    });
+    assert_eq!(
+        reason_of(&p),
+        Reason::InvalidExactEvmPayloadAuthorizationValidBefore
+    );
+    let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| {
+        auth.valid_before = U256::from(NOW + 6)
+    });
     assert!(verify(&p, &[], &offered(), NOW).is_ok());
 }
 
 #[test]
 fn not_yet_valid_authorization() {
-    let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| auth.valid_after = U256::from(NOW + 1));
-    assert_eq!(reason_of(&p), Reason::InvalidExactEvmPayloadAuthorizationValidAfter);
-    let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| auth.valid_after = U256::from(NOW));
+    let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| {
+        auth.valid_after = U256::from(NOW + 1)
+    });
+    assert_eq!(
+        reason_of(&p),
+        Reason::InvalidExactEvmPayloadAuthorizationValidAfter
+    );
+    let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| {
+        auth.valid_after = U256::from(NOW)
+    });
     assert!(verify(&p, &[], &offered(), NOW).is_ok());
 }
 
@@ -173,7 +236,11 @@ fn high_s_signature_is_rejected() {
     let p = pay_v2(PAYER_KEY);
     let sig = signature_bytes(&p);
     // secp256k1 order n; s' = n - s with the other v is the malleated twin.
-    let n = U256::from_str_radix("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", 16).unwrap();
+    let n = U256::from_str_radix(
+        "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
+        16,
+    )
+    .unwrap();
     let s = U256::from_be_slice(&sig[32..64]);
     let mut twin = sig.clone();
     twin[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
@@ -190,7 +257,10 @@ fn v_values() {
     // 0/1 are the same signature written as a y-parity: accepted and normalised.
     let mut parity = sig.clone();
     parity[64] -= 27;
-    assert!(matches!(verify_v2(&with_signature(p.clone(), &parity), &offered(), NOW), Ok(Verdict::Valid(_))));
+    assert!(matches!(
+        verify_v2(&with_signature(p.clone(), &parity), &offered(), NOW),
+        Ok(Verdict::Valid(_))
+    ));
     for v in [2u8, 26, 29, 255] {
         let mut bad = sig.clone();
         bad[64] = v;
@@ -200,7 +270,12 @@ fn v_values() {
     // The flipped v recovers another key.
     let mut flipped = sig.clone();
     flipped[64] = if sig[64] == 27 { 28 } else { 27 };
-    assert_eq!(verify_v2(&with_signature(p, &flipped), &offered(), NOW).unwrap_err().reason(), Reason::InvalidExactEvmSignature);
+    assert_eq!(
+        verify_v2(&with_signature(p, &flipped), &offered(), NOW)
+            .unwrap_err()
+            .reason(),
+        Reason::InvalidExactEvmSignature
+    );
 }
 
 #[test]
@@ -222,7 +297,14 @@ fn smart_wallet_signatures_need_an_on_chain_check() {
     let verdict = verify_v2(&with_signature(p.clone(), &long), &offered(), NOW).unwrap();
     assert!(matches!(verdict, Verdict::NeedsOnChainCheck(_)));
     assert!(!verdict.is_erc6492());
-    assert_eq!(verdict.clone().confirm_smart_wallet(false).unwrap_err().reason(), Reason::InvalidExactEvmSignature);
+    assert_eq!(
+        verdict
+            .clone()
+            .confirm_smart_wallet(false)
+            .unwrap_err()
+            .reason(),
+        Reason::InvalidExactEvmSignature
+    );
     let paid = verdict.confirm_smart_wallet(true).unwrap();
     assert_eq!(paid.signature.len(), 130);
 
@@ -234,14 +316,20 @@ fn smart_wallet_signatures_need_an_on_chain_check() {
     // The other rules still apply to smart-wallet payments.
     let mut late = with_signature(p, &long);
     late.payload["authorization"]["validBefore"] = json!(NOW.to_string());
-    assert_eq!(verify_v2(&late, &offered(), NOW).unwrap_err().reason(), Reason::InvalidExactEvmPayloadAuthorizationValidBefore);
+    assert_eq!(
+        verify_v2(&late, &offered(), NOW).unwrap_err().reason(),
+        Reason::InvalidExactEvmPayloadAuthorizationValidBefore
+    );
 }
 
 #[test]
 fn scheme_other_than_exact() {
     let mut p = pay_v2(PAYER_KEY);
     p.accepted.scheme = "upto".into();
-    assert_eq!(verify_v2(&p, &offered(), NOW).unwrap_err().reason(), Reason::InvalidExactEvmScheme);
+    assert_eq!(
+        verify_v2(&p, &offered(), NOW).unwrap_err().reason(),
+        Reason::InvalidExactEvmScheme
+    );
 }
 
 #[test]
@@ -250,10 +338,16 @@ fn missing_eip712_domain() {
     req.extra.as_mut().unwrap().remove("version");
     let mut p = pay_v2(PAYER_KEY);
     p.accepted = req.clone();
-    assert_eq!(verify_v2(&p, &[req.clone()], NOW).unwrap_err().reason(), Reason::InvalidExactEvmMissingEip712Domain);
+    assert_eq!(
+        verify_v2(&p, &[req.clone()], NOW).unwrap_err().reason(),
+        Reason::InvalidExactEvmMissingEip712Domain
+    );
     req.extra = None;
     p.accepted = req.clone();
-    assert_eq!(verify_v2(&p, &[req], NOW).unwrap_err().reason(), Reason::InvalidExactEvmMissingEip712Domain);
+    assert_eq!(
+        verify_v2(&p, &[req], NOW).unwrap_err().reason(),
+        Reason::InvalidExactEvmMissingEip712Domain
+    );
 }
 
 #[test]
@@ -262,7 +356,10 @@ fn malformed_payloads() {
     let cases: Vec<(&str, serde_json::Value)> = vec![
         ("/authorization/nonce", json!("0x1234")),
         ("/authorization/nonce", json!(null)),
-        ("/authorization/from", json!("0x857b06519E91e3A54538791bDbb0E22373e36B66")), // bad checksum
+        (
+            "/authorization/from",
+            json!("0x857b06519E91e3A54538791bDbb0E22373e36B66"),
+        ), // bad checksum
         ("/authorization/to", json!("not an address")),
         ("/authorization/value", json!(10000)),
         ("/authorization/value", json!("0x2710")),
@@ -276,14 +373,24 @@ fn malformed_payloads() {
         let mut p = base.clone();
         *p.payload.pointer_mut(pointer).unwrap() = value.clone();
         let err = verify_v2(&p, &offered(), NOW).unwrap_err();
-        assert_eq!(err.reason(), Reason::InvalidPayload, "{pointer} = {value}: {err}");
+        assert_eq!(
+            err.reason(),
+            Reason::InvalidPayload,
+            "{pointer} = {value}: {err}"
+        );
     }
     let mut p = base.clone();
     p.payload = json!({"permit2Authorization": {}, "signature": "0x00"});
-    assert_eq!(verify_v2(&p, &offered(), NOW).unwrap_err().reason(), Reason::UnsupportedScheme);
+    assert_eq!(
+        verify_v2(&p, &offered(), NOW).unwrap_err().reason(),
+        Reason::UnsupportedScheme
+    );
     let mut p = base;
     p.payload = json!("nope");
-    assert_eq!(verify_v2(&p, &offered(), NOW).unwrap_err().reason(), Reason::InvalidPayload);
+    assert_eq!(
+        verify_v2(&p, &offered(), NOW).unwrap_err().reason(),
+        Reason::InvalidPayload
+    );
 }
 
 #[test]
@@ -295,17 +402,35 @@ fn v1_payments() {
     });
     let offered_v1 = [v1_requirement()];
     let p = pay(&challenge, PAYER_KEY, |_, _| {});
-    assert!(matches!(verify(&p, &offered_v1, &[], NOW), Ok(Verdict::Valid(_))));
+    assert!(matches!(
+        verify(&p, &offered_v1, &[], NOW),
+        Ok(Verdict::Valid(_))
+    ));
     // v1 accepts more than the maximum, not less.
-    let p = pay(&challenge, PAYER_KEY, |auth, _| auth.value = U256::from(20000));
+    let p = pay(&challenge, PAYER_KEY, |auth, _| {
+        auth.value = U256::from(20000)
+    });
     assert!(verify(&p, &offered_v1, &[], NOW).is_ok());
-    let p = pay(&challenge, PAYER_KEY, |auth, _| auth.value = U256::from(9999));
-    assert_eq!(verify(&p, &offered_v1, &[], NOW).unwrap_err().reason(), Reason::InvalidExactEvmAuthorizationValue);
-    let AnyPaymentPayload::V1(mut p) = pay(&challenge, PAYER_KEY, |_, _| {}) else { unreachable!() };
+    let p = pay(&challenge, PAYER_KEY, |auth, _| {
+        auth.value = U256::from(9999)
+    });
+    assert_eq!(
+        verify(&p, &offered_v1, &[], NOW).unwrap_err().reason(),
+        Reason::InvalidExactEvmAuthorizationValue
+    );
+    let AnyPaymentPayload::V1(mut p) = pay(&challenge, PAYER_KEY, |_, _| {}) else {
+        unreachable!()
+    };
     p.network = "base".into();
-    assert_eq!(verify_v1(&p, &offered_v1, NOW).unwrap_err().reason(), Reason::InvalidExactEvmNetworkMismatch);
+    assert_eq!(
+        verify_v1(&p, &offered_v1, NOW).unwrap_err().reason(),
+        Reason::InvalidExactEvmNetworkMismatch
+    );
     p.scheme = "upto".into();
-    assert_eq!(verify_v1(&p, &offered_v1, NOW).unwrap_err().reason(), Reason::InvalidExactEvmScheme);
+    assert_eq!(
+        verify_v1(&p, &offered_v1, NOW).unwrap_err().reason(),
+        Reason::InvalidExactEvmScheme
+    );
 }
 
 #[test]
@@ -314,7 +439,10 @@ fn non_evm_requirement_is_an_invalid_network() {
     req.network = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1".parse().unwrap();
     let mut p = pay_v2(PAYER_KEY);
     p.accepted = req.clone();
-    assert_eq!(verify_v2(&p, &[req], NOW).unwrap_err().reason(), Reason::InvalidNetwork);
+    assert_eq!(
+        verify_v2(&p, &[req], NOW).unwrap_err().reason(),
+        Reason::InvalidNetwork
+    );
 }
 
 #[test]
@@ -325,6 +453,9 @@ fn recovery_matches_k256_for_many_digests() {
         let sig = signer.sign_hash(&digest).unwrap();
         assert_eq!(sig.recover(&digest).unwrap(), signer.address());
         assert_eq!(Signature::from_bytes(&sig.to_bytes()).unwrap(), sig);
-        assert_ne!(sig.recover(&B256::repeat_byte(i)).unwrap(), signer.address());
+        assert_ne!(
+            sig.recover(&B256::repeat_byte(i)).unwrap(),
+            signer.address()
+        );
     }
 }

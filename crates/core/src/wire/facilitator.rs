@@ -166,6 +166,8 @@ pub struct SupportedResponse {
 
 /// The body of `POST /verify` and `POST /settle`:
 /// `{x402Version, paymentPayload, paymentRequirements}`.
+// One value per request, never stored in bulk: boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum FacilitatorRequest {
     /// A v1 payment and requirement.

@@ -69,17 +69,32 @@ pub fn pay(
     key: &str,
     tweak: impl FnOnce(&mut x402_core::exact::Authorization, &mut x402_core::exact::ExactEvmRequirement),
 ) -> AnyPaymentPayload {
-    let offer = Policy { max_amount: None, ..Policy::default() }.select(challenge).unwrap();
+    let offer = Policy {
+        max_amount: None,
+        ..Policy::default()
+    }
+    .select(challenge)
+    .unwrap();
     let signer = LocalSigner::from_hex(key).unwrap();
     let mut req = offer.requirement.clone();
     let mut auth = build_authorization(&req, signer.address(), NOW, nonce(7));
     tweak(&mut auth, &mut req);
     let sig = signer.sign_authorization(&req, &auth).unwrap();
-    build_payment(challenge, offer.index, auth, Bytes::from(sig.to_bytes().to_vec())).unwrap()
+    build_payment(
+        challenge,
+        offer.index,
+        auth,
+        Bytes::from(sig.to_bytes().to_vec()),
+    )
+    .unwrap()
 }
 
 pub fn pay_v2(key: &str) -> v2::PaymentPayload {
-    match pay(&AnyPaymentRequired::V2(challenge_with(vec![requirement()])), key, |_, _| {}) {
+    match pay(
+        &AnyPaymentRequired::V2(challenge_with(vec![requirement()])),
+        key,
+        |_, _| {},
+    ) {
         AnyPaymentPayload::V2(p) => p,
         AnyPaymentPayload::V1(_) => unreachable!(),
     }
