@@ -1,38 +1,53 @@
 //! # x402-browser
 //!
-//! The browser side of x402-wasm, compiled with wasm-bindgen. This crate holds no protocol
-//! logic: each export converts between JavaScript values and [`x402_core`] types.
-//! The paying `fetch` wrapper, EIP-1193 / EIP-6963 wallets and the publisher drop-in are
-//! built on these exports.
+//! The browser side of x402-wasm, compiled with wasm-bindgen: a paying `fetch`
+//! ([`PayingFetch`], wrapped as `wrapFetch` by the package's JS entry), EIP-1193 wallets, budgets
+//! in browser storage, and (feature `local-signer`, a separate build) a local-key wallet for Node
+//! and agents. The protocol — challenge parsing, policy, EIP-3009 authorization, typed data,
+//! payment headers, budgets — is [`x402_core`]; this crate converts values and performs the I/O
+//! (fetch, the wallet, storage, clock and randomness), nothing else.
+//!
+//! `fetch`, `crypto`, `Request` and storage come from the global scope, so the same build runs in
+//! pages, Web Workers, service workers and Node.
+
+mod budget;
+mod error;
+mod js;
+mod pay;
+mod wallet;
+
+#[cfg(feature = "local-signer")]
+mod local;
+
+pub use pay::PayingFetch;
 
 use wasm_bindgen::prelude::*;
 use x402_core::header;
 
-/// Converts a core error to a JS `Error` whose `code` property is the x402 reason code.
-fn js_error(err: &x402_core::Error) -> JsValue {
-    let e = js_sys::Error::new(err.message());
-    // Setting a property on a fresh Error object cannot fail.
-    let _ = js_sys::Reflect::set(&e, &"code".into(), &err.code().into());
-    e.into()
-}
-
-fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    let ser = serde_wasm_bindgen::Serializer::json_compatible();
-    value
-        .serialize(&ser)
-        .map_err(|e| js_sys::Error::new(&e.to_string()).into())
-}
-
 /// Decodes a `PAYMENT-REQUIRED` header value into the challenge object.
 #[wasm_bindgen(js_name = decodePaymentRequired)]
 pub fn decode_payment_required(value: &str) -> Result<JsValue, JsValue> {
-    let challenge = header::decode_payment_required(value).map_err(|e| js_error(&e))?;
-    to_js(&challenge)
+    let challenge = header::decode_payment_required(value).map_err(error::from_core)?;
+    js::to_js(&challenge)
 }
 
 /// Decodes a `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` header value into the receipt object.
 #[wasm_bindgen(js_name = decodePaymentResponse)]
 pub fn decode_payment_response(value: &str) -> Result<JsValue, JsValue> {
-    let receipt = header::decode_payment_response(value).map_err(|e| js_error(&e))?;
-    to_js(&receipt)
+    let receipt = header::decode_payment_response(value).map_err(error::from_core)?;
+    js::to_js(&receipt)
+}
+
+/// The settlement receipt of a paid response: its `PAYMENT-RESPONSE` (v2) or
+/// `X-PAYMENT-RESPONSE` (v1) header decoded, or `null` when it has neither.
+#[wasm_bindgen(js_name = paymentReceipt)]
+pub fn payment_receipt(response: &JsValue) -> Result<JsValue, JsValue> {
+    let headers = js::headers_of(response);
+    match headers
+        .get(header::PAYMENT_RESPONSE)
+        .or_else(|| headers.get(header::X_PAYMENT_RESPONSE))
+    {
+        Some(value) => decode_payment_response(&value),
+        None => Ok(JsValue::NULL),
+    }
 }

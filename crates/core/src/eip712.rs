@@ -146,6 +146,56 @@ pub fn typed_data_json<T: SolStruct>(domain: &Eip712Domain, message: &T) -> Resu
     }))
 }
 
+/// Reads `eth_signTypedData_v4` JSON back into the token domain and the
+/// `TransferWithAuthorization` message, for a signer that signs only what it understands (the
+/// local-key wallet). Only exactly what [`typed_data_json`] writes is accepted: any other
+/// primary type, extra type, field or value is refused (error: `invalid_payload`).
+pub fn parse_transfer_typed_data(v: &Value) -> Result<(Eip712Domain, TransferWithAuthorization)> {
+    let bad = |why: &str| Error::new(Reason::InvalidPayload, format!("typed data: {why}"));
+    let text = |o: &Value, k: &str| {
+        o.get(k)
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| bad(&format!("{k} is missing or not a string")))
+    };
+    let addr = |o: &Value, k: &str| -> Result<Address> {
+        crate::exact::parse_address(&text(o, k)?).map_err(|e| bad(&e))
+    };
+    let uint = |o: &Value, k: &str| -> Result<U256> {
+        crate::wire::decimal_u256::parse(&text(o, k)?).map_err(|e| bad(&format!("{k}: {e}")))
+    };
+    let empty = Value::Null;
+    let domain = v.get("domain").unwrap_or(&empty);
+    let message = v.get("message").unwrap_or(&empty);
+    let chain_id = domain
+        .get("chainId")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| bad("domain.chainId is missing or not a number"))?;
+    let nonce: B256 = text(message, "nonce")?
+        .parse()
+        .map_err(|_| bad("nonce is not 32 bytes of hex"))?;
+    let parsed_domain = token_domain(
+        &text(domain, "name")?,
+        &text(domain, "version")?,
+        chain_id,
+        addr(domain, "verifyingContract")?,
+    );
+    let msg = TransferWithAuthorization {
+        from: addr(message, "from")?,
+        to: addr(message, "to")?,
+        value: uint(message, "value")?,
+        validAfter: uint(message, "validAfter")?,
+        validBefore: uint(message, "validBefore")?,
+        nonce,
+    };
+    if typed_data_json(&parsed_domain, &msg)? != *v {
+        return Err(bad(
+            "not the TransferWithAuthorization typed data this crate writes",
+        ));
+    }
+    Ok((parsed_domain, msg))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +255,15 @@ mod tests {
             v["message"]["nonce"],
             "0xf3746613c2d920b5fdabc0856f2aeb2d4f88ee6037b8cc5d04a71a4462f13480"
         );
+        let (d, m) = parse_transfer_typed_data(&v).unwrap();
+        assert_eq!((d, m), (domain, msg));
+        let mut other = v.clone();
+        other["message"]["value"] = json!("10001");
+        other["types"]["TransferWithAuthorization"][2]["type"] = json!("uint128");
+        assert!(parse_transfer_typed_data(&other).is_err());
+        let mut other = v.clone();
+        other["primaryType"] = json!("Mail");
+        assert!(parse_transfer_typed_data(&other).is_err());
     }
 }
 

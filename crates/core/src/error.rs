@@ -120,6 +120,10 @@ reasons! {
     InvalidConfig = "invalid_config",
     /// An access pass is missing, forged, expired or for another resource.
     InvalidPass = "invalid_pass",
+    /// The HTTP request itself is unacceptable (path, headers, method), before any payment.
+    InvalidRequest = "invalid_request",
+    /// A protected endpoint was called without the right credentials.
+    Unauthorized = "unauthorized",
 }
 
 impl fmt::Display for Reason {

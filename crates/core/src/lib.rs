@@ -7,14 +7,21 @@ extern crate alloc;
 pub mod asset;
 pub mod base64;
 pub mod client;
+pub mod config;
 pub mod eip712;
 pub mod error;
 pub mod exact;
 pub mod header;
 pub mod money;
 pub mod network;
+pub mod path;
+pub mod replay;
 pub mod wire;
 
+#[cfg(feature = "verify")]
+pub mod evm_tx;
+#[cfg(feature = "pass")]
+pub mod pass;
 #[cfg(feature = "local-signer")]
 pub mod signer;
 #[cfg(feature = "verify")]

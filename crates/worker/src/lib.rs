@@ -1,21 +1,183 @@
 //! # x402-worker
 //!
-//! The edge paywall: a Cloudflare Worker (workers-rs) that answers unpaid requests to priced
-//! routes with an x402 402 challenge and verifies payments in the Worker with [`x402_core`].
-//! Route configuration, settlement, the replay guard and access passes are built on this.
+//! The edge paywall: a Cloudflare Worker (workers-rs) in front of static assets or an origin,
+//! pricing routes from `wrangler.toml` and verifying x402 payments in the Worker with
+//! [`x402_core`]. It settles through a facilitator or by itself (EIP-3009
+//! `transferWithAuthorization` from a relayer key over JSON-RPC), guards against replays with
+//! a Durable Object, hands out access passes, and also answers the facilitator endpoints.
+//! The operator guide is `crates/worker/README.md`.
+//!
+//! This crate is the binding: protocol logic (configuration, path normalisation, verification,
+//! transactions, passes, the replay rules) lives in `x402-core`.
+
+mod chain;
+mod content;
+#[allow(missing_docs)] // the #[durable_object] macro generates undocumented glue
+mod durable;
+mod facilitator;
+mod gate;
+mod respond;
+mod settle;
+
+pub use durable::{Relayer, ReplayGuard};
 
 use worker::{event, Context, Env, Request, Response, Result};
+use x402_core::config::Config;
+use x402_core::{Error, Reason};
+
+/// Name of the configuration variable (a `[vars.X402]` table in `wrangler.toml`).
+const CONFIG_VAR: &str = "X402";
+/// Secret keying access passes (at least 16 bytes); passes are off without it.
+const PASS_SECRET: &str = "X402_PASS_SECRET";
+
+/// The configuration and secrets of this Worker.
+pub(crate) struct App {
+    pub(crate) config: Config,
+    pub(crate) pass_secret: Option<Vec<u8>>,
+}
+
+/// What a request is, once normalised.
+pub(crate) struct Ctx {
+    /// Normalised path.
+    pub(crate) path: String,
+    /// Raw query string, if any.
+    pub(crate) query: Option<String>,
+    /// `scheme://host[:port]`.
+    pub(crate) origin: String,
+    /// The resource URL put in challenges: origin + normalised path.
+    pub(crate) resource_url: String,
+    /// Request time, unix seconds.
+    pub(crate) now: u64,
+}
+
+fn load(env: &Env) -> std::result::Result<App, Error> {
+    // A table in [vars] arrives as an object; a string holding JSON is accepted too
+    // (`wrangler dev --var X402:'{...}'`, generated test configs).
+    let raw: serde_json::Value = match env.var(CONFIG_VAR) {
+        Ok(text) => serde_json::from_str(&text.to_string()).map_err(|e| {
+            Error::new(
+                Reason::InvalidConfig,
+                format!("{CONFIG_VAR}: not JSON: {e}"),
+            )
+        })?,
+        Err(_) => env.object_var(CONFIG_VAR).map_err(|e| {
+            Error::new(
+                Reason::InvalidConfig,
+                format!("{CONFIG_VAR}: missing or not a table in [vars]: {e}"),
+            )
+        })?,
+    };
+    let config = Config::from_json(&raw).map_err(|e| e.context(CONFIG_VAR))?;
+    let pass_secret = match env.secret(PASS_SECRET) {
+        Ok(s) => {
+            let s = s.to_string().into_bytes();
+            if s.len() < x402_core::pass::MIN_SECRET_LEN {
+                return Err(Error::new(
+                    Reason::InvalidConfig,
+                    format!(
+                        "{PASS_SECRET}: must be at least {} bytes",
+                        x402_core::pass::MIN_SECRET_LEN
+                    ),
+                ));
+            }
+            Some(s)
+        }
+        Err(_) => None,
+    };
+    if let x402_core::config::Settlement::SelfSettle { .. } = config.settlement {
+        let key = env.secret(durable::RELAYER_KEY).map_err(|_| {
+            Error::new(
+                Reason::InvalidConfig,
+                format!(
+                    "{}: secret required for settlement mode \"self\"",
+                    durable::RELAYER_KEY
+                ),
+            )
+        })?;
+        x402_core::signer::LocalSigner::from_hex(key.to_string().trim())
+            .map_err(|e| e.context(durable::RELAYER_KEY))?;
+    }
+    Ok(App {
+        config,
+        pass_secret,
+    })
+}
+
+fn header_bytes(req: &Request) -> usize {
+    req.headers()
+        .entries()
+        .map(|(k, v)| k.len() + v.len() + 4)
+        .sum()
+}
 
 /// The Worker's fetch handler.
 #[event(fetch)]
-pub async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
-    let path = req.path();
-    if path == "/health" {
-        return Response::from_json(&serde_json::json!({
-            "ok": true,
-            "x402Versions": [1, 2],
-            "core": env!("CARGO_PKG_VERSION"),
-        }));
+pub async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
+    let app = match load(&env) {
+        Ok(a) => a,
+        Err(e) => {
+            worker::console_error!("x402-worker: invalid configuration: {e}");
+            return Ok(respond::reject(500, &e, "*"));
+        }
+    };
+    let origin = app.config.cors_allow_origin.clone();
+    let method = req.method().to_string();
+    if method == "OPTIONS" {
+        return Ok(respond::preflight(&origin));
     }
-    Response::error("Not Found", 404)
+    if header_bytes(&req) > app.config.max_header_bytes {
+        let e = respond::headers_too_large(app.config.max_header_bytes);
+        return Ok(respond::reject(431, &e, &origin));
+    }
+    let url = req.url()?;
+    // The raw path as sent (the URL parser already resolved some dot segments; the
+    // normaliser does the rest).
+    let path = match x402_core::path::normalize(url.path()) {
+        Ok(p) => p,
+        Err(e) => return Ok(respond::reject(400, &e, &origin)),
+    };
+    let host_origin = url.origin().ascii_serialization();
+    let ctx = Ctx {
+        resource_url: format!("{host_origin}{}", x402_core::path::encode(&path)),
+        path,
+        query: url.query().map(String::from),
+        origin: host_origin,
+        now: worker::Date::now().as_millis() / 1000,
+    };
+    if ctx.path == "/x402/health" {
+        return Ok(respond::json_response(
+            200,
+            &serde_json::json!({"ok": true, "x402Versions": [1, 2], "core": env!("CARGO_PKG_VERSION"), "routes": app.config.routes.len()}),
+            &origin,
+        ));
+    }
+    let req = match facilitator::handle(&app, &ctx, req, &env).await {
+        Ok(res) => return Ok(res),
+        Err(req) => req,
+    };
+    match app.config.route_for(&method, &ctx.path) {
+        Some(route) => Ok(gate::paid(&app, &ctx, route, req, &env, wctx).await),
+        None => Ok(content::fetch_from(&app.config.content, &req, &env, &ctx, &origin).await),
+    }
+}
+
+/// Benchmark hook for `bench/worker-verify.mjs`: decodes the `PAYMENT-SIGNATURE` value and
+/// verifies it against `requirements` (a JSON array of v2 requirements) at unix time `now`,
+/// `iterations` times, exactly as the paywall does per payment. Returns how many verified.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = benchVerify)]
+pub fn bench_verify(header: &str, requirements: &str, now: f64, iterations: u32) -> u32 {
+    let Ok(offered) =
+        serde_json::from_str::<Vec<x402_core::wire::PaymentRequirements>>(requirements)
+    else {
+        return 0;
+    };
+    let mut ok = 0;
+    for _ in 0..iterations {
+        let verified = x402_core::header::decode_payment_signature(header)
+            .and_then(|p| x402_core::verify::verify_v2(&p, &offered, now as u64));
+        if verified.is_ok() {
+            ok += 1;
+        }
+    }
+    ok
 }

@@ -1,0 +1,96 @@
+//! The few Web APIs used, declared duck-typed (they exist in pages, workers and Node), and
+//! small conversions.
+
+use js_sys::{Function, Promise, Reflect, JSON};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    /// Fetch API `Request`.
+    pub(crate) type Request;
+    #[wasm_bindgen(constructor, catch, js_class = "Request")]
+    pub(crate) fn new(input: &JsValue, init: &JsValue) -> Result<Request, JsValue>;
+    #[wasm_bindgen(method, js_name = clone)]
+    pub(crate) fn duplicate(this: &Request) -> Request;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn url(this: &Request) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn method(this: &Request) -> String;
+
+    /// Fetch API `Headers`.
+    pub(crate) type Headers;
+    #[wasm_bindgen(method)]
+    pub(crate) fn get(this: &Headers, name: &str) -> Option<String>;
+    #[wasm_bindgen(method)]
+    pub(crate) fn set(this: &Headers, name: &str, value: &str);
+    #[wasm_bindgen(method)]
+    pub(crate) fn has(this: &Headers, name: &str) -> bool;
+
+    /// Fetch API `Response`.
+    pub(crate) type Response;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn status(this: &Response) -> u16;
+    #[wasm_bindgen(method, js_name = clone)]
+    pub(crate) fn duplicate(this: &Response) -> Response;
+    #[wasm_bindgen(method)]
+    pub(crate) fn text(this: &Response) -> Promise;
+
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
+    pub(crate) fn get_random_values(buf: &mut [u8]) -> Result<JsValue, JsValue>;
+}
+
+/// `obj[key]`, `undefined` when absent or when `obj` is not an object.
+pub(crate) fn get(obj: &JsValue, key: &str) -> JsValue {
+    if !obj.is_object() && !obj.is_function() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `obj[key]` if it is a function.
+pub(crate) fn method(obj: &JsValue, key: &str) -> Option<Function> {
+    let f = get(obj, key);
+    f.is_function().then(|| f.unchecked_into())
+}
+
+/// `headers` of a Request or Response.
+pub(crate) fn headers_of(obj: &JsValue) -> Headers {
+    get(obj, "headers").unchecked_into()
+}
+
+/// Awaits a value that may or may not be a promise.
+pub(crate) async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
+    JsFuture::from(Promise::resolve(&value)).await
+}
+
+/// A serde value as a plain JS value (through JSON: the JS engine parses it).
+pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    let text = serde_json::to_string(value).map_err(|_| JsValue::from_str("JSON"))?;
+    JSON::parse(&text)
+}
+
+/// A JS value as JSON text (`None` for `undefined`).
+pub(crate) fn to_json(value: &JsValue) -> Option<String> {
+    JSON::stringify(value).ok().and_then(|s| s.as_string())
+}
+
+/// An amount option (decimal string, number or bigint) as decimal text.
+pub(crate) fn amount_text(v: &JsValue) -> Option<String> {
+    if let Some(s) = v.as_string() {
+        return Some(s);
+    }
+    if v.is_bigint() {
+        return js_sys::BigInt::unchecked_from_js(v.clone())
+            .to_string(10)
+            .ok()
+            .map(String::from);
+    }
+    v.as_f64()
+        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9.0e15)
+        .map(|f| alloc_u64(f as u64))
+}
+
+fn alloc_u64(n: u64) -> String {
+    n.to_string()
+}

@@ -1,0 +1,56 @@
+//! The local-key wallet (feature `local-signer`, the `x402-wasm/local` build): a signer for Node
+//! and agents that signs only EIP-3009 `TransferWithAuthorization` typed data, exactly as core
+//! writes it. Not in the browser bundle.
+
+use crate::error::from_core;
+use wasm_bindgen::prelude::*;
+use x402_core::{
+    eip712::{parse_transfer_typed_data, signing_hash},
+    signer::LocalSigner,
+    Bytes,
+};
+
+/// A wallet holding a private key: `{ address, signTypedData(typedData) }`.
+#[wasm_bindgen]
+pub struct LocalWallet {
+    signer: LocalSigner,
+}
+
+#[wasm_bindgen]
+impl LocalWallet {
+    /// From a private key, `0x` + 64 hex digits.
+    #[wasm_bindgen(constructor)]
+    pub fn new(private_key: &str) -> Result<LocalWallet, JsValue> {
+        Ok(LocalWallet {
+            signer: LocalSigner::from_hex(private_key).map_err(from_core)?,
+        })
+    }
+
+    /// The checksummed address.
+    #[wasm_bindgen(getter)]
+    pub fn address(&self) -> String {
+        self.signer.address().to_checksum(None)
+    }
+
+    /// Signs typed data (object or JSON text) of a `TransferWithAuthorization`; returns the
+    /// 65-byte signature as hex (`v` in {27, 28}).
+    #[wasm_bindgen(js_name = signTypedData)]
+    pub fn sign_typed_data(&self, typed_data: JsValue) -> Result<String, JsValue> {
+        let text = match typed_data.as_string() {
+            Some(t) => t,
+            None => crate::js::to_json(&typed_data).unwrap_or_default(),
+        };
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
+            from_core(x402_core::Error::new(
+                x402_core::Reason::InvalidPayload,
+                "typed data is not JSON",
+            ))
+        })?;
+        let (domain, message) = parse_transfer_typed_data(&json).map_err(from_core)?;
+        let sig = self
+            .signer
+            .sign_hash(&signing_hash(&domain, &message))
+            .map_err(from_core)?;
+        Ok(Bytes::from(sig.to_bytes().to_vec()).to_string())
+    }
+}

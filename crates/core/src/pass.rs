@@ -1,0 +1,232 @@
+//! Access passes (feature `pass`): after a settled payment the paywall hands out a pass that
+//! serves the same resource again without paying, until it expires.
+//!
+//! A pass is `<claims>.<mac>`: `claims` is URL-safe base64 (no padding) of
+//! `x402pass1\n<path>\n<payer>\n<transaction>\n<expiry>` and `mac` is URL-safe base64 of
+//! HMAC-SHA256 over the claims text with a server secret. It is bound to the normalised
+//! resource path, the payer, the settlement transaction and an expiry (unix seconds); a pass
+//! for another path, a changed byte, or a past expiry is refused (`invalid_pass`). Cookie-safe:
+//! only `A–Z a–z 0–9 - _ .`.
+
+use crate::error::{Error, Reason, Result};
+use alloc::{format, string::String, vec::Vec};
+use alloy_primitives::{Address, B256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const TAG: &str = "x402pass1";
+
+/// Shortest accepted secret, in bytes.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// What a valid pass says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassClaims {
+    /// Normalised resource path.
+    pub path: String,
+    /// Who paid.
+    pub payer: Address,
+    /// The settlement transaction.
+    pub transaction: B256,
+    /// Unix time after which the pass is refused.
+    pub expires: u64,
+}
+
+fn invalid(msg: &str) -> Error {
+    Error::new(Reason::InvalidPass, msg)
+}
+
+fn mac(secret: &[u8], claims: &str) -> Result<[u8; 32]> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(Error::new(
+            Reason::InvalidConfig,
+            format!("pass secret must be at least {MIN_SECRET_LEN} bytes"),
+        ));
+    }
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .map_err(|_| Error::new(Reason::InvalidConfig, "pass secret"))?;
+    m.update(claims.as_bytes());
+    Ok(m.finalize().into_bytes().into())
+}
+
+/// URL-safe base64 without padding.
+fn b64url(bytes: &[u8]) -> String {
+    crate::base64::encode(bytes)
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect()
+}
+
+fn unb64url(text: &str) -> Result<Vec<u8>> {
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(invalid("pass is not URL-safe base64"));
+    }
+    let mut std: String = text
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while std.len() % 4 != 0 {
+        std.push('=');
+    }
+    crate::base64::decode(&std).map_err(|_| invalid("pass is not URL-safe base64"))
+}
+
+/// Issues a pass.
+pub fn issue(secret: &[u8], claims: &PassClaims) -> Result<String> {
+    let text = format!(
+        "{TAG}\n{}\n{}\n{}\n{}",
+        claims.path, claims.payer, claims.transaction, claims.expires
+    );
+    let tag = mac(secret, &text)?;
+    Ok(format!("{}.{}", b64url(text.as_bytes()), b64url(&tag)))
+}
+
+/// Checks a pass for `path` (normalised) at unix time `now`; returns its claims.
+pub fn verify(secret: &[u8], pass: &str, path: &str, now: u64) -> Result<PassClaims> {
+    if pass.len() > 1024 {
+        return Err(invalid("pass too long"));
+    }
+    let (claims_b64, mac_b64) = pass
+        .split_once('.')
+        .ok_or_else(|| invalid("pass is not <claims>.<mac>"))?;
+    let claims_bytes = unb64url(claims_b64)?;
+    let given = unb64url(mac_b64)?;
+    let text = core::str::from_utf8(&claims_bytes).map_err(|_| invalid("pass claims"))?;
+    let expected = mac(secret, text)?;
+    // Constant-time comparison.
+    let diff = given.len() ^ expected.len()
+        | given
+            .iter()
+            .zip(expected.iter())
+            .fold(0usize, |acc, (a, b)| acc | usize::from(a ^ b));
+    if diff != 0 {
+        return Err(invalid("pass signature does not match (forged or altered)"));
+    }
+    let mut parts = text.split('\n');
+    let (Some(TAG), Some(p), Some(payer), Some(tx), Some(exp), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(invalid("pass claims are malformed"));
+    };
+    let claims = PassClaims {
+        path: p.into(),
+        payer: payer.parse().map_err(|_| invalid("pass payer"))?,
+        transaction: tx.parse().map_err(|_| invalid("pass transaction"))?,
+        expires: exp.parse().map_err(|_| invalid("pass expiry"))?,
+    };
+    if claims.path != path {
+        return Err(invalid(&format!("pass is for {}, not {path}", claims.path)));
+    }
+    if now >= claims.expires {
+        return Err(invalid("pass expired"));
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn claims() -> PassClaims {
+        PassClaims {
+            path: "/paid/one.html".into(),
+            payer: Address::repeat_byte(0x11),
+            transaction: B256::repeat_byte(0x22),
+            expires: 2_000,
+        }
+    }
+
+    #[test]
+    fn issues_and_verifies() {
+        let pass = issue(SECRET, &claims()).unwrap();
+        assert!(pass
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+        assert_eq!(
+            verify(SECRET, &pass, "/paid/one.html", 1_999).unwrap(),
+            claims()
+        );
+    }
+
+    #[test]
+    fn refuses_forged_expired_and_other_resource() {
+        let pass = issue(SECRET, &claims()).unwrap();
+        let code = |r: Result<PassClaims>| r.unwrap_err().reason();
+        assert_eq!(
+            code(verify(SECRET, &pass, "/paid/one.html", 2_000)),
+            Reason::InvalidPass
+        );
+        assert_eq!(
+            code(verify(SECRET, &pass, "/paid/two.html", 1)),
+            Reason::InvalidPass
+        );
+        assert_eq!(
+            code(verify(
+                b"another secret of enough length",
+                &pass,
+                "/paid/one.html",
+                1
+            )),
+            Reason::InvalidPass
+        );
+        // Re-signed claims for another path with a guessed MAC, and a flipped MAC byte.
+        let mut other = claims();
+        other.path = "/paid/two.html".into();
+        let forged_claims = issue(b"attacker secret 0123456789", &other).unwrap();
+        assert_eq!(
+            code(verify(SECRET, &forged_claims, "/paid/two.html", 1)),
+            Reason::InvalidPass
+        );
+        let (c, m) = pass.split_once('.').unwrap();
+        let mut m = m.to_string().into_bytes();
+        m[0] = if m[0] == b'A' { b'B' } else { b'A' };
+        let flipped = format!("{c}.{}", String::from_utf8(m).unwrap());
+        assert_eq!(
+            code(verify(SECRET, &flipped, "/paid/one.html", 1)),
+            Reason::InvalidPass
+        );
+        // Later expiry spliced into the claims with the old MAC.
+        let mut later = claims();
+        later.expires = 9_999;
+        let later_pass = issue(SECRET, &later).unwrap();
+        let spliced = format!(
+            "{}.{}",
+            later_pass.split_once('.').unwrap().0,
+            pass.split_once('.').unwrap().1
+        );
+        assert_eq!(
+            code(verify(SECRET, &spliced, "/paid/one.html", 1)),
+            Reason::InvalidPass
+        );
+        for junk in ["", ".", "abc", "a.b", "%%.%%", &"A".repeat(2000)] {
+            assert_eq!(
+                code(verify(SECRET, junk, "/paid/one.html", 1)),
+                Reason::InvalidPass,
+                "{junk}"
+            );
+        }
+        assert_eq!(
+            issue(b"short", &claims()).unwrap_err().reason(),
+            Reason::InvalidConfig
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! JSON-RPC over `fetch`: the on-chain checks before settling (balance, `authorizationState`,
+//! ERC-1271) and the receipt wait. Calldata and decoding come from `x402_core::evm_tx`.
+
+use serde_json::{json, Value};
+use worker::{Delay, Fetch, Headers, Method, Request, RequestInit};
+use x402_core::evm_tx;
+use x402_core::verify::VerifiedPayment;
+use x402_core::{Bytes, Error, Reason, B256};
+
+/// A JSON-RPC failure: the node could not be reached, or it answered with an error.
+#[derive(Debug, Clone)]
+pub(crate) enum RpcError {
+    /// No answer (connection refused, DNS, HTTP error, bad JSON): outcome unknown.
+    Unreachable(String),
+    /// The node answered with a JSON-RPC error.
+    Node(String),
+}
+
+impl RpcError {
+    pub(crate) fn message(&self) -> String {
+        match self {
+            RpcError::Unreachable(m) => format!("JSON-RPC unreachable: {m}"),
+            RpcError::Node(m) => format!("JSON-RPC error: {m}"),
+        }
+    }
+}
+
+/// Sends one JSON-RPC request.
+pub(crate) async fn rpc(url: &str, method: &str, params: Value) -> Result<Value, RpcError> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let unreachable = |e: worker::Error| RpcError::Unreachable(format!("{method} on {url}: {e}"));
+    let req = Request::new_with_init(url, &init).map_err(unreachable)?;
+    let mut res = Fetch::Request(req).send().await.map_err(unreachable)?;
+    if res.status_code() >= 400 {
+        return Err(RpcError::Unreachable(format!(
+            "{method} on {url}: HTTP {}",
+            res.status_code()
+        )));
+    }
+    let v: Value = res.json().await.map_err(unreachable)?;
+    if let Some(err) = v.get("error") {
+        let msg = err
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown error");
+        return Err(RpcError::Node(format!("{method}: {msg}")));
+    }
+    Ok(v.get("result").cloned().unwrap_or(Value::Null))
+}
+
+fn hex_bytes(v: &Value, what: &str) -> Result<Vec<u8>, RpcError> {
+    v.as_str()
+        .and_then(|s| s.parse::<Bytes>().ok())
+        .map(|b| b.to_vec())
+        .ok_or_else(|| RpcError::Node(format!("{what}: not hex: {v}")))
+}
+
+/// Parses a JSON-RPC quantity (`0x1a`).
+pub(crate) fn quantity(v: &Value, what: &str) -> Result<u128, RpcError> {
+    v.as_str()
+        .and_then(|s| s.strip_prefix("0x"))
+        .and_then(|h| u128::from_str_radix(h, 16).ok())
+        .ok_or_else(|| RpcError::Node(format!("{what}: not a quantity: {v}")))
+}
+
+async fn call(url: &str, to: &str, data: &Bytes, what: &str) -> Result<Vec<u8>, RpcError> {
+    let r = rpc(
+        url,
+        "eth_call",
+        json!([{"to": to, "data": data.to_string()}, "latest"]),
+    )
+    .await?;
+    hex_bytes(&r, what)
+}
+
+/// Maps an RPC failure during verification to an x402 error.
+pub(crate) fn verify_error(e: &RpcError) -> Error {
+    Error::new(Reason::UnexpectedVerifyError, e.message())
+}
+
+/// The on-chain checks of a verified payment: smart-wallet signature (ERC-1271, deployed
+/// wallet), nonce unused, balance covers the value.
+pub(crate) async fn check_payment(url: &str, p: &VerifiedPayment) -> Result<(), Error> {
+    let token = p.requirement.asset.to_string();
+    let a = &p.authorization;
+    if p.signature.len() > 65 {
+        let code = rpc(url, "eth_getCode", json!([a.from.to_string(), "latest"]))
+            .await
+            .map_err(|e| verify_error(&e))?;
+        if code.as_str().is_none_or(|c| c == "0x" || c.is_empty()) {
+            return Err(Error::new(
+                Reason::InvalidExactEvmPayloadUndeployedSmartWallet,
+                format!(
+                    "{} has no code: a smart-wallet signature needs a deployed wallet",
+                    a.from
+                ),
+            ));
+        }
+        let data = evm_tx::is_valid_signature_calldata(p.digest, p.signature.clone());
+        let ok = match call(url, &a.from.to_string(), &data, "isValidSignature").await {
+            Ok(ret) => evm_tx::is_erc1271_magic(&ret),
+            Err(RpcError::Node(_)) => false, // reverted
+            Err(e) => return Err(verify_error(&e)),
+        };
+        if !ok {
+            return Err(Error::new(
+                Reason::InvalidExactEvmSignature,
+                format!("isValidSignature on {} rejected the signature", a.from),
+            ));
+        }
+    }
+    let used = call(
+        url,
+        &token,
+        &evm_tx::authorization_state_calldata(a.from, a.nonce),
+        "authorizationState",
+    )
+    .await
+    .map_err(|e| verify_error(&e))?;
+    if evm_tx::decode_bool(&used, "authorizationState")? {
+        return Err(Error::new(
+            Reason::InvalidExactEvmNonceAlreadyUsed,
+            format!(
+                "authorization nonce {} of {} is already used on chain",
+                a.nonce, a.from
+            ),
+        ));
+    }
+    let bal = call(
+        url,
+        &token,
+        &evm_tx::balance_of_calldata(a.from),
+        "balanceOf",
+    )
+    .await
+    .map_err(|e| verify_error(&e))?;
+    let balance = evm_tx::decode_uint(&bal, "balanceOf")?;
+    if balance < a.value {
+        return Err(Error::new(
+            Reason::InvalidExactEvmInsufficientBalance,
+            format!("balance {balance} of {} is below {}", a.from, a.value),
+        ));
+    }
+    Ok(())
+}
+
+/// The outcome of waiting for a receipt.
+pub(crate) enum Receipt {
+    Success,
+    Reverted,
+    Unknown,
+}
+
+/// Polls for a receipt until `timeout_ms` has passed.
+pub(crate) async fn wait_receipt(url: &str, hash: &B256, timeout_ms: u64) -> Receipt {
+    let start = worker::Date::now().as_millis();
+    let mut delay = 50u64;
+    loop {
+        if let Ok(r) = rpc(url, "eth_getTransactionReceipt", json!([hash.to_string()])).await {
+            if let Some(status) = r.get("status") {
+                return if status.as_str() == Some("0x1") {
+                    Receipt::Success
+                } else {
+                    Receipt::Reverted
+                };
+            }
+        }
+        if worker::Date::now().as_millis().saturating_sub(start) >= timeout_ms {
+            return Receipt::Unknown;
+        }
+        Delay::from(std::time::Duration::from_millis(delay)).await;
+        delay = (delay * 2).min(1000);
+    }
+}

@@ -1,0 +1,94 @@
+//! Fetching content: from the static-assets binding or an origin, always for the
+//! *normalised* path (so the origin never sees a spelling the gate did not judge), without the
+//! payment headers.
+
+use crate::respond;
+use crate::{App, Ctx};
+use worker::{Env, Fetch, Headers, Request, RequestInit, Response};
+use x402_core::config::{ContentSource, Route};
+use x402_core::{Error, Reason};
+
+const DROPPED: [&str; 5] = [
+    "payment-signature",
+    "x-payment",
+    "x-payment-pass",
+    "host",
+    "content-length",
+];
+
+/// Fetches the content of `ctx.path` (plus the query) for `req`.
+pub(crate) async fn fetch(
+    app: &App,
+    route: &Route,
+    req: &Request,
+    env: &Env,
+    ctx: &Ctx,
+    _extra: &[(&str, String)],
+) -> Response {
+    let source = route.content.as_ref().unwrap_or(&app.config.content);
+    fetch_from(source, req, env, ctx, &app.config.cors_allow_origin).await
+}
+
+/// Fetches from a content source.
+pub(crate) async fn fetch_from(
+    source: &ContentSource,
+    req: &Request,
+    env: &Env,
+    ctx: &Ctx,
+    allow_origin: &str,
+) -> Response {
+    let suffix = format!(
+        "{}{}",
+        x402_core::path::encode(&ctx.path),
+        ctx.query
+            .as_deref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default()
+    );
+    let headers = Headers::new();
+    for (k, v) in req.headers().entries() {
+        if !DROPPED.contains(&k.to_ascii_lowercase().as_str()) {
+            let _ = headers.append(&k, &v);
+        }
+    }
+    let method = req.method();
+    let mut init = RequestInit::new();
+    init.with_method(method.clone()).with_headers(headers);
+    if !matches!(method, worker::Method::Get | worker::Method::Head) {
+        init.with_body(req.inner().body().map(Into::into));
+    }
+    let fail = |what: String| {
+        respond::reject(
+            502,
+            &Error::new(
+                Reason::InvalidRequest,
+                format!("content unavailable: {what}"),
+            ),
+            allow_origin,
+        )
+    };
+    let result = match source {
+        ContentSource::Assets { binding } => {
+            let url = format!("{}{suffix}", ctx.origin);
+            let fetcher = match env.assets(binding) {
+                Ok(f) => f,
+                Err(e) => return fail(format!("assets binding {binding}: {e}")),
+            };
+            match Request::new_with_init(&url, &init) {
+                Ok(r) => fetcher.fetch_request(r).await,
+                Err(e) => Err(e),
+            }
+        }
+        ContentSource::Origin { url } => {
+            let target = format!("{url}{suffix}");
+            match Request::new_with_init(&target, &init) {
+                Ok(r) => Fetch::Request(r).send().await,
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match result {
+        Ok(res) => respond::with_headers(res, &[], allow_origin),
+        Err(e) => fail(e.to_string()),
+    }
+}

@@ -1,0 +1,272 @@
+//! The two Durable Objects: the replay guard (one authorization honoured once) and the
+//! relayer (one place assigns the relayer's account nonces and broadcasts).
+//!
+//! A Durable Object runs one event at a time, but events interleave at `await` points; both
+//! objects therefore decide in memory, synchronously, after their last `await`, and persist
+//! afterwards.
+
+use crate::chain::{quantity, rpc, RpcError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use x402_core::evm_tx::Eip1559Tx;
+use x402_core::replay::{decide, Decision, Entry};
+use x402_core::signer::LocalSigner;
+use x402_core::{Address, Bytes, U256};
+
+/// Name of the relayer key secret.
+pub(crate) const RELAYER_KEY: &str = "X402_RELAYER_KEY";
+
+/// A request to the replay guard.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub(crate) enum GuardOp {
+    /// Reserve `key` for `resource`.
+    Reserve { key: String, resource: String },
+    /// Record the outcome.
+    Complete { key: String, entry: Entry },
+    /// Forget a reservation whose settlement definitely did not happen.
+    Release { key: String },
+}
+
+/// The replay guard.
+#[durable_object]
+pub struct ReplayGuard {
+    state: State,
+    memory: RefCell<HashMap<String, Entry>>,
+}
+
+impl DurableObject for ReplayGuard {
+    fn new(state: State, _env: Env) -> Self {
+        Self {
+            state,
+            memory: RefCell::new(HashMap::new()),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let op: GuardOp = req.json().await?;
+        let storage = self.state.storage();
+        match op {
+            GuardOp::Reserve { key, resource } => {
+                if !self.memory.borrow().contains_key(&key) {
+                    let stored: Option<Entry> = storage.get(&key).await?;
+                    if let Some(e) = stored {
+                        self.memory.borrow_mut().entry(key.clone()).or_insert(e);
+                    }
+                }
+                // No await between the decision and the reservation.
+                let decision = decide(self.memory.borrow().get(&key), &resource);
+                if decision == Decision::Reserved {
+                    let entry = Entry::InFlight { resource };
+                    self.memory.borrow_mut().insert(key.clone(), entry.clone());
+                    storage.put(&key, &entry).await?;
+                }
+                Response::from_json(&decision)
+            }
+            GuardOp::Complete { key, entry } => {
+                self.memory.borrow_mut().insert(key.clone(), entry.clone());
+                storage.put(&key, &entry).await?;
+                Response::from_json(&json!({"ok": true}))
+            }
+            GuardOp::Release { key } => {
+                self.memory.borrow_mut().remove(&key);
+                storage.delete(&key).await?;
+                Response::from_json(&json!({"ok": true}))
+            }
+        }
+    }
+}
+
+/// A request to the relayer: send `data` to `to` on `chain_id`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SendTx {
+    pub(crate) rpc_url: String,
+    pub(crate) chain_id: u64,
+    /// Callee (0x hex).
+    pub(crate) to: String,
+    /// Calldata (0x hex).
+    pub(crate) data: String,
+    pub(crate) gas_limit: u64,
+}
+
+/// The relayer's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "camelCase")]
+pub(crate) enum SendResult {
+    /// Accepted by the node.
+    Sent { hash: String },
+    /// Signed and sent, but no answer came back: the outcome is unknown.
+    Unknown { hash: String, message: String },
+    /// Refused; nothing was broadcast.
+    Refused { message: String },
+}
+
+/// The relayer: account nonces for the relayer key, assigned in one place.
+#[durable_object]
+pub struct Relayer {
+    env: Env,
+    /// Next nonce per chain.
+    next: RefCell<HashMap<u64, u64>>,
+    /// Nonces handed out whose transaction was refused (reused first, so no gap stalls the
+    /// queue).
+    free: RefCell<HashMap<u64, BTreeSet<u64>>>,
+}
+
+impl Relayer {
+    fn take_nonce(&self, chain_id: u64) -> Option<u64> {
+        if let Some(n) = self
+            .free
+            .borrow_mut()
+            .get_mut(&chain_id)
+            .and_then(|f| f.pop_first())
+        {
+            return Some(n);
+        }
+        let mut next = self.next.borrow_mut();
+        let n = next.get_mut(&chain_id)?;
+        let out = *n;
+        *n += 1;
+        Some(out)
+    }
+
+    async fn sync_nonce(
+        &self,
+        req: &SendTx,
+        relayer: Address,
+    ) -> std::result::Result<(), RpcError> {
+        let count = rpc(
+            &req.rpc_url,
+            "eth_getTransactionCount",
+            json!([relayer.to_string(), "pending"]),
+        )
+        .await?;
+        let count = quantity(&count, "eth_getTransactionCount")? as u64;
+        let mut next = self.next.borrow_mut();
+        let n = next.entry(req.chain_id).or_insert(count);
+        if *n < count {
+            *n = count;
+            if let Some(f) = self.free.borrow_mut().get_mut(&req.chain_id) {
+                f.retain(|&x| x >= count);
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&self, req: &SendTx) -> SendResult {
+        let signer = match self
+            .env
+            .secret(RELAYER_KEY)
+            .map(|s| s.to_string())
+            .map_err(|e| e.to_string())
+            .and_then(|k| LocalSigner::from_hex(k.trim()).map_err(|e| e.to_string()))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                return SendResult::Refused {
+                    message: format!("relayer key {RELAYER_KEY}: {e}"),
+                }
+            }
+        };
+        let refused = |e: RpcError| SendResult::Refused {
+            message: e.message(),
+        };
+        let (Ok(to), Ok(data)) = (req.to.parse::<Address>(), req.data.parse::<Bytes>()) else {
+            return SendResult::Refused {
+                message: "bad transaction fields".into(),
+            };
+        };
+        if !self.next.borrow().contains_key(&req.chain_id) {
+            if let Err(e) = self.sync_nonce(req, signer.address()).await {
+                return refused(e);
+            }
+        }
+        let gas_price = match rpc(&req.rpc_url, "eth_gasPrice", json!([])).await {
+            Ok(v) => match quantity(&v, "eth_gasPrice") {
+                Ok(p) => p,
+                Err(e) => return refused(e),
+            },
+            Err(e) => return refused(e),
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let Some(nonce) = self.take_nonce(req.chain_id) else {
+                return SendResult::Refused {
+                    message: "relayer nonce not initialised".into(),
+                };
+            };
+            let tx = Eip1559Tx {
+                chain_id: req.chain_id,
+                nonce,
+                max_priority_fee_per_gas: gas_price.min(1_000_000_000),
+                max_fee_per_gas: gas_price.saturating_mul(2).max(1),
+                gas_limit: req.gas_limit,
+                to,
+                value: U256::ZERO,
+                data: data.clone(),
+            };
+            let (raw, hash) = match tx.sign(&signer) {
+                Ok(x) => x,
+                Err(e) => {
+                    return SendResult::Refused {
+                        message: e.to_string(),
+                    }
+                }
+            };
+            let hash = hash.to_string();
+            match rpc(
+                &req.rpc_url,
+                "eth_sendRawTransaction",
+                json!([raw.to_string()]),
+            )
+            .await
+            {
+                Ok(_) => return SendResult::Sent { hash },
+                Err(RpcError::Unreachable(m)) => {
+                    return SendResult::Unknown { hash, message: m };
+                }
+                Err(RpcError::Node(m)) => {
+                    let lower = m.to_lowercase();
+                    let nonce_clash = lower.contains("nonce too low")
+                        || lower.contains("already known")
+                        || lower.contains("replacement");
+                    if nonce_clash && attempts < 4 {
+                        // Someone else used this nonce (another relayer instance, a manual
+                        // transaction): resynchronise and try the next one.
+                        if let Err(e) = self.sync_nonce(req, signer.address()).await {
+                            return refused(e);
+                        }
+                        continue;
+                    }
+                    if !nonce_clash {
+                        self.free
+                            .borrow_mut()
+                            .entry(req.chain_id)
+                            .or_default()
+                            .insert(nonce);
+                    }
+                    return SendResult::Refused { message: m };
+                }
+            }
+        }
+    }
+}
+
+impl DurableObject for Relayer {
+    fn new(_state: State, env: Env) -> Self {
+        Self {
+            env,
+            next: RefCell::new(HashMap::new()),
+            free: RefCell::new(HashMap::new()),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let send: SendTx = req.json().await?;
+        Response::from_json(&self.send(&send).await)
+    }
+}

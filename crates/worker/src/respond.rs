@@ -1,0 +1,206 @@
+//! Building responses: CORS, reason-coded rejections, the 402 challenge (header, JSON body,
+//! HTML paywall), and copies of content responses with headers added.
+
+use serde_json::{json, Value};
+use worker::{Headers, Request, Response, ResponseBuilder};
+use x402_core::config::Route;
+use x402_core::header::{self, PAYMENT_REQUIRED, PAYMENT_RESPONSE, X_PAYMENT_RESPONSE};
+use x402_core::money::format_amount;
+use x402_core::wire::SettleResponse;
+use x402_core::{Error, Reason};
+
+/// Header carrying an access pass (request and response).
+pub(crate) const PASS_HEADER: &str = "X-PAYMENT-PASS";
+/// Cookie carrying an access pass.
+pub(crate) const PASS_COOKIE: &str = "x402_pass";
+
+const ALLOW_HEADERS: &str =
+    "PAYMENT-SIGNATURE, X-PAYMENT, X-PAYMENT-PASS, Content-Type, Authorization, Access-Control-Expose-Headers";
+const EXPOSE_HEADERS: &str =
+    "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE, X-PAYMENT-PASS";
+
+/// Adds the CORS headers every answer carries.
+pub(crate) fn cors(h: &Headers, allow_origin: &str) {
+    let _ = h.set("Access-Control-Allow-Origin", allow_origin);
+    let _ = h.set("Access-Control-Expose-Headers", EXPOSE_HEADERS);
+    if allow_origin != "*" {
+        let _ = h.append("Vary", "Origin");
+    }
+}
+
+/// The answer to a CORS preflight (never gated).
+pub(crate) fn preflight(allow_origin: &str) -> Response {
+    let h = Headers::new();
+    cors(&h, allow_origin);
+    let _ = h.set(
+        "Access-Control-Allow-Methods",
+        "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+    );
+    let _ = h.set("Access-Control-Allow-Headers", ALLOW_HEADERS);
+    let _ = h.set("Access-Control-Max-Age", "600");
+    ResponseBuilder::new()
+        .with_status(204)
+        .with_headers(h)
+        .empty()
+}
+
+/// A JSON answer.
+pub(crate) fn json_response(status: u16, body: &Value, allow_origin: &str) -> Response {
+    let h = Headers::new();
+    cors(&h, allow_origin);
+    let _ = h.set("Content-Type", "application/json");
+    let _ = h.set("Cache-Control", "no-store");
+    ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(h)
+        .fixed(body.to_string().into_bytes())
+}
+
+/// A rejection outside the payment flow: `{error: <reason code>, message}`.
+pub(crate) fn reject(status: u16, err: &Error, allow_origin: &str) -> Response {
+    json_response(
+        status,
+        &json!({"error": err.code(), "message": err.message()}),
+        allow_origin,
+    )
+}
+
+/// Whether the request is a browser navigation (the reference's rule: `Accept` has
+/// `text/html` and the user agent says `Mozilla`).
+pub(crate) fn is_browser(req: &Request) -> bool {
+    let get = |n: &str| req.headers().get(n).ok().flatten().unwrap_or_default();
+    get("Accept").contains("text/html") && get("User-Agent").contains("Mozilla")
+}
+
+/// What a 402 carries besides the challenge.
+pub(crate) struct Challenge<'a> {
+    pub(crate) route: &'a Route,
+    pub(crate) resource_url: &'a str,
+    pub(crate) error: Option<&'a Error>,
+    /// The failed settlement, if the 402 follows one.
+    pub(crate) settlement: Option<&'a SettleResponse>,
+    /// The client spoke v1 (`X-PAYMENT`).
+    pub(crate) v1_client: bool,
+    pub(crate) html: bool,
+    pub(crate) allow_origin: &'a str,
+}
+
+/// A 402 challenge: `PAYMENT-REQUIRED` always; body the v1 form for v1 clients (or when the
+/// route has v1 networks), the v2 challenge as JSON otherwise, or an HTML paywall page.
+pub(crate) fn challenge(c: &Challenge<'_>) -> Response {
+    let error_text = c
+        .error
+        .map_or_else(|| "Payment required".to_string(), |e| e.code().to_string());
+    let pr = c
+        .route
+        .payment_required(c.resource_url, Some(error_text.clone()));
+    let h = Headers::new();
+    cors(&h, c.allow_origin);
+    let _ = h.set("Cache-Control", "no-store");
+    if let Ok(v) = header::encode(&pr) {
+        let _ = h.set(PAYMENT_REQUIRED, &v);
+    }
+    if let Some(s) = c.settlement {
+        if let Ok(v) = header::encode(s) {
+            let _ = h.set(
+                if c.v1_client {
+                    X_PAYMENT_RESPONSE
+                } else {
+                    PAYMENT_RESPONSE
+                },
+                &v,
+            );
+        }
+    }
+    let builder = ResponseBuilder::new().with_status(402);
+    if c.html && c.error.is_none() {
+        let _ = h.set("Content-Type", "text/html; charset=utf-8");
+        return builder
+            .with_headers(h)
+            .fixed(paywall_html(c.route, &pr).into_bytes());
+    }
+    let _ = h.set("Content-Type", "application/json");
+    let message = c.error.map(|e| e.message().to_string());
+    // v2 clients read the header; the body is the v1 form whenever v1 clients can pay.
+    let mut body = match c.route.payment_required_v1(c.resource_url, error_text) {
+        Some(v1) => serde_json::to_value(&v1).unwrap_or(Value::Null),
+        None => serde_json::to_value(&pr).unwrap_or(Value::Null),
+    };
+    if let (Some(m), Some(obj)) = (message, body.as_object_mut()) {
+        obj.insert("message".into(), Value::String(m));
+    }
+    builder.with_headers(h).fixed(body.to_string().into_bytes())
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The HTML paywall for direct navigation: the publisher drop-in (`/x402/x402.js`) turns its
+/// `data-x402-src` element into a pay box that unlocks the resource in place. The challenge is
+/// also embedded as JSON (and sent in `PAYMENT-REQUIRED`).
+fn paywall_html(route: &Route, pr: &x402_core::wire::PaymentRequired) -> String {
+    let price = route
+        .options
+        .first()
+        .map(|o| {
+            let decimals =
+                x402_core::asset::find_asset(&o.network, &o.asset).map_or(6, |a| a.decimals);
+            format!("{} USDC", format_amount(o.amount, decimals))
+        })
+        .unwrap_or_default();
+    let json = serde_json::to_string(pr)
+        .unwrap_or_default()
+        .replace('<', "\\u003c");
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>Payment required</title>\
+<script type=\"application/json\" id=\"x402-payment-required\">{json}</script>\
+<script type=\"module\" src=\"/x402/x402.js\"></script></head>\
+<body><main data-x402-paywall><h1>Payment required</h1>\
+<div data-x402-src=\"{}\"><p>{}</p>\
+<p>Price: <strong>{}</strong>. Pay with an x402 client or a wallet.</p></div></main></body></html>\n",
+        escape(&pr.resource.url),
+        escape(&route.description),
+        escape(&price)
+    )
+}
+
+/// Copies a response into one whose headers can be changed, adding `extra` headers.
+pub(crate) fn with_headers(
+    res: Response,
+    extra: &[(&str, String)],
+    allow_origin: &str,
+) -> Response {
+    let status = res.status_code();
+    let old = res.headers().clone();
+    let (_, body) = res.into_parts();
+    let h = Headers::new();
+    for (k, v) in old.entries() {
+        let _ = h.append(&k, &v);
+    }
+    cors(&h, allow_origin);
+    for (k, v) in extra {
+        if k.eq_ignore_ascii_case("Set-Cookie") {
+            let _ = h.append(k, v);
+        } else {
+            let _ = h.set(k, v);
+        }
+    }
+    ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(h)
+        .body(body)
+}
+
+/// The error for a request whose headers are too large.
+pub(crate) fn headers_too_large(limit: usize) -> Error {
+    Error::new(
+        Reason::InvalidRequest,
+        format!("request headers exceed {limit} bytes"),
+    )
+}

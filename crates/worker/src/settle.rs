@@ -1,0 +1,230 @@
+//! Settlement: the replay guard's operations, self-settlement through the relayer Durable
+//! Object, and settlement through a remote facilitator.
+
+use crate::chain::{self, Receipt};
+use crate::durable::{GuardOp, SendResult, SendTx};
+use serde_json::Value;
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
+use x402_core::config::Settlement;
+use x402_core::evm_tx::settle_calldata;
+use x402_core::replay::{Decision, Entry};
+use x402_core::verify::VerifiedPayment;
+use x402_core::wire::facilitator::FacilitatorRequest;
+use x402_core::wire::SettleResponse;
+use x402_core::{Error, Reason, B256};
+
+/// Durable Object bindings (see `wrangler.toml`).
+pub(crate) const GUARD_BINDING: &str = "X402_REPLAY_GUARD";
+pub(crate) const RELAYER_BINDING: &str = "X402_RELAYER";
+/// Secret with the facilitator auth header value.
+pub(crate) const FACILITATOR_AUTH: &str = "X402_FACILITATOR_AUTH";
+
+async fn durable_call<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    binding: &str,
+    body: &impl serde::Serialize,
+) -> Result<T, Error> {
+    let fail = |e: worker::Error| {
+        Error::new(
+            Reason::UnexpectedSettleError,
+            format!("Durable Object {binding}: {e}"),
+        )
+    };
+    let stub = env
+        .durable_object(binding)
+        .and_then(|ns| ns.get_by_name("global"))
+        .map_err(fail)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(serde_json::to_string(body).unwrap_or_default().into()));
+    let req = Request::new_with_init("https://durable/", &init).map_err(fail)?;
+    let mut res = stub.fetch_with_request(req).await.map_err(fail)?;
+    res.json().await.map_err(fail)
+}
+
+/// The replay guard, seen from a request.
+pub(crate) struct Guard<'a> {
+    pub(crate) env: &'a Env,
+    pub(crate) key: String,
+}
+
+impl Guard<'_> {
+    pub(crate) async fn reserve(&self, resource: &str) -> Result<Decision, Error> {
+        durable_call(
+            self.env,
+            GUARD_BINDING,
+            &GuardOp::Reserve {
+                key: self.key.clone(),
+                resource: resource.into(),
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn complete(&self, entry: Entry) {
+        let op = GuardOp::Complete {
+            key: self.key.clone(),
+            entry,
+        };
+        if let Err(e) = durable_call::<Value>(self.env, GUARD_BINDING, &op).await {
+            worker::console_error!("replay guard: cannot record outcome: {e}");
+        }
+    }
+
+    pub(crate) async fn release(&self) {
+        let op = GuardOp::Release {
+            key: self.key.clone(),
+        };
+        if let Err(e) = durable_call::<Value>(self.env, GUARD_BINDING, &op).await {
+            worker::console_error!("replay guard: cannot release: {e}");
+        }
+    }
+}
+
+/// The outcome of a settlement attempt.
+pub(crate) enum Outcome {
+    /// Transferred; the transaction hash.
+    Settled(String),
+    /// Broadcast but not confirmed in time: never retried.
+    Pending(String, Error),
+    /// Nothing was transferred.
+    Failed(Error),
+}
+
+/// Settles a verified payment.
+pub(crate) async fn settle(
+    env: &Env,
+    settlement: &Settlement,
+    payment: &VerifiedPayment,
+    request: &FacilitatorRequest,
+) -> Outcome {
+    match settlement {
+        Settlement::SelfSettle {
+            rpc_url,
+            receipt_timeout_seconds,
+            gas_limit,
+        } => {
+            let send = SendTx {
+                rpc_url: rpc_url.clone(),
+                chain_id: payment.requirement.chain_id,
+                to: payment.requirement.asset.to_string(),
+                data: settle_calldata(payment).to_string(),
+                gas_limit: *gas_limit,
+            };
+            let result: SendResult = match durable_call(env, RELAYER_BINDING, &send).await {
+                Ok(r) => r,
+                Err(e) => return Outcome::Failed(e),
+            };
+            let hash = match result {
+                SendResult::Sent { hash } => hash,
+                SendResult::Unknown { hash, message } => {
+                    return Outcome::Pending(
+                        hash,
+                        Error::new(Reason::SettlementPending, format!("broadcast: {message}")),
+                    )
+                }
+                SendResult::Refused { message } => {
+                    return Outcome::Failed(Error::new(
+                        Reason::UnexpectedSettleError,
+                        format!("settlement transaction refused: {message}"),
+                    ))
+                }
+            };
+            let Ok(h) = hash.parse::<B256>() else {
+                return Outcome::Failed(Error::new(Reason::UnexpectedSettleError, "bad hash"));
+            };
+            match chain::wait_receipt(rpc_url, &h, receipt_timeout_seconds * 1000).await {
+                Receipt::Success => Outcome::Settled(hash),
+                Receipt::Reverted => Outcome::Failed(Error::new(
+                    Reason::InvalidExactEvmTransactionFailed,
+                    format!("settlement transaction {hash} reverted"),
+                )),
+                Receipt::Unknown => Outcome::Pending(
+                    hash.clone(),
+                    Error::new(
+                        Reason::SettlementPending,
+                        format!("no receipt for {hash} within {receipt_timeout_seconds}s; it will not be sent again"),
+                    ),
+                ),
+            }
+        }
+        Settlement::Facilitator {
+            url, auth_header, ..
+        } => facilitator_settle(env, url, auth_header.as_deref(), request).await,
+    }
+}
+
+/// Whether a receipt now shows an earlier pending settlement as done.
+pub(crate) async fn pending_settled(settlement: &Settlement, hash: &str) -> Option<bool> {
+    let url = settlement.rpc_url()?;
+    let h = hash.parse::<B256>().ok()?;
+    match chain::wait_receipt(url, &h, 0).await {
+        Receipt::Success => Some(true),
+        Receipt::Reverted => Some(false),
+        Receipt::Unknown => None,
+    }
+}
+
+/// `POST {url}/{endpoint}` to a facilitator with the optional auth header.
+pub(crate) async fn facilitator_post(
+    env: &Env,
+    url: &str,
+    endpoint: &str,
+    auth_header: Option<&str>,
+    request: &FacilitatorRequest,
+) -> Result<Value, String> {
+    let body = request.to_json().map_err(|e| e.to_string())?;
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    if let Some(name) = auth_header {
+        if let Ok(secret) = env.secret(FACILITATOR_AUTH) {
+            let _ = headers.set(name, &secret.to_string());
+        }
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let target = format!("{url}/{endpoint}");
+    let req = Request::new_with_init(&target, &init).map_err(|e| e.to_string())?;
+    let mut res = Fetch::Request(req)
+        .send()
+        .await
+        .map_err(|e| format!("{target}: {e}"))?;
+    let status = res.status_code();
+    let v: Value = res
+        .json()
+        .await
+        .map_err(|e| format!("{target}: HTTP {status}, body is not JSON: {e}"))?;
+    Ok(v)
+}
+
+async fn facilitator_settle(
+    env: &Env,
+    url: &str,
+    auth_header: Option<&str>,
+    request: &FacilitatorRequest,
+) -> Outcome {
+    match facilitator_post(env, url, "settle", auth_header, request).await {
+        Ok(v) => match serde_json::from_value::<SettleResponse>(v) {
+            Ok(s) if s.success => Outcome::Settled(s.transaction),
+            Ok(s) => {
+                let code = s.error_reason.unwrap_or_default();
+                let reason = Reason::from_code(&code).unwrap_or(Reason::UnexpectedSettleError);
+                let msg = s
+                    .error_message
+                    .unwrap_or_else(|| format!("facilitator: {code}"));
+                if reason == Reason::SettlementPending {
+                    Outcome::Pending(s.transaction, Error::new(reason, msg))
+                } else {
+                    Outcome::Failed(Error::new(reason, msg))
+                }
+            }
+            Err(e) => Outcome::Failed(Error::new(
+                Reason::UnexpectedSettleError,
+                format!("facilitator /settle answer: {e}"),
+            )),
+        },
+        Err(e) => Outcome::Failed(Error::new(Reason::UnexpectedSettleError, e)),
+    }
+}

@@ -1,0 +1,125 @@
+// Types of the x402-wasm package (hand-written; the wasm-bindgen classes are wrapped).
+
+/** Stable `code` values of the errors this package throws (plus core's verifier reason codes). */
+export type X402ErrorCode =
+  | 'user_rejected' | 'wrong_chain' | 'no_wallet' | 'wallet_error'
+  | 'over_budget' | 'over_max' | 'no_acceptable_requirement'
+  | 'malformed_challenge' | 'invalid_x402_version' | 'payment_already_attempted'
+  | 'invalid_config' | 'invalid_payload' | 'invalid_payment_requirements' | 'invalid_network'
+  | 'invalid_exact_evm_scheme' | 'invalid_exact_evm_missing_eip712_domain' | 'unsupported_scheme'
+  | (string & {});
+
+/** An `Error` with a stable `code`. */
+export interface X402Error extends Error { code: X402ErrorCode }
+
+/** An EIP-1193 provider (window.ethereum, an EIP-6963 announced provider, a test provider). */
+export interface Eip1193Provider {
+  request(args: { method: string; params?: unknown[] | object }): Promise<unknown>;
+}
+
+/** EIP-712 typed data as `eth_signTypedData_v4` takes it. */
+export interface TypedData {
+  types: Record<string, { name: string; type: string }[]>;
+  primaryType: string;
+  domain: { name?: string; version?: string; chainId?: number; verifyingContract?: string };
+  message: Record<string, unknown>;
+}
+
+/** A signer: an address and a typed-data signing function (the local-key wallet is one). */
+export interface Signer {
+  readonly address: string;
+  signTypedData(typedData: TypedData): Promise<string> | string;
+}
+
+export type Wallet = Eip1193Provider | Signer;
+
+/** What `confirm` receives before anything is signed. */
+export interface Offer {
+  x402Version: 1 | 2;
+  scheme: 'exact';
+  /** CAIP-2, e.g. `eip155:8453`. */
+  network: string;
+  chainId: number;
+  asset: string;
+  /** `USDC` for known stablecoins, `''` otherwise. */
+  symbol: string;
+  decimals: number;
+  /** Atomic units, decimal string. */
+  amount: string;
+  /** Human amount in the asset, e.g. `0.01`. */
+  price: string;
+  payTo: string;
+  resource: string;
+  description: string;
+  maxTimeoutSeconds: number;
+}
+
+export interface AllowedAsset { network: string; asset: string; maxAmount?: string }
+
+export interface BudgetOptions {
+  /** Atomic units per origin per period (default 1000000 = $1.00 of USDC, or the stored limit). */
+  limit?: string | number | bigint;
+  /** Period length, default 86400 (a day). */
+  periodSeconds?: number;
+  /** Storage key, default `x402:budget`. */
+  storageKey?: string;
+}
+
+/** Status while paying: connect → switch (when needed) → sign → settling. */
+export type PaymentStatus = 'connect' | 'switch' | 'sign' | 'settling';
+
+export interface WrapFetchOptions {
+  /** Maximum per payment in atomic units; default 100000 ($0.10 of USDC); `null`: no cap. */
+  maxAmount?: string | number | bigint | null;
+  /** CAIP-2 networks allowed (default: any EVM network). */
+  allowedNetworks?: string[];
+  /** Assets allowed, each with an optional own cap (default: any asset). */
+  allowedAssets?: AllowedAsset[];
+  /** Networks to prefer, best first. */
+  preferredNetworks?: string[];
+  /** A budget per origin per period; persisted in localStorage when present, else in memory. */
+  budget?: BudgetOptions;
+  /** Storage for the budget (`getItem`/`setItem`), instead of localStorage. */
+  storage?: { getItem(key: string): string | null; setItem(key: string, value: string): void };
+  /** Called with the offer before anything is signed; return false to decline (`user_rejected`). */
+  confirm?: (offer: Offer) => boolean | Promise<boolean>;
+  /** Progress while paying. */
+  onStatus?: (status: PaymentStatus) => void;
+  /** `wallet_addEthereumChain` parameters by CAIP-2 network, used when the wallet answers 4902. */
+  chains?: Record<string, object>;
+}
+
+/** The decoded `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`. */
+export interface PaymentReceipt {
+  success: boolean;
+  transaction: string;
+  network: string;
+  payer?: string;
+  errorReason?: string;
+  errorMessage?: string;
+  amount?: string;
+  extensions?: Record<string, unknown>;
+}
+
+export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+
+/**
+ * Wraps `fetch` so that a 402 x402 challenge is paid once by `wallet`, under `options`.
+ * Same shape as `wrapFetchWithPayment` of `@x402/fetch`.
+ */
+export function wrapFetch(fetch: FetchLike | typeof globalThis.fetch, wallet: Wallet | null | undefined, options?: WrapFetchOptions): FetchLike;
+export { wrapFetch as wrapFetchWithPayment };
+
+/** The receipt of a paid response, or null. */
+export function paymentReceipt(response: Response): PaymentReceipt | null;
+/** Decodes a `PAYMENT-REQUIRED` header value. */
+export function decodePaymentRequired(value: string): unknown;
+/** Decodes a `PAYMENT-RESPONSE` header value. */
+export function decodePaymentResponse(value: string): PaymentReceipt;
+
+export interface WalletInfo { uuid: string; name: string; icon: string; rdns: string }
+export interface DiscoveredWallet { info: WalletInfo; provider: Eip1193Provider }
+/** EIP-6963 discovery, `window.ethereum` as fallback. */
+export function discoverWallets(options?: { waitMs?: number }): Promise<DiscoveredWallet[]>;
+export function listWallets(): DiscoveredWallet[];
+export function requestWallets(): void;

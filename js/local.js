@@ -1,0 +1,19 @@
+// x402-wasm/local: everything of the main entry plus `localWallet(privateKey)`, a wallet that
+// signs with a private key (Node, agents, tests). A separate wasm build (pkg/local) with
+// secp256k1, so the browser bundle never carries it.
+import { readFile } from 'node:fs/promises';
+import init, {
+  PayingFetch, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse,
+} from '../pkg/local/x402.js';
+import { makeWrapFetch } from './common.js';
+
+await init({ module_or_path: await readFile(new URL('../pkg/local/x402_bg.wasm', import.meta.url)) });
+
+export const wrapFetch = makeWrapFetch(PayingFetch);
+
+/** A wallet for a private key (`0x` + 64 hex digits): `{ address, signTypedData }`. */
+export function localWallet(privateKey) {
+  return new LocalWallet(privateKey);
+}
+
+export { wrapFetch as wrapFetchWithPayment, PayingFetch, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse };

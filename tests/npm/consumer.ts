@@ -1,0 +1,25 @@
+// Type-checked with `tsc --noEmit` against the packed package's declarations.
+import { wrapFetch, wrapFetchWithPayment, paymentReceipt, discoverWallets, type Offer, type X402Error, type Eip1193Provider } from 'x402-wasm';
+import { localWallet } from 'x402-wasm/local';
+
+const provider: Eip1193Provider = { request: async () => null };
+const paying = wrapFetch(fetch, provider, {
+  maxAmount: '100000',
+  allowedNetworks: ['eip155:8453'],
+  budget: { limit: 1_000_000n, periodSeconds: 86_400 },
+  confirm: (offer: Offer) => offer.price === '0.01' && offer.symbol === 'USDC',
+  onStatus: (s) => { const state: 'connect' | 'switch' | 'sign' | 'settling' = s; void state; },
+});
+const same: typeof paying = wrapFetchWithPayment(fetch, localWallet('0x' + '11'.repeat(32)));
+
+export async function main(): Promise<string | undefined> {
+  try {
+    const res: Response = await same('https://example.test/paid', { method: 'POST', body: 'x' });
+    const receipt = paymentReceipt(res);
+    const wallets = await discoverWallets({ waitMs: 10 });
+    return receipt?.transaction ?? wallets[0]?.info.name;
+  } catch (e) {
+    const code: string = (e as X402Error).code;
+    return code;
+  }
+}
