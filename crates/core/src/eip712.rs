@@ -202,22 +202,6 @@ mod tests {
     use alloy_primitives::{address, b256};
 
     #[test]
-    fn type_hash_is_the_usdc_constant() {
-        let msg = TransferWithAuthorization {
-            from: Address::ZERO,
-            to: Address::ZERO,
-            value: U256::ZERO,
-            validAfter: U256::ZERO,
-            validBefore: U256::ZERO,
-            nonce: B256::ZERO,
-        };
-        assert_eq!(
-            msg.eip712_type_hash(),
-            b256!("7c7c6cdb67a18743f49ec6fa9b35f50d52ed05cbed4cc592e13b44501c1a2267")
-        );
-    }
-
-    #[test]
     fn wallet_json_shape() {
         let token = address!("036CbD53842c5426634e7929541eC2318f3dCF7e");
         let domain = token_domain("USDC", "2", 84532, token);

@@ -4,10 +4,10 @@
 #![cfg(all(feature = "local-signer", not(target_arch = "wasm32")))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
+use common::node_oracle;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use x402_core::evm_tx::{settle_calldata, Eip1559Tx};
 use x402_core::exact::{Authorization, ExactEvmRequirement};
 use x402_core::signer::LocalSigner;
@@ -15,27 +15,7 @@ use x402_core::verify::VerifiedPayment;
 use x402_core::{Address, Bytes, B256, U256};
 
 fn viem(requests: &[Value]) -> Vec<Value> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    assert!(
-        root.join("node_modules/viem").is_dir(),
-        "node_modules/viem is missing: run scripts/setup first"
-    );
-    let mut child = Command::new("node")
-        .arg(root.join("tests/js/tx-oracle.mjs"))
-        .current_dir(&root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(requests).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "tx oracle failed");
-    serde_json::from_slice(&out.stdout).unwrap()
+    node_oracle("tx-oracle.mjs", requests)
 }
 
 fn payment(signature: Bytes) -> VerifiedPayment {

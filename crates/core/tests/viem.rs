@@ -8,38 +8,14 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use x402_core::client::{build_authorization, build_payment, typed_data, Policy};
 use x402_core::signer::LocalSigner;
 use x402_core::verify::{verify_v2, Signature, Verdict};
 use x402_core::wire::{AnyPaymentPayload, AnyPaymentRequired};
 use x402_core::{Address, U256};
 
-/// Runs the viem oracle on a batch of requests.
 fn viem(requests: &[Value]) -> Vec<Value> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    assert!(
-        root.join("node_modules/viem").is_dir(),
-        "node_modules/viem is missing: run scripts/setup first"
-    );
-    let mut child = Command::new("node")
-        .arg(root.join("tests/js/viem-oracle.mjs"))
-        .current_dir(&root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(requests).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "viem oracle failed");
-    serde_json::from_slice(&out.stdout).unwrap()
+    node_oracle("viem-oracle.mjs", requests)
 }
 
 /// A spread of requirements: several domains, amounts and timeouts.

@@ -99,3 +99,33 @@ pub fn pay_v2(key: &str) -> v2::PaymentPayload {
         AnyPaymentPayload::V1(_) => unreachable!(),
     }
 }
+
+/// Runs a node "oracle" script from `tests/js/` (an independent implementation from npm, such
+/// as viem) on a batch of JSON requests and returns its JSON answers. Needs `node_modules`
+/// (installed by `scripts/setup`); fails with a clear message without it.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn node_oracle(script: &str, requests: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert!(
+        root.join("node_modules/viem").is_dir(),
+        "node_modules/viem is missing: run scripts/setup first"
+    );
+    let mut child = Command::new("node")
+        .arg(root.join("tests/js").join(script))
+        .current_dir(&root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(requests).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{script} failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
