@@ -1,14 +1,20 @@
 // Benchmark (not a test): cost of verifying one x402 payment in the Worker's wasm (x402-core's
 // header decode + verify_v2, compiled into build/worker/x402_worker_bg.wasm, run in node) next to
 // the reference path's core, viem's verifyTypedData (what @x402/evm's facilitator calls to check
-// an EIP-3009 signature), on the same payment. Writes bench/worker-results.md.
+// an EIP-3009 signature), and the reference facilitator's whole verify (@x402/evm ExactEvmScheme
+// from '@x402/evm/exact/facilitator' with a viem signer on a local anvil: its on-chain reads are
+// loopback JSON-RPC calls), on the same payment. Writes bench/worker-results.md.
 //   node bench/worker-verify.mjs [iterations]
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { verifyTypedData } from 'viem';
-import { ROLES, TOKEN_ADDRESS, randomNonce, signTransferAuthorization } from '../tests/js/lib/chain.mjs';
+import { createWalletClient, http, publicActions, verifyTypedData } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { foundry } from 'viem/chains';
+import { toFacilitatorEvmSigner } from '@x402/evm';
+import { ExactEvmScheme as FacilitatorExactEvmScheme } from '@x402/evm/exact/facilitator';
+import { ROLES, TOKEN_ADDRESS, deployToken, randomNonce, signTransferAuthorization, startAnvil } from '../tests/js/lib/chain.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const N = Number(process.argv[2] ?? 2000);
@@ -27,11 +33,17 @@ const signature = await signTransferAuthorization({ privateKey: payer.privateKey
 const header = Buffer.from(JSON.stringify({ x402Version: 2, accepted, payload: { signature, authorization: auth } })).toString('base64');
 const reqs = JSON.stringify([accepted]);
 
+// Best of ROUNDS rounds of N (the machine may be busy: the least disturbed round is the cost).
+const ROUNDS = 5;
+const rounds = [];
 function time(fn) {
   fn(Math.min(50, N)); // warm up
-  const t0 = process.hrtime.bigint();
-  fn(N);
-  return Number(process.hrtime.bigint() - t0) / 1000 / N; // µs per payment
+  for (let i = 0; i < ROUNDS; i++) {
+    const t0 = process.hrtime.bigint();
+    fn(N);
+    rounds.push(Number(process.hrtime.bigint() - t0) / 1000 / N); // µs per payment
+  }
+  return Math.min(...rounds);
 }
 
 const wasmUs = time((n) => {
@@ -57,6 +69,29 @@ let viemSum = 0;
   }
   viemSum = Number(process.hrtime.bigint() - t0) / 1000 / n;
 }
+// The reference facilitator's verify (what a reference gate's /verify call runs), on anvil.
+let refUs = NaN;
+let refN = 0;
+{
+  const chain = await startAnvil();
+  try {
+    await deployToken(chain.rpcUrl);
+    const client = createWalletClient({ account: privateKeyToAccount(ROLES.relayer.privateKey), chain: foundry, transport: http(chain.rpcUrl) }).extend(publicActions);
+    const scheme = new FacilitatorExactEvmScheme(toFacilitatorEvmSigner(client));
+    const payload = JSON.parse(Buffer.from(header, 'base64').toString('utf8'));
+    const check = async () => {
+      const r = await scheme.verify(payload, accepted);
+      if (!r.isValid) throw new Error(`@x402/evm rejected: ${JSON.stringify(r)}`);
+    };
+    for (let i = 0; i < 10; i++) await check();
+    refN = Math.max(20, Math.floor(N / 10));
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < refN; i++) await check();
+    refUs = Number(process.hrtime.bigint() - t0) / 1000 / refN;
+  } finally {
+    await chain.stop();
+  }
+}
 const wasmBytes = readFileSync(path.join(ROOT, 'build', 'worker', 'x402_worker_bg.wasm')).length;
 const md = `# Worker verification benchmark
 
@@ -65,12 +100,32 @@ Not a test: numbers vary with the machine.
 
 | path | per payment |
 | --- | --- |
-| x402-worker wasm (\`build/worker/x402_worker_bg.wasm\`, ${wasmBytes} B): base64 + JSON decode of \`PAYMENT-SIGNATURE\`, every verify_v2 rule, EIP-712 digest, secp256k1 recovery | **${wasmUs.toFixed(1)} µs** |
+| x402-worker wasm (\`build/worker/x402_worker_bg.wasm\`, ${wasmBytes} B): base64 + JSON decode of \`PAYMENT-SIGNATURE\`, every verify_v2 rule, EIP-712 digest, secp256k1 recovery; best of ${ROUNDS} rounds (all: ${rounds.map((r) => r.toFixed(0)).join(', ')} µs) | **${wasmUs.toFixed(1)} µs** |
+| reference facilitator verify (\`@x402/evm\` ${JSON.parse(readFileSync(path.join(ROOT, 'node_modules/@x402/evm/package.json'), 'utf8')).version} \`ExactEvmScheme.verify\`, viem signer on a local anvil, ${refN} runs): every rule plus its on-chain reads over loopback JSON-RPC | ${refUs.toFixed(1)} µs |
 | reference core (viem ${JSON.parse(readFileSync(path.join(ROOT, 'node_modules/viem/package.json'), 'utf8')).version} \`verifyTypedData\`, JS): header decode + signature check only | ${viemSum.toFixed(1)} µs |
 
 The reference gate (\`@x402/hono\` / \`@x402/express\`) does not verify locally at all: it POSTs to a
 facilitator's \`/verify\` over HTTP, so its per-payment cost is a network round trip plus the above.
 Target from issue 3: about 200 µs per payment in wasm.
+
+## Where the time goes
+
+Native profile of the same code (\`crates/core/examples/verify-bench.rs\`, release profile, under
+\`valgrind --tool=callgrind\`, 100 payments; instruction counts are deterministic, unlike timings on a
+shared machine): **1.79 M instructions per payment** with \`[profile.release.package.k256] opt-level = 3\`,
+2.25 M with k256 at the profile's \`"z"\` (−21 %).
+
+| share | what |
+| --- | --- |
+| ~65 % | secp256k1 recovery (\`Signature::recover\`: one \`lincomb\`, \`Q = r⁻¹(s·R − z·G)\`, no second verification): point add 31 %, double 12–15 %, field square 8 %, table select 5–7 %, scalar mul 3–6 % |
+| ~24 % | keccak-f[1600] (\`keccak\` crate, soft backend, ~30 k instructions a permutation, 14 a payment): EIP-712 type hashes, name/version, domain separator, struct hash, digest (7); EIP-55 checksum checks of \`from\`, \`to\` and the requirement's \`payTo\`, \`asset\` (4); the recovered key's address (1); multi-block absorbs (2) |
+| ~10 % | base64 + JSON decoding of the header and the requirements (serde_json \`Value\`, \`IndexMap\`) |
+
+\`opt-level = 3\` for the \`keccak\` package changes nothing (same instruction count: its round loop is
+deliberately not unrolled), so it is not set. What is left to win without touching the browser bundle:
+compute the constant type hashes at compile time and the domain separator and requirement addresses
+once per configuration instead of per payment (≈ 7 of the 14 permutations, ~12 %); the recovery itself is
+k256's 32-bit field arithmetic in wasm32 and is the floor with this crate.
 `;
 writeFileSync(path.join(ROOT, 'bench', 'worker-results.md'), md);
 process.stdout.write(md);

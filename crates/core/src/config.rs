@@ -31,6 +31,8 @@ pub const DEFAULT_MAX_TIMEOUT_SECONDS: u64 = 300;
 pub const DEFAULT_PASS_LIFETIME_SECONDS: u64 = 3600;
 /// Default bound on the wait for a settlement receipt.
 pub const DEFAULT_RECEIPT_TIMEOUT_SECONDS: u64 = 30;
+/// Default bound on the wait for a facilitator's `/settle` answer.
+pub const DEFAULT_FACILITATOR_TIMEOUT_SECONDS: u64 = 30;
 /// Default gas limit of a settlement transaction (`transferWithAuthorization` uses ~80k).
 pub const DEFAULT_GAS_LIMIT: u64 = 200_000;
 /// Default cap on the total size of request headers.
@@ -80,6 +82,9 @@ pub enum Settlement {
         auth_header: Option<String>,
         /// Optional JSON-RPC URL for on-chain checks before settling.
         rpc_url: Option<String>,
+        /// Bound on the wait for the facilitator's `/settle` answer; past it the outcome is
+        /// unknown (`settlement_pending`), never a failure.
+        timeout_seconds: u64,
     },
 }
 
@@ -256,6 +261,8 @@ struct RawSettlement {
     receipt_timeout_seconds: Option<u64>,
     #[serde(default)]
     gas_limit: Option<u64>,
+    #[serde(default)]
+    timeout_seconds: Option<u64>,
 }
 
 fn typed<T: serde::de::DeserializeOwned>(v: &Value, field: &str) -> Result<T> {
@@ -339,10 +346,17 @@ fn settlement(v: &Value) -> Result<Settlement> {
             let url = raw
                 .url
                 .ok_or_else(|| invalid("settlement.url", "required for mode \"facilitator\""))?;
+            let timeout_seconds = raw
+                .timeout_seconds
+                .unwrap_or(DEFAULT_FACILITATOR_TIMEOUT_SECONDS);
+            if timeout_seconds == 0 || timeout_seconds > 600 {
+                return Err(invalid("settlement.timeoutSeconds", "must be 1..=600"));
+            }
             Ok(Settlement::Facilitator {
                 url: http_url(&url, "settlement.url")?,
                 auth_header: raw.auth_header,
                 rpc_url: rpc(raw.rpc_url)?,
+                timeout_seconds,
             })
         }
         m => Err(invalid(
@@ -828,9 +842,21 @@ mod tests {
             Settlement::Facilitator {
                 url: "https://x402.org/facilitator".into(),
                 auth_header: Some("Authorization".into()),
-                rpc_url: None
+                rpc_url: None,
+                timeout_seconds: DEFAULT_FACILITATOR_TIMEOUT_SECONDS,
             }
         );
+        v["settlement"]["timeoutSeconds"] = json!(0);
+        let e = Config::from_json(&v).unwrap_err();
+        assert!(e.to_string().contains("settlement.timeoutSeconds"), "{e}");
+        v["settlement"]["timeoutSeconds"] = json!(5);
+        assert!(matches!(
+            Config::from_json(&v).unwrap().settlement,
+            Settlement::Facilitator {
+                timeout_seconds: 5,
+                ..
+            }
+        ));
         v["content"] = json!({"source": "origin", "url": "https://example.com"});
         assert!(matches!(
             Config::from_json(&v).unwrap().content,

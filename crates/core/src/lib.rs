@@ -15,6 +15,7 @@ pub mod header;
 pub mod money;
 pub mod network;
 pub mod path;
+pub mod relayer;
 pub mod replay;
 pub mod wire;
 

@@ -157,7 +157,9 @@ pub enum Verdict {
     /// Every check passed (an EOA signature recovered to the payer).
     Valid(VerifiedPayment),
     /// Every other check passed, but the signature is a smart-wallet signature
-    /// (ERC-1271 or ERC-6492) that only the chain can judge: call
+    /// (ERC-1271 or ERC-6492, or, from [`verify_with_contract_signers`], a 65-byte signature
+    /// by a key other than `from`, which only a contract wallet at `from` can accept) that only
+    /// the chain can judge: call
     /// [`Verdict::confirm_smart_wallet`] with the result of `isValidSignature(digest, signature)`.
     NeedsOnChainCheck(VerifiedPayment),
 }
@@ -194,12 +196,21 @@ pub fn verify_v2(
     offered: &[v2::PaymentRequirements],
     now: u64,
 ) -> Result<Verdict> {
+    verify_v2_with(payment, offered, now, Signers::EoaOnly)
+}
+
+fn verify_v2_with(
+    payment: &v2::PaymentPayload,
+    offered: &[v2::PaymentRequirements],
+    now: u64,
+    signers: Signers,
+) -> Result<Verdict> {
     let index = match offered.iter().position(|r| *r == payment.accepted) {
         Some(i) => i,
         None => return Err(diagnose_mismatch(&payment.accepted, offered)),
     };
     let requirement = ExactEvmRequirement::from_v2(&offered[index])?;
-    check(index, requirement, &payment.payload, 2, now)
+    check(index, requirement, &payment.payload, 2, now, signers)
 }
 
 /// Verifies a v1 payment: the requirement is found by scheme and network, and the value must
@@ -208,6 +219,15 @@ pub fn verify_v1(
     payment: &v1::PaymentPayload,
     offered: &[v1::PaymentRequirements],
     now: u64,
+) -> Result<Verdict> {
+    verify_v1_with(payment, offered, now, Signers::EoaOnly)
+}
+
+fn verify_v1_with(
+    payment: &v1::PaymentPayload,
+    offered: &[v1::PaymentRequirements],
+    now: u64,
+    signers: Signers,
 ) -> Result<Verdict> {
     if payment.scheme != SCHEME {
         return Err(Error::new(
@@ -225,7 +245,7 @@ pub fn verify_v1(
             )
         })?;
     let requirement = ExactEvmRequirement::from_v1(&offered[index])?;
-    check(index, requirement, &payment.payload, 1, now)
+    check(index, requirement, &payment.payload, 1, now, signers)
 }
 
 /// Verifies a payment of either version against the server's requirements of both versions.
@@ -239,6 +259,53 @@ pub fn verify(
         AnyPaymentPayload::V1(p) => verify_v1(p, offered_v1, now),
         AnyPaymentPayload::V2(p) => verify_v2(p, offered_v2, now),
     }
+}
+
+/// Who may have signed a 65-byte signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signers {
+    /// Only the key of `authorization.from` (an EOA): a mismatch is an error.
+    EoaOnly,
+    /// `authorization.from` may be a contract wallet whose owner signed.
+    ContractsToo,
+}
+
+/// [`verify`] for a verifier that can ask the chain, as USDC itself judges signatures: a 65-byte
+/// signature that is well formed (low-s, valid `v`) but does **not** recover to
+/// `authorization.from` gives [`Verdict::NeedsOnChainCheck`] instead of an error, because `from`
+/// may be a contract wallet (ERC-1271) whose owner's ECDSA signature the wallet accepts.
+///
+/// The caller must then accept the payment only if `from` has code **and** its
+/// `isValidSignature(digest, signature)` returns the ERC-1271 magic value; with no code at
+/// `from` the payment is `invalid_exact_evm_signature`. Without a chain to ask, use [`verify`].
+pub fn verify_with_contract_signers(
+    payment: &AnyPaymentPayload,
+    offered_v1: &[v1::PaymentRequirements],
+    offered_v2: &[v2::PaymentRequirements],
+    now: u64,
+) -> Result<Verdict> {
+    match payment {
+        AnyPaymentPayload::V1(p) => verify_v1_with(p, offered_v1, now, Signers::ContractsToo),
+        AnyPaymentPayload::V2(p) => verify_v2_with(p, offered_v2, now, Signers::ContractsToo),
+    }
+}
+
+/// [`verify_with_contract_signers`] for a v2 payment alone (facilitator requests).
+pub fn verify_v2_with_contract_signers(
+    payment: &v2::PaymentPayload,
+    offered: &[v2::PaymentRequirements],
+    now: u64,
+) -> Result<Verdict> {
+    verify_v2_with(payment, offered, now, Signers::ContractsToo)
+}
+
+/// [`verify_with_contract_signers`] for a v1 payment alone (facilitator requests).
+pub fn verify_v1_with_contract_signers(
+    payment: &v1::PaymentPayload,
+    offered: &[v1::PaymentRequirements],
+    now: u64,
+) -> Result<Verdict> {
+    verify_v1_with(payment, offered, now, Signers::ContractsToo)
 }
 
 /// Says which field of `accepted` differs from the closest offered requirement.
@@ -289,6 +356,7 @@ fn check(
     payload: &serde_json::Value,
     version: u8,
     now: u64,
+    signers: Signers,
 ) -> Result<Verdict> {
     let ExactEvmPayload {
         signature,
@@ -351,6 +419,10 @@ fn check(
         return Ok(Verdict::NeedsOnChainCheck(payment));
     }
     let recovered = Signature::from_bytes(&signature)?.recover(&digest)?;
+    if recovered != auth.from && signers == Signers::ContractsToo {
+        // Only `from`'s code can accept it now (ERC-1271), as USDC's signature check does.
+        return Ok(Verdict::NeedsOnChainCheck(payment));
+    }
     if recovered != auth.from {
         return Err(Error::new(
             Reason::InvalidExactEvmSignature,

@@ -459,3 +459,56 @@ fn recovery_matches_k256_for_many_digests() {
         );
     }
 }
+
+#[test]
+fn contract_signers_a_65_byte_signature_by_another_key_goes_to_the_chain() {
+    use x402_core::verify::{verify_v2_with_contract_signers, verify_with_contract_signers};
+    // `from` is a wallet contract; its owner's key signed (not `from`'s).
+    let wallet = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    let mut p = pay_v2(PAYER_KEY);
+    p.payload["authorization"]["from"] = json!(wallet);
+    // Without a chain: the signature does not recover to `from`.
+    let err = verify_v2(&p, &offered(), NOW).unwrap_err();
+    assert_eq!(err.reason(), Reason::InvalidExactEvmSignature);
+    // With one: only the wallet's ERC-1271 answer can accept it.
+    let verdict = verify_v2_with_contract_signers(&p, &offered(), NOW).unwrap();
+    let Verdict::NeedsOnChainCheck(paid) = &verdict else {
+        panic!("expected NeedsOnChainCheck")
+    };
+    assert_eq!(paid.payer, wallet.parse::<Address>().unwrap());
+    assert_eq!(paid.signature.len(), 65);
+    assert_eq!(
+        verdict
+            .clone()
+            .confirm_smart_wallet(false)
+            .unwrap_err()
+            .reason(),
+        Reason::InvalidExactEvmSignature
+    );
+    let any = AnyPaymentPayload::V2(p.clone());
+    assert_eq!(
+        verify_with_contract_signers(&any, &[], &offered(), NOW).unwrap(),
+        verdict
+    );
+    // An EOA's own signature stays Valid; malformed ones stay errors (high-s, zero).
+    let own = pay_v2(PAYER_KEY);
+    assert!(matches!(
+        verify_v2_with_contract_signers(&own, &offered(), NOW),
+        Ok(Verdict::Valid(_))
+    ));
+    let mut sig = signature_bytes(&own);
+    let n = U256::from_str_radix(
+        "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
+        16,
+    )
+    .unwrap();
+    let s = U256::from_be_slice(&sig[32..64]);
+    sig[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
+    sig[64] = if sig[64] == 27 { 28 } else { 27 };
+    for bad in [sig, vec![0u8; 65]] {
+        let err =
+            verify_v2_with_contract_signers(&with_signature(p.clone(), &bad), &offered(), NOW)
+                .unwrap_err();
+        assert_eq!(err.reason(), Reason::InvalidExactEvmSignature);
+    }
+}

@@ -84,37 +84,52 @@ pub(crate) fn verify_error(e: &RpcError) -> Error {
     Error::new(Reason::UnexpectedVerifyError, e.message())
 }
 
-/// The on-chain checks of a verified payment: smart-wallet signature (ERC-1271, deployed
-/// wallet), nonce unused, balance covers the value.
-pub(crate) async fn check_payment(url: &str, p: &VerifiedPayment) -> Result<(), Error> {
-    let token = p.requirement.asset.to_string();
+/// The on-chain half of a [`x402_core::verify::Verdict::NeedsOnChainCheck`]: `from` must be a
+/// deployed contract whose ERC-1271 `isValidSignature(digest, signature)` accepts the
+/// signature (a longer smart-wallet signature, or a 65-byte one by the wallet's owner key),
+/// as USDC's own check does for contract signers.
+pub(crate) async fn check_contract_signature(url: &str, p: &VerifiedPayment) -> Result<(), Error> {
     let a = &p.authorization;
-    if p.signature.len() > 65 {
-        let code = rpc(url, "eth_getCode", json!([a.from.to_string(), "latest"]))
-            .await
-            .map_err(|e| verify_error(&e))?;
-        if code.as_str().is_none_or(|c| c == "0x" || c.is_empty()) {
+    let code = rpc(url, "eth_getCode", json!([a.from.to_string(), "latest"]))
+        .await
+        .map_err(|e| verify_error(&e))?;
+    if code.as_str().is_none_or(|c| c == "0x" || c.is_empty()) {
+        if p.signature.len() == 65 {
             return Err(Error::new(
-                Reason::InvalidExactEvmPayloadUndeployedSmartWallet,
+                Reason::InvalidExactEvmSignature,
                 format!(
-                    "{} has no code: a smart-wallet signature needs a deployed wallet",
+                    "the signature does not recover to authorization.from {}, which has no code (not a contract wallet)",
                     a.from
                 ),
             ));
         }
-        let data = evm_tx::is_valid_signature_calldata(p.digest, p.signature.clone());
-        let ok = match call(url, &a.from.to_string(), &data, "isValidSignature").await {
-            Ok(ret) => evm_tx::is_erc1271_magic(&ret),
-            Err(RpcError::Node(_)) => false, // reverted
-            Err(e) => return Err(verify_error(&e)),
-        };
-        if !ok {
-            return Err(Error::new(
-                Reason::InvalidExactEvmSignature,
-                format!("isValidSignature on {} rejected the signature", a.from),
-            ));
-        }
+        return Err(Error::new(
+            Reason::InvalidExactEvmPayloadUndeployedSmartWallet,
+            format!(
+                "{} has no code: a smart-wallet signature needs a deployed wallet",
+                a.from
+            ),
+        ));
     }
+    let data = evm_tx::is_valid_signature_calldata(p.digest, p.signature.clone());
+    let ok = match call(url, &a.from.to_string(), &data, "isValidSignature").await {
+        Ok(ret) => evm_tx::is_erc1271_magic(&ret),
+        Err(RpcError::Node(_)) => false, // reverted
+        Err(e) => return Err(verify_error(&e)),
+    };
+    if !ok {
+        return Err(Error::new(
+            Reason::InvalidExactEvmSignature,
+            format!("isValidSignature on {} rejected the signature", a.from),
+        ));
+    }
+    Ok(())
+}
+
+/// The on-chain checks of a verified payment: nonce unused, balance covers the value.
+pub(crate) async fn check_payment(url: &str, p: &VerifiedPayment) -> Result<(), Error> {
+    let token = p.requirement.asset.to_string();
+    let a = &p.authorization;
     let used = call(
         url,
         &token,

@@ -8,7 +8,7 @@
 use crate::chain::{quantity, rpc, RpcError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 use x402_core::evm_tx::Eip1559Tx;
@@ -114,6 +114,10 @@ pub struct Relayer {
     /// Nonces handed out whose transaction was refused (reused first, so no gap stalls the
     /// queue).
     free: RefCell<HashMap<u64, BTreeSet<u64>>>,
+    /// Broadcasts awaiting the node's answer right now.
+    in_flight: Cell<u32>,
+    /// Broadcasts answered (or failed) so far: tells whether one ended during a nonce query.
+    broadcasts: Cell<u64>,
 }
 
 impl Relayer {
@@ -133,11 +137,18 @@ impl Relayer {
         Some(out)
     }
 
+    /// Brings the nonce counter in line with the node's pending transaction count, by the rule
+    /// of `x402_core::relayer::next_nonce`: follow the node when it is ahead; when it is behind
+    /// (a broadcast with an unknown outcome never reached it), go back to its count so no
+    /// permanent gap stalls later transactions — only if no broadcast of ours was in flight or
+    /// ended while the count was read (it might not be counted yet).
     async fn sync_nonce(
         &self,
         req: &SendTx,
         relayer: Address,
     ) -> std::result::Result<(), RpcError> {
+        let quiet_before = self.in_flight.get() == 0;
+        let seen = self.broadcasts.get();
         let count = rpc(
             &req.rpc_url,
             "eth_getTransactionCount",
@@ -145,13 +156,23 @@ impl Relayer {
         )
         .await?;
         let count = quantity(&count, "eth_getTransactionCount")? as u64;
+        // No await from here on: the decision and the update are one step.
+        let quiet = quiet_before && self.in_flight.get() == 0 && self.broadcasts.get() == seen;
         let mut next = self.next.borrow_mut();
-        let n = next.entry(req.chain_id).or_insert(count);
-        if *n < count {
-            *n = count;
-            if let Some(f) = self.free.borrow_mut().get_mut(&req.chain_id) {
-                f.retain(|&x| x >= count);
+        let ours = next.get(&req.chain_id).copied();
+        let n = x402_core::relayer::next_nonce(ours, count, quiet);
+        if ours != Some(n) {
+            if ours.is_some() {
+                worker::console_log!(
+                    "relayer: chain {} nonce {} -> {n} (node pending count {count})",
+                    req.chain_id,
+                    ours.unwrap_or_default()
+                );
             }
+            next.insert(req.chain_id, n);
+            // Refused nonces to reuse lie below our old counter: when the node is ahead they
+            // are taken; when we go back, every nonce from `n` on is assigned in order again.
+            self.free.borrow_mut().remove(&req.chain_id);
         }
         Ok(())
     }
@@ -179,10 +200,9 @@ impl Relayer {
                 message: "bad transaction fields".into(),
             };
         };
-        if !self.next.borrow().contains_key(&req.chain_id) {
-            if let Err(e) = self.sync_nonce(req, signer.address()).await {
-                return refused(e);
-            }
+        // Every assignment checks the node's count first (one cheap call): see sync_nonce.
+        if let Err(e) = self.sync_nonce(req, signer.address()).await {
+            return refused(e);
         }
         let gas_price = match rpc(&req.rpc_url, "eth_gasPrice", json!([])).await {
             Ok(v) => match quantity(&v, "eth_gasPrice") {
@@ -218,13 +238,16 @@ impl Relayer {
                 }
             };
             let hash = hash.to_string();
-            match rpc(
+            self.in_flight.set(self.in_flight.get() + 1);
+            let answer = rpc(
                 &req.rpc_url,
                 "eth_sendRawTransaction",
                 json!([raw.to_string()]),
             )
-            .await
-            {
+            .await;
+            self.in_flight.set(self.in_flight.get() - 1);
+            self.broadcasts.set(self.broadcasts.get() + 1);
+            match answer {
                 Ok(_) => return SendResult::Sent { hash },
                 Err(RpcError::Unreachable(m)) => {
                     return SendResult::Unknown { hash, message: m };
@@ -262,6 +285,8 @@ impl DurableObject for Relayer {
             env,
             next: RefCell::new(HashMap::new()),
             free: RefCell::new(HashMap::new()),
+            in_flight: Cell::new(0),
+            broadcasts: Cell::new(0),
         }
     }
 

@@ -237,7 +237,7 @@ async fn check(
             payment_requirements,
         } => (
             payment_requirements.network.clone(),
-            verify::verify_v1(
+            verify::verify_v1_with_contract_signers(
                 payment_payload,
                 std::slice::from_ref(payment_requirements),
                 ctx.now,
@@ -248,7 +248,7 @@ async fn check(
             payment_requirements,
         } => (
             payment_requirements.network.to_string(),
-            verify::verify_v2(
+            verify::verify_v2_with_contract_signers(
                 payment_payload,
                 std::slice::from_ref(payment_requirements),
                 ctx.now,
@@ -265,7 +265,11 @@ async fn check(
             ),
         ));
     }
-    let verified = verdict.map_err(|e| (network.clone(), e))?.payment().clone();
+    let verdict = verdict.map_err(|e| (network.clone(), e))?;
+    crate::gate::contract_signature(app, &verdict)
+        .await
+        .map_err(|e| (network.clone(), e))?;
+    let verified = verdict.payment().clone();
     if with_onchain {
         onchain(app, &verified)
             .await
@@ -274,16 +278,10 @@ async fn check(
     Ok((network, verified))
 }
 
-/// The on-chain checks (where an RPC is configured).
+/// The on-chain nonce and balance checks (where an RPC is configured).
 async fn onchain(app: &App, verified: &VerifiedPayment) -> Result<(), Error> {
-    if let Some(url) = app.config.settlement.rpc_url() {
-        crate::chain::check_payment(url, verified).await
-    } else if verified.signature.len() > 65 {
-        Err(Error::new(
-            Reason::InvalidExactEvmSignature,
-            "smart-wallet signatures need an RPC",
-        ))
-    } else {
-        Ok(())
+    match app.config.settlement.rpc_url() {
+        Some(url) => crate::chain::check_payment(url, verified).await,
+        None => Ok(()),
     }
 }

@@ -10,7 +10,7 @@ use x402_core::config::{Route, SettlementOrder};
 use x402_core::header::{self, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT, X_PAYMENT_RESPONSE};
 use x402_core::pass::{self, PassClaims};
 use x402_core::replay::{self, Decision, Entry};
-use x402_core::verify::{self, VerifiedPayment};
+use x402_core::verify::{self, Verdict, VerifiedPayment};
 use x402_core::wire::facilitator::FacilitatorRequest;
 use x402_core::wire::{AnyPaymentPayload, SettleResponse};
 use x402_core::{Error, Reason, B256};
@@ -60,11 +60,20 @@ pub(crate) async fn paid(
     };
     let offered_v2 = route.requirements_v2();
     let offered_v1 = route.requirements_v1(&ctx.resource_url);
-    let verdict = match verify::verify(&payment, &offered_v1, &offered_v2, ctx.now) {
-        Ok(v) => v,
-        Err(e) => return challenge(Some(&e), None),
-    };
+    let verdict =
+        match verify::verify_with_contract_signers(&payment, &offered_v1, &offered_v2, ctx.now) {
+            Ok(v) => v,
+            Err(e) => return challenge(Some(&e), None),
+        };
     let verified = verdict.payment().clone();
+    // A contract signer (ERC-1271) is judged on chain before anything is reserved, so a forged
+    // signature never holds a reservation.
+    if let Err(e) = contract_signature(app, &verdict).await {
+        if e.reason() == Reason::UnexpectedVerifyError {
+            return respond::reject(503, &e, origin);
+        }
+        return challenge(Some(&e), None);
+    }
     let network_label = match &payment {
         AnyPaymentPayload::V1(p) => p.network.clone(),
         AnyPaymentPayload::V2(p) => p.accepted.network.to_string(),
@@ -152,23 +161,23 @@ pub(crate) async fn paid(
             }
             let e = Error::new(
                 Reason::SettlementPending,
-                format!("settlement {transaction} is not confirmed yet; it will not be sent again"),
+                if transaction.is_empty() {
+                    "the facilitator's answer to an earlier settlement of this authorization was lost; its outcome is unknown and it will not be settled again".to_string()
+                } else {
+                    format!(
+                        "settlement {transaction} is not confirmed yet; it will not be sent again"
+                    )
+                },
             );
             return challenge(Some(&e), Some(&failure(&e, transaction)));
         }
     }
 
-    // 4. Smart-wallet signature, nonce and balance on chain.
+    // 4. Nonce and balance on chain.
     let onchain = async {
-        if let Some(url) = app.config.settlement.rpc_url() {
-            crate::chain::check_payment(url, &verified).await
-        } else if verdict_needs_chain(&verified) {
-            Err(Error::new(
-                Reason::InvalidExactEvmSignature,
-                "smart-wallet signatures need settlement.rpcUrl to be checked",
-            ))
-        } else {
-            Ok(())
+        match app.config.settlement.rpc_url() {
+            Some(url) => crate::chain::check_payment(url, &verified).await,
+            None => Ok(()),
         }
     };
     if let Err(e) = onchain.await {
@@ -229,8 +238,18 @@ pub(crate) async fn paid(
     }
 }
 
-fn verdict_needs_chain(p: &VerifiedPayment) -> bool {
-    p.signature.len() > 65
+/// The ERC-1271 check a [`Verdict::NeedsOnChainCheck`] asks for (nothing for `Valid`).
+pub(crate) async fn contract_signature(app: &App, verdict: &Verdict) -> Result<(), Error> {
+    let Verdict::NeedsOnChainCheck(p) = verdict else {
+        return Ok(());
+    };
+    match app.config.settlement.rpc_url() {
+        Some(url) => crate::chain::check_contract_signature(url, p).await,
+        None => Err(Error::new(
+            Reason::InvalidExactEvmSignature,
+            "the signature does not recover to authorization.from, and a contract-wallet signature needs settlement.rpcUrl to be checked on chain",
+        )),
+    }
 }
 
 async fn record(guard: &Guard<'_>, outcome: Outcome, path: &str) {

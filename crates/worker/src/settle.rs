@@ -3,8 +3,9 @@
 
 use crate::chain::{self, Receipt};
 use crate::durable::{GuardOp, SendResult, SendTx};
+use futures_util::future::Either;
 use serde_json::Value;
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 use x402_core::config::Settlement;
 use x402_core::evm_tx::settle_calldata;
 use x402_core::replay::{Decision, Entry};
@@ -149,8 +150,11 @@ pub(crate) async fn settle(
             }
         }
         Settlement::Facilitator {
-            url, auth_header, ..
-        } => facilitator_settle(env, url, auth_header.as_deref(), request).await,
+            url,
+            auth_header,
+            timeout_seconds,
+            ..
+        } => facilitator_settle(env, url, auth_header.as_deref(), request, *timeout_seconds).await,
     }
 }
 
@@ -165,15 +169,27 @@ pub(crate) async fn pending_settled(settlement: &Settlement, hash: &str) -> Opti
     }
 }
 
-/// `POST {url}/{endpoint}` to a facilitator with the optional auth header.
+/// Why a facilitator call gave no usable answer.
+pub(crate) enum PostError {
+    /// The request was never sent: nothing can have happened.
+    NotSent(String),
+    /// Sent, but no answer came back (network failure, timeout): the facilitator may have acted.
+    NoAnswer(String),
+}
+
+/// `POST {url}/{endpoint}` to a facilitator with the optional auth header, waiting at most
+/// `timeout_seconds` for the answer. Returns the HTTP status and the body (JSON, or `None`).
 pub(crate) async fn facilitator_post(
     env: &Env,
     url: &str,
     endpoint: &str,
     auth_header: Option<&str>,
     request: &FacilitatorRequest,
-) -> Result<Value, String> {
-    let body = request.to_json().map_err(|e| e.to_string())?;
+    timeout_seconds: u64,
+) -> Result<(u16, Option<Value>), PostError> {
+    let body = request
+        .to_json()
+        .map_err(|e| PostError::NotSent(e.to_string()))?;
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
     if let Some(name) = auth_header {
@@ -186,45 +202,85 @@ pub(crate) async fn facilitator_post(
         .with_headers(headers)
         .with_body(Some(body.into()));
     let target = format!("{url}/{endpoint}");
-    let req = Request::new_with_init(&target, &init).map_err(|e| e.to_string())?;
-    let mut res = Fetch::Request(req)
-        .send()
-        .await
-        .map_err(|e| format!("{target}: {e}"))?;
-    let status = res.status_code();
-    let v: Value = res
-        .json()
-        .await
-        .map_err(|e| format!("{target}: HTTP {status}, body is not JSON: {e}"))?;
-    Ok(v)
+    let req = Request::new_with_init(&target, &init)
+        .map_err(|e| PostError::NotSent(format!("{target}: {e}")))?;
+    let answer = async {
+        let mut res = Fetch::Request(req).send().await?;
+        let status = res.status_code();
+        let body = res.text().await?;
+        Ok::<_, worker::Error>((status, serde_json::from_str::<Value>(&body).ok()))
+    };
+    let timeout = Delay::from(std::time::Duration::from_secs(timeout_seconds));
+    futures_util::pin_mut!(answer);
+    match futures_util::future::select(answer, timeout).await {
+        Either::Left((Ok(r), _)) => Ok(r),
+        Either::Left((Err(e), _)) => Err(PostError::NoAnswer(format!("{target}: {e}"))),
+        Either::Right(_) => Err(PostError::NoAnswer(format!(
+            "{target}: no answer within {timeout_seconds}s"
+        ))),
+    }
 }
 
+/// Settles through a facilitator. Only a definite answer that nothing was settled (`success:
+/// false`, or an HTTP 4xx refusal of the request) fails the settlement and releases the
+/// authorization; a request that was sent but got no answer (network failure, timeout, 5xx,
+/// an unreadable body) may have been settled, so it is `settlement_pending` and the
+/// authorization stays reserved: it is never settled a second time.
 async fn facilitator_settle(
     env: &Env,
     url: &str,
     auth_header: Option<&str>,
     request: &FacilitatorRequest,
+    timeout_seconds: u64,
 ) -> Outcome {
-    match facilitator_post(env, url, "settle", auth_header, request).await {
-        Ok(v) => match serde_json::from_value::<SettleResponse>(v) {
-            Ok(s) if s.success => Outcome::Settled(s.transaction),
-            Ok(s) => {
-                let code = s.error_reason.unwrap_or_default();
-                let reason = Reason::from_code(&code).unwrap_or(Reason::UnexpectedSettleError);
-                let msg = s
-                    .error_message
-                    .unwrap_or_else(|| format!("facilitator: {code}"));
-                if reason == Reason::SettlementPending {
-                    Outcome::Pending(s.transaction, Error::new(reason, msg))
-                } else {
-                    Outcome::Failed(Error::new(reason, msg))
-                }
+    let unknown = |why: String| {
+        Outcome::Pending(
+            String::new(),
+            Error::new(
+                Reason::SettlementPending,
+                format!("facilitator /settle gave no answer ({why}); it may have settled, so this authorization is kept and will not be settled again"),
+            ),
+        )
+    };
+    let (status, body) =
+        match facilitator_post(env, url, "settle", auth_header, request, timeout_seconds).await {
+            Ok(r) => r,
+            Err(PostError::NotSent(e)) => {
+                return Outcome::Failed(Error::new(Reason::UnexpectedSettleError, e))
             }
-            Err(e) => Outcome::Failed(Error::new(
+            Err(PostError::NoAnswer(e)) => return unknown(e),
+        };
+    let parsed = body
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<SettleResponse>(v.clone()).ok());
+    match parsed {
+        Some(s) if s.success => Outcome::Settled(s.transaction),
+        Some(s) => {
+            let code = s.error_reason.unwrap_or_default();
+            let reason = Reason::from_code(&code).unwrap_or(Reason::UnexpectedSettleError);
+            let msg = s
+                .error_message
+                .unwrap_or_else(|| format!("facilitator: {code}"));
+            if reason == Reason::SettlementPending {
+                Outcome::Pending(s.transaction, Error::new(reason, msg))
+            } else {
+                Outcome::Failed(Error::new(reason, msg))
+            }
+        }
+        None if (400..500).contains(&status) => {
+            // The facilitator refused the request itself (bad request, unauthorized): nothing
+            // was settled.
+            let code = body
+                .as_ref()
+                .and_then(|v| v.get("error"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            Outcome::Failed(Error::new(
                 Reason::UnexpectedSettleError,
-                format!("facilitator /settle answer: {e}"),
-            )),
-        },
-        Err(e) => Outcome::Failed(Error::new(Reason::UnexpectedSettleError, e)),
+                format!("facilitator refused /settle: HTTP {status} {code}"),
+            ))
+        }
+        None => unknown(format!("HTTP {status}, not a settle response")),
     }
 }

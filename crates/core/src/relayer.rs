@@ -1,0 +1,64 @@
+//! The relayer's nonce rule: where the next account nonce of a self-settling relayer comes
+//! from (`x402-protocol.md` §7 "settlement"). The Worker's `Relayer` Durable Object is the one
+//! place that assigns nonces; this is its pure policy, so it can be tested here.
+//!
+//! The relayer keeps its own counter (`next`) so concurrent settlements never share a nonce.
+//! Before each assignment it asks the node for `eth_getTransactionCount(relayer, "pending")`:
+//! the number of the relayer's transactions the node knows (mined or waiting in its pool).
+//!
+//! - The node is **ahead** (`pending > next`): someone else used the key (another deployment,
+//!   a manual transaction). Jump to `pending`; lower nonces are taken.
+//! - The node is **behind** (`pending < next`): the node knows no transaction of ours with
+//!   nonce `pending` (it would count it otherwise). That happens when a broadcast's outcome
+//!   was unknown (the connection broke) and the transaction never reached the node, or the
+//!   node dropped it. Left alone, every later transaction would wait behind that gap forever.
+//!   So the counter goes back to `pending` — but **only if no broadcast of ours was in flight
+//!   while the count was read** (`quiet`): a transaction sent a moment earlier may not be
+//!   counted yet, and reusing its nonce would only get the new one refused. Reusing the nonce
+//!   of a lost transaction is safe: each transaction carries a different EIP-3009
+//!   authorization, so if the lost one does show up later, at most one of the two is mined
+//!   (same nonce), and the lost one's authorization stays recorded as pending, never re-sent.
+//! - Equal: nothing to do.
+
+/// The relayer's next nonce, from its own counter (`None` before the first assignment), the
+/// node's pending transaction count, and whether no broadcast was in flight while that count
+/// was read (see the module documentation).
+pub fn next_nonce(ours: Option<u64>, node_pending: u64, quiet: bool) -> u64 {
+    match ours {
+        None => node_pending,
+        Some(n) if node_pending > n => node_pending,
+        Some(n) if node_pending < n && quiet => node_pending,
+        Some(n) => n,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_nonce;
+
+    #[test]
+    fn starts_from_the_node() {
+        assert_eq!(next_nonce(None, 7, true), 7);
+        assert_eq!(next_nonce(None, 7, false), 7);
+    }
+
+    #[test]
+    fn follows_the_node_when_it_is_ahead() {
+        assert_eq!(next_nonce(Some(3), 9, true), 9);
+        assert_eq!(next_nonce(Some(3), 9, false), 9);
+    }
+
+    #[test]
+    fn closes_a_gap_only_when_quiet() {
+        // Nonce 5 was signed, its broadcast broke, the node never saw it: pending stays 5.
+        assert_eq!(next_nonce(Some(6), 5, true), 5);
+        // A broadcast was in flight while counting: it may not be counted yet; keep ours.
+        assert_eq!(next_nonce(Some(6), 5, false), 6);
+    }
+
+    #[test]
+    fn in_step() {
+        assert_eq!(next_nonce(Some(4), 4, true), 4);
+        assert_eq!(next_nonce(Some(4), 4, false), 4);
+    }
+}
