@@ -107,23 +107,11 @@ pub(crate) async fn paid(
         Ok(d) => d,
         Err(e) => return respond::reject(503, &e, origin),
     };
-    match decision {
-        Decision::Reserved => {}
-        Decision::AlreadySettled { transaction } => {
-            // A retry after a lost response: the content again, no second charge.
-            return deliver(
-                app,
-                ctx,
-                route,
-                &req,
-                env,
-                &verified,
-                &transaction,
-                &network_label,
-                v1_client,
-            )
-            .await;
-        }
+    // `Some(transaction)`: this authorization is already settled for this resource.
+    let settled = match decision {
+        Decision::Reserved => None,
+        // A retry after a lost response: the content again, no second charge.
+        Decision::AlreadySettled { transaction } => Some(transaction),
         Decision::InFlight => {
             let e = Error::new(
                 Reason::DuplicateSettlement,
@@ -146,31 +134,35 @@ pub(crate) async fn paid(
                         transaction: transaction.clone(),
                     })
                     .await;
-                return deliver(
-                    app,
-                    ctx,
-                    route,
-                    &req,
-                    env,
-                    &verified,
-                    &transaction,
-                    &network_label,
-                    v1_client,
-                )
-                .await;
-            }
-            let e = Error::new(
-                Reason::SettlementPending,
-                if transaction.is_empty() {
-                    "the facilitator's answer to an earlier settlement of this authorization was lost; its outcome is unknown and it will not be settled again".to_string()
+                Some(transaction)
+            } else {
+                let message = if transaction.is_empty() {
+                    "the facilitator's answer to an earlier settlement of this authorization was \
+                     lost; its outcome is unknown and it will not be settled again"
+                        .to_string()
                 } else {
                     format!(
                         "settlement {transaction} is not confirmed yet; it will not be sent again"
                     )
-                },
-            );
-            return challenge(Some(&e), Some(&failure(&e, transaction)));
+                };
+                let e = Error::new(Reason::SettlementPending, message);
+                return challenge(Some(&e), Some(&failure(&e, transaction)));
+            }
         }
+    };
+    if let Some(transaction) = settled {
+        return deliver(
+            app,
+            ctx,
+            route,
+            &req,
+            env,
+            &verified,
+            &transaction,
+            &network_label,
+            v1_client,
+        )
+        .await;
     }
 
     // 4. Nonce and balance on chain.
