@@ -326,9 +326,9 @@ fn diagnose_mismatch(
         );
     }
     let same_scheme = offered.iter().filter(|r| r.scheme == accepted.scheme);
-    let Some(closest) = same_scheme.clone().find(|r| r.network == accepted.network) else {
+    if !same_scheme.clone().any(|r| r.network == accepted.network) {
         return mismatch(Reason::InvalidExactEvmNetworkMismatch, "network");
-    };
+    }
     let same_network = same_scheme.filter(|r| r.network == accepted.network);
     if !same_network.clone().any(|r| r.asset == accepted.asset) {
         return mismatch(Reason::InvalidExactEvmAssetMismatch, "asset");
@@ -343,7 +343,6 @@ fn diagnose_mismatch(
     {
         return mismatch(Reason::InvalidExactEvmAuthorizationValue, "amount");
     }
-    let _ = closest;
     Error::new(
         Reason::InvalidPaymentRequirements,
         "accepted does not equal any of the payment requirements (maxTimeoutSeconds, extra or other fields differ)",
