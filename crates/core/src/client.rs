@@ -183,9 +183,14 @@ impl Policy {
     /// Errors: `over_max` when price caps alone refused every offer,
     /// `no_acceptable_requirement` otherwise (the message lists each refusal).
     pub fn select(&self, challenge: &AnyPaymentRequired) -> Result<Offer> {
+        self.select_from(challenge.offers())
+    }
+
+    /// [`Policy::select`] over parsed offers (as [`crate::challenge::Challenge`] has them).
+    pub fn select_from(&self, offers: impl IntoIterator<Item = Result<Offer>>) -> Result<Offer> {
         let mut acceptable = Vec::new();
         let mut refusals: Vec<Error> = Vec::new();
-        for offer in challenge.offers() {
+        for offer in offers {
             match offer {
                 Ok(o) => match self.refusal(&o.requirement) {
                     None => acceptable.push(o),
@@ -352,6 +357,66 @@ impl Budget {
             ));
         }
         Ok(())
+    }
+
+    /// The budget as JSON text, without serde (the browser bundle): the same JSON the serde
+    /// `Serialize` writes, `{"limit":"…","periodSeconds":…,"spent":{origin:{"periodStart":…,"amount":"…"}}}`.
+    pub fn to_json_text(&self) -> String {
+        use crate::json::{write_key, write_str};
+        use alloc::string::ToString;
+        let mut out = String::from("{\"limit\":");
+        write_str(&mut out, &self.limit.to_string());
+        out.push_str(",\"periodSeconds\":");
+        out.push_str(&self.period_seconds.to_string());
+        out.push_str(",\"spent\":{");
+        for (i, (origin, s)) in self.spent.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_key(&mut out, origin);
+            out.push_str("{\"periodStart\":");
+            out.push_str(&s.period_start.to_string());
+            out.push_str(",\"amount\":");
+            write_str(&mut out, &s.amount.to_string());
+            out.push('}');
+        }
+        out.push_str("}}");
+        out
+    }
+
+    /// Reads [`Budget::to_json_text`] back, without serde; `None` when the text is not a budget
+    /// (a corrupted or foreign storage entry is ignored, never trusted in part).
+    pub fn from_json_text(text: &str) -> Option<Self> {
+        let root = crate::json::parse(text).ok()?;
+        let uint =
+            |v: &crate::json::Value<'_>| v.as_str().and_then(|s| decimal_u256::parse(s).ok());
+        let limit = uint(root.get("limit").ok()??)?;
+        let period_seconds = root.get("periodSeconds").ok()??.as_u64()?;
+        let mut spent = BTreeMap::new();
+        match root.get("spent").ok()? {
+            None => {}
+            Some(v) => {
+                let crate::json::Kind::Object(members) = &v.kind else {
+                    return None;
+                };
+                for (origin, entry) in members {
+                    let period_start = entry.get("periodStart").ok()??.as_u64()?;
+                    let amount = uint(entry.get("amount").ok()??)?;
+                    spent.insert(
+                        origin.to_string(),
+                        Spent {
+                            period_start,
+                            amount,
+                        },
+                    );
+                }
+            }
+        }
+        Some(Self {
+            limit,
+            period_seconds,
+            spent,
+        })
     }
 
     /// Records a payment (after it was signed). Checks first, so a refused payment leaves the

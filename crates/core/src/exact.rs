@@ -59,7 +59,7 @@ impl ExactEvmRequirement {
             &r.asset,
             &r.pay_to,
             r.max_timeout_seconds,
-            r.extra.as_ref(),
+            &|key| extra_text(r.extra.as_ref(), key),
         )
     }
 
@@ -73,18 +73,21 @@ impl ExactEvmRequirement {
             &r.asset,
             &r.pay_to,
             r.max_timeout_seconds,
-            r.extra.as_ref(),
+            &|key| extra_text(r.extra.as_ref(), key),
         )
     }
 
-    fn parse(
+    /// Parses the fields of a requirement of either version; `extra` reads a string field of
+    /// `extra` (`None` when absent, not a string, or empty). Shared by the serde wire types and
+    /// the serde-free [`crate::challenge`] path, so both apply the same rules.
+    pub(crate) fn parse(
         scheme: &str,
         network: Network,
         amount: U256,
         asset: &str,
         pay_to: &str,
         max_timeout_seconds: u64,
-        extra: Option<&JsonMap>,
+        extra: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self> {
         if scheme != SCHEME {
             return Err(Error::new(
@@ -106,13 +109,7 @@ impl ExactEvmRequirement {
         if max_timeout_seconds == 0 {
             return Err(invalid("maxTimeoutSeconds", "must be positive".into()));
         }
-        let text = |key: &str| {
-            extra
-                .and_then(|e| e.get(key))
-                .and_then(serde_json::Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-        };
+        let text = extra;
         if let Some(method) = text("assetTransferMethod") {
             if method != "eip3009" {
                 return Err(Error::new(
@@ -148,6 +145,15 @@ impl ExactEvmRequirement {
             self.asset,
         )
     }
+}
+
+/// A non-empty string field of a requirement's `extra`.
+fn extra_text(extra: Option<&JsonMap>, key: &str) -> Option<String> {
+    extra
+        .and_then(|e| e.get(key))
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
 }
 
 /// The EIP-3009 authorization inside an exact EVM payload.

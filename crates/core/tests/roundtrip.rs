@@ -17,16 +17,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::fmt::Debug;
 use std::str::FromStr;
-use x402_core::client::{AllowedAsset, Budget, Policy, Spent};
+use x402_core::challenge::{self, Challenge};
+use x402_core::client::{build_payment, typed_data, AllowedAsset, Budget, Policy, Spent};
 use x402_core::exact::{self, Authorization, ExactEvmPayload};
 use x402_core::money::{format_amount, parse_price};
 use x402_core::network::Network;
 use x402_core::wire::facilitator::FacilitatorRequest;
+use x402_core::wire::AnyPaymentRequired;
 use x402_core::wire::{
     decimal_u256, v1, v2, DiscoveryItem, DiscoveryResponse, JsonMap, Pagination, SettleResponse,
     SupportedKind, SupportedResponse, VerifyResponse, V1, V2,
 };
-use x402_core::{base64, header, verify, Address, Bytes, Reason, B256, U256};
+use x402_core::{base64, header, json, verify, Address, Bytes, Reason, B256, U256};
 
 // ---------------------------------------------------------------------------------------------
 // Strategies: JSON
@@ -1181,5 +1183,157 @@ proptest! {
             prop_assert_eq!(lower_hex(&a), s.to_ascii_lowercase());
             prop_assert_eq!(exact::parse_address(&a.to_checksum(None)), Ok(a));
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The serde-free paying path (`challenge`, `json`, `Budget::*_json_text`), which the browser
+// bundle links instead of serde, agrees with the serde path on everything.
+// ---------------------------------------------------------------------------------------------
+
+/// The serde path's payment for entry `index`, as a JSON value.
+fn serde_payment(
+    challenge: &AnyPaymentRequired,
+    index: usize,
+    a: Authorization,
+    sig: &[u8],
+) -> Result<Value, TestCaseError> {
+    let p = build_payment(challenge, index, a, Bytes::from(sig.to_vec())).map_err(fail)?;
+    serde_json::to_value(&p).map_err(fail)
+}
+
+/// The serde-free reader gives the same offers, and writes the same payments, as the serde one.
+fn reader_agrees(
+    lite: &Challenge,
+    serde: &AnyPaymentRequired,
+    a: Authorization,
+    sig: &[u8],
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(lite.version(), serde.version());
+    prop_assert_eq!(lite.offers(), &serde.offers()[..]);
+    for index in 0..lite.offers().len() {
+        let text = lite.payment_json(index, &a, sig).map_err(fail)?;
+        let ours: Value = serde_json::from_str(&text).map_err(|e| fail(format!("{e}: {text}")))?;
+        prop_assert_eq!(ours, serde_payment(serde, index, a, sig)?);
+        // The header form decodes with the serde decoders.
+        let header = lite.payment_header(index, &a, sig).map_err(fail)?;
+        if header.len() <= header::MAX_HEADER_LEN {
+            let decoded = header::decode_payment_headers(
+                (lite.version() == 2).then_some(header.as_str()),
+                (lite.version() == 1).then_some(header.as_str()),
+            );
+            prop_assert!(decoded.is_ok(), "{:?}", decoded);
+        }
+    }
+    prop_assert!(lite.payment_json(lite.offers().len(), &a, sig).is_err());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn challenge_reader_agrees_v2(m in v2_payment_required(), a in authorization(), sig in signature_bytes()) {
+        let encoded = header::encode(&m).unwrap();
+        let lite = Challenge::from_header(&encoded);
+        if encoded.len() > header::MAX_HEADER_LEN {
+            prop_assert!(lite.is_err());
+            return Ok(());
+        }
+        let lite = lite.map_err(fail)?;
+        reader_agrees(&lite, &AnyPaymentRequired::V2(m), a, &sig)?;
+    }
+
+    #[test]
+    fn challenge_reader_agrees_v1(m in v1_payment_required(), a in authorization(), sig in signature_bytes()) {
+        let body = serde_json::to_string(&m).unwrap();
+        let lite = Challenge::from_v1_body(&body).map_err(fail)?;
+        reader_agrees(&lite, &AnyPaymentRequired::V1(m), a, &sig)?;
+    }
+
+    /// On damaged input the two readers accept and refuse the same texts, with the same reason
+    /// code; the serde-free one may refuse more only for a duplicated field (serde's `Value`
+    /// keeps the last one; a payment echoing such an entry would be ambiguous).
+    #[test]
+    fn challenge_reader_refuses_what_serde_refuses(s in mutated_message()) {
+        let header_value = base64::encode(s.as_bytes());
+        let pairs = [
+            (
+                Challenge::from_header(&header_value).map(|c| c.offers().to_vec()),
+                header::decode_payment_required(&header_value).map(|m| AnyPaymentRequired::V2(m).offers()),
+            ),
+            (
+                Challenge::from_v1_body(&s).map(|c| c.offers().to_vec()),
+                header::parse_v1_challenge_body(s.as_bytes()).map(|m| AnyPaymentRequired::V1(m).offers()),
+            ),
+        ];
+        for (lite, serde) in pairs {
+            match (lite, serde) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => prop_assert_eq!(a.reason(), b.reason(), "{} / {}", a, b),
+                (Err(a), Ok(_)) => prop_assert!(a.message().contains("duplicate"), "{}: {}", a, s),
+                (Ok(_), Err(b)) => prop_assert!(false, "serde-free accepted what serde refused ({}): {}", b, s),
+            }
+        }
+    }
+
+    #[test]
+    fn challenge_reader_never_panics(s in header_garbage()) {
+        let _ = Challenge::from_header(&s);
+        let _ = Challenge::from_v1_body(&s);
+        let _ = challenge::decode_receipt(&s);
+        let _ = Budget::from_json_text(&s);
+    }
+
+    #[test]
+    fn typed_data_text_is_the_serde_typed_data((r, a, _sig, _now) in coherent_payment()) {
+        let offer = exact::ExactEvmRequirement::from_v2(&r).map_err(fail)?;
+        let serde = serde_json::to_string(&typed_data(&offer, &a).map_err(fail)?).unwrap();
+        prop_assert_eq!(challenge::typed_data_text(&offer, &a), serde);
+    }
+
+    #[test]
+    fn budget_json_text_is_the_serde_json(b in budget()) {
+        let text = b.to_json_text();
+        prop_assert_eq!(&text, &serde_json::to_string(&b).unwrap());
+        prop_assert_eq!(Budget::from_json_text(&text), Some(b));
+    }
+
+    #[test]
+    fn receipts_decode_as_serde_decodes(r in settle_response(prop::option::of(u256()).boxed())) {
+        let encoded = header::encode(&r).unwrap();
+        if encoded.len() > header::MAX_HEADER_LEN {
+            prop_assert!(challenge::decode_receipt(&encoded).is_err());
+            return Ok(());
+        }
+        let text = challenge::decode_receipt(&encoded).map_err(fail)?;
+        prop_assert_eq!(serde_json::from_str::<SettleResponse>(&text).map_err(fail)?, r);
+    }
+
+    /// JSON written by serde_json (all of Unicode in keys and strings, any float) reads back
+    /// with the small reader, and every value's raw text is exactly what serde wrote for it.
+    #[test]
+    fn json_reader_reads_what_serde_writes(v in json_value()) {
+        let text = v.to_string();
+        let parsed = json::parse(&text).map_err(|e| fail(format!("{e:?}: {text}")))?;
+        prop_assert_eq!(parsed.raw, text.as_str());
+        if let (Value::Object(m), json::Kind::Object(members)) = (&v, &parsed.kind) {
+            prop_assert_eq!(m.len(), members.len());
+            for ((k, val), (k2, node)) in m.iter().zip(members) {
+                prop_assert_eq!(k.as_str(), k2.as_ref());
+                prop_assert_eq!(val.to_string(), node.raw);
+            }
+        }
+        if let Value::String(s) = &v {
+            prop_assert_eq!(parsed.as_str(), Some(s.as_str()));
+            let mut out = String::new();
+            json::write_str(&mut out, s);
+            prop_assert_eq!(out, text);
+        }
+    }
+
+    #[test]
+    fn json_reader_and_serde_accept_the_same_texts(s in prop_oneof![mutated_message(), any::<String>()]) {
+        prop_assert_eq!(json::parse(&s).is_ok(), serde_json::from_str::<Value>(&s).is_ok(), "{:?}", s);
     }
 }

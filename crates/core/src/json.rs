@@ -1,0 +1,559 @@
+//! A small strict JSON reader and string writer without serde, for the browser bundle.
+//!
+//! serde_json and the derived deserializers are most of a wasm module's size; the paying side
+//! needs only to read a challenge, look up a few fields, and copy parts of it verbatim. So this
+//! reader keeps every value's source text ([`Value::raw`]) next to its parsed form: a payment
+//! echoes `accepted`, `resource` and `extensions` byte for byte, and numbers are never converted
+//! to floating point (they stay text until read as an integer).
+//!
+//! The grammar is RFC 8259, strictly: no trailing commas, comments, leading zeros, lone
+//! surrogates, control characters in strings, or content after the value; nesting is capped at
+//! [`MAX_DEPTH`]. Errors are static strings with the byte offset, no formatting machinery.
+
+use alloc::{borrow::Cow, string::String, vec::Vec};
+
+/// Nesting limit (serde_json uses the same).
+pub const MAX_DEPTH: usize = 128;
+
+/// A parsed JSON value and the exact text it was parsed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value<'a> {
+    /// The value's source text, without surrounding whitespace.
+    pub raw: &'a str,
+    /// The parsed value.
+    pub kind: Kind<'a>,
+}
+
+/// The kinds of JSON value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind<'a> {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A number; its text is [`Value::raw`].
+    Number,
+    /// A string, unescaped.
+    String(Cow<'a, str>),
+    /// An array.
+    Array(Vec<Value<'a>>),
+    /// An object, members in source order (duplicates kept; see [`Value::get`]).
+    Object(Vec<(Cow<'a, str>, Value<'a>)>),
+}
+
+/// Where and why a text is not JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonError {
+    /// Byte offset of the problem.
+    pub offset: usize,
+    /// What is wrong.
+    pub what: &'static str,
+}
+
+/// A member lookup that found the key twice: the value would be ambiguous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duplicate;
+
+impl<'a> Value<'a> {
+    /// The member `key` of an object: `Ok(None)` when absent or when this is not an object,
+    /// `Err(Duplicate)` when the key appears more than once.
+    pub fn get(&self, key: &str) -> Result<Option<&Value<'a>>, Duplicate> {
+        let Kind::Object(members) = &self.kind else {
+            return Ok(None);
+        };
+        let mut found = None;
+        for (k, v) in members {
+            if k == key {
+                if found.is_some() {
+                    return Err(Duplicate);
+                }
+                found = Some(v);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number as a `u64`, if it is a non-negative integer written without fraction or
+    /// exponent that fits.
+    pub fn as_u64(&self) -> Option<u64> {
+        if !matches!(self.kind, Kind::Number) || !self.raw.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        self.raw.parse().ok()
+    }
+
+    /// `true` for `null`.
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, Kind::Null)
+    }
+
+    /// The elements, if this is an array.
+    pub fn as_array(&self) -> Option<&[Value<'a>]> {
+        match &self.kind {
+            Kind::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// `true` for an object.
+    pub fn is_object(&self) -> bool {
+        matches!(self.kind, Kind::Object(_))
+    }
+}
+
+/// Parses a complete JSON text (surrounding whitespace allowed).
+pub fn parse(text: &str) -> Result<Value<'_>, JsonError> {
+    let mut p = Parser { s: text, i: 0 };
+    p.ws();
+    let v = p.value(0)?;
+    p.ws();
+    if p.i != text.len() {
+        return Err(p.err("trailing characters after the JSON value"));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn err(&self, what: &'static str) -> JsonError {
+        JsonError {
+            offset: self.i,
+            what,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value<'a>, JsonError> {
+        let start = self.i;
+        let kind = match self.peek() {
+            None => return Err(self.err("unexpected end of JSON")),
+            Some(b'{') => self.object(depth)?,
+            Some(b'[') => self.array(depth)?,
+            Some(b'"') => Kind::String(self.string()?),
+            Some(b'-' | b'0'..=b'9') => {
+                self.number()?;
+                Kind::Number
+            }
+            Some(_) => {
+                let rest = &self.s[self.i..];
+                let (kind, len) = if rest.starts_with("true") {
+                    (Kind::Bool(true), 4)
+                } else if rest.starts_with("false") {
+                    (Kind::Bool(false), 5)
+                } else if rest.starts_with("null") {
+                    (Kind::Null, 4)
+                } else {
+                    return Err(self.err("expected a JSON value"));
+                };
+                self.i += len;
+                kind
+            }
+        };
+        Ok(Value {
+            raw: &self.s[start..self.i],
+            kind,
+        })
+    }
+
+    fn nested(&self, depth: usize) -> Result<usize, JsonError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.err("JSON nested too deeply"));
+        }
+        Ok(depth + 1)
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Kind<'a>, JsonError> {
+        let depth = self.nested(depth)?;
+        self.i += 1;
+        let mut members = Vec::new();
+        self.ws();
+        if self.eat(b'}') {
+            return Ok(Kind::Object(members));
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.err("expected a string key"));
+            }
+            let key = self.string()?;
+            self.ws();
+            if !self.eat(b':') {
+                return Err(self.err("expected ':' after a key"));
+            }
+            self.ws();
+            let v = self.value(depth)?;
+            members.push((key, v));
+            self.ws();
+            if self.eat(b',') {
+                continue;
+            }
+            if self.eat(b'}') {
+                return Ok(Kind::Object(members));
+            }
+            return Err(self.err("expected ',' or '}' in an object"));
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Kind<'a>, JsonError> {
+        let depth = self.nested(depth)?;
+        self.i += 1;
+        let mut items = Vec::new();
+        self.ws();
+        if self.eat(b']') {
+            return Ok(Kind::Array(items));
+        }
+        loop {
+            self.ws();
+            items.push(self.value(depth)?);
+            self.ws();
+            if self.eat(b',') {
+                continue;
+            }
+            if self.eat(b']') {
+                return Ok(Kind::Array(items));
+            }
+            return Err(self.err("expected ',' or ']' in an array"));
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    fn number(&mut self) -> Result<(), JsonError> {
+        let start = self.i;
+        self.eat(b'-');
+        if self.eat(b'0') {
+            if matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.err("leading zero in a number"));
+            }
+        } else if self.digits() == 0 {
+            return Err(self.err("expected digits in a number"));
+        }
+        if self.eat(b'.') && self.digits() == 0 {
+            return Err(self.err("expected digits after '.'"));
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if !self.eat(b'+') {
+                self.eat(b'-');
+            }
+            if self.digits() == 0 {
+                return Err(self.err("expected digits in an exponent"));
+            }
+        }
+        if !in_f64_range(&self.s[start..self.i]) {
+            self.i = start;
+            return Err(self.err("number out of range"));
+        }
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let h = self
+            .s
+            .get(self.i..self.i + 4)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .ok_or_else(|| self.err("expected 4 hex digits after \\u"))?;
+        self.i += 4;
+        Ok(h)
+    }
+
+    fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
+        self.i += 1; // the opening quote
+        let start = self.i;
+        let bytes = self.s.as_bytes();
+        // Fast path: no escapes, borrow the text.
+        while let Some(&b) = bytes.get(self.i) {
+            match b {
+                b'"' => {
+                    let s = &self.s[start..self.i];
+                    self.i += 1;
+                    return Ok(Cow::Borrowed(s));
+                }
+                b'\\' => break,
+                0..=0x1f => return Err(self.err("control character in a string")),
+                _ => self.i += 1,
+            }
+        }
+        let mut out = String::from(&self.s[start..self.i]);
+        loop {
+            let Some(&b) = bytes.get(self.i) else {
+                return Err(self.err("unterminated string"));
+            };
+            match b {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(Cow::Owned(out));
+                }
+                b'\\' => {
+                    self.i += 1;
+                    let Some(&e) = bytes.get(self.i) else {
+                        return Err(self.err("unterminated string"));
+                    };
+                    self.i += 1;
+                    let c = match e {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => self.unicode_escape()?,
+                        _ => return Err(self.err("invalid escape in a string")),
+                    };
+                    out.push(c);
+                }
+                0..=0x1f => return Err(self.err("control character in a string")),
+                _ => {
+                    // Copy one UTF-8 character (the input is a &str, so boundaries are valid).
+                    let ch_len = match b {
+                        0x00..=0x7f => 1,
+                        0xc0..=0xdf => 2,
+                        0xe0..=0xef => 3,
+                        _ => 4,
+                    };
+                    out.push_str(&self.s[self.i..self.i + ch_len]);
+                    self.i += ch_len;
+                }
+            }
+        }
+    }
+
+    fn unicode_escape(&mut self) -> Result<char, JsonError> {
+        let hi = self.hex4()?;
+        let code = if (0xd800..0xdc00).contains(&hi) {
+            if !(self.eat(b'\\') && self.eat(b'u')) {
+                return Err(self.err("lone surrogate in a \\u escape"));
+            }
+            let lo = self.hex4()?;
+            if !(0xdc00..0xe000).contains(&lo) {
+                return Err(self.err("lone surrogate in a \\u escape"));
+            }
+            0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+        } else {
+            hi
+        };
+        char::from_u32(code).ok_or_else(|| self.err("lone surrogate in a \\u escape"))
+    }
+}
+
+/// The decimal digits of the smallest magnitude that rounds to infinity as an `f64`
+/// (2^1024 − 2^970, halfway between `f64::MAX` and 2^1024), as 0.d₁d₂… × 10^309.
+const F64_OVERFLOW_DIGITS: &str = concat!(
+    "17976931348623158079372897140530341507993413271003782693617377898044496829276475094664",
+    "90179775872070963302864166928879109465555478519404026306574886715058206819089020007083",
+    "83676273854845817711531764475730270069855571366959622842914819860834936475292719074168",
+    "444365510704342711559699508093042880177904174497792"
+);
+
+/// Whether a JSON number (grammar already checked) is within `f64` range, as serde_json
+/// requires: it refuses numbers that round to infinity and accepts everything else (tiny
+/// ones become 0). Decided on the digits, without parsing a float.
+fn in_f64_range(raw: &str) -> bool {
+    let unsigned = raw.strip_prefix('-').unwrap_or(raw);
+    let (mantissa, exp) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], &unsigned[i + 1..]),
+        None => (unsigned, "0"),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    // value = 0.SIG × 10^point, SIG without leading zeros.
+    let int_sig = int.trim_start_matches('0');
+    let (sig_int, sig_frac, point) = if int_sig.is_empty() {
+        let f = frac.trim_start_matches('0');
+        ("", f, -((frac.len() - f.len()) as i64))
+    } else {
+        (int_sig, frac, int_sig.len() as i64)
+    };
+    if sig_int.is_empty() && sig_frac.bytes().all(|b| b == b'0') {
+        return true; // zero
+    }
+    let exp_negative = exp.starts_with('-');
+    let exp_digits = exp.trim_start_matches(['+', '-']).trim_start_matches('0');
+    if exp_negative {
+        return true; // only smaller
+    }
+    if exp_digits.len() > 6 {
+        return false;
+    }
+    let e: i64 = exp_digits.parse().unwrap_or(0);
+    match (point + e).cmp(&309) {
+        core::cmp::Ordering::Less => true,
+        core::cmp::Ordering::Greater => false,
+        core::cmp::Ordering::Equal => {
+            // Compare SIG with the overflow digits as decimal fractions.
+            let sig = sig_int.bytes().chain(sig_frac.bytes());
+            let mut bound = F64_OVERFLOW_DIGITS.bytes();
+            for d in sig {
+                match bound.next() {
+                    Some(b) if d < b => return true,
+                    Some(b) if d > b => return false,
+                    Some(_) => {}
+                    // Equal to the bound or above it: rounds to infinity.
+                    None => return false,
+                }
+            }
+            // SIG is a prefix of the bound: below it unless equal to all of it.
+            bound.next().is_some()
+        }
+    }
+}
+
+/// Appends `s` as a JSON string literal (quotes included), escaped exactly as serde_json
+/// escapes it, so both writers produce the same bytes.
+pub fn write_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                out.push_str("\\u00");
+                out.push(HEX[(c as usize) >> 4] as char);
+                out.push(HEX[(c as usize) & 15] as char);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends `"key":` to an object being written.
+pub fn write_key(out: &mut String, key: &str) {
+    write_str(out, key);
+    out.push(':');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_keeps_raw_text() {
+        let text = " {\"a\" : [1, -2.5e3, true, null], \"b\":{\"c\":\"x\\u00e9\\ud83d\\ude00\"}} ";
+        let v = parse(text).unwrap();
+        assert_eq!(v.raw, text.trim());
+        let a = v.get("a").unwrap().unwrap();
+        assert_eq!(a.raw, "[1, -2.5e3, true, null]");
+        let items = a.as_array().unwrap();
+        assert_eq!(items[0].as_u64(), Some(1));
+        assert_eq!(items[1].raw, "-2.5e3");
+        assert_eq!(items[1].as_u64(), None);
+        assert_eq!(items[2].kind, Kind::Bool(true));
+        assert!(items[3].is_null());
+        let c = v.get("b").unwrap().unwrap().get("c").unwrap().unwrap();
+        assert_eq!(c.as_str(), Some("x\u{e9}\u{1f600}"));
+        assert_eq!(v.get("zzz"), Ok(None));
+        assert_eq!(parse("{\"a\":1,\"a\":2}").unwrap().get("a"), Err(Duplicate));
+    }
+
+    #[test]
+    fn rejects_what_rfc_8259_rejects() {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\":1,}",
+            "01",
+            "1.",
+            "1e",
+            "-",
+            "+1",
+            ".5",
+            "\"\\x\"",
+            "\"a\nb\"",
+            "\"\\ud800\"",
+            "\"\\ud800\\u0041\"",
+            "\"\\udc00\"",
+            "\"abc",
+            "tru",
+            "nul",
+            "{} {}",
+            "{'a':1}",
+            "{a:1}",
+            "[1 2]",
+            "\"\\u12\"",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} parsed");
+        }
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(parse(&deep).unwrap_err().what, "JSON nested too deeply");
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(parse(&ok).is_ok());
+        assert_eq!(parse("18446744073709551616").unwrap().as_u64(), None);
+        // Numbers are within f64 range, as serde_json requires (no float parsing involved).
+        for ok in [
+            "1.7976931348623157e308",
+            "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497791",
+            "-1e308",
+            "1e-99999999",
+            "0e99999999",
+            "0.001e311",
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}");
+        }
+        for big in ["1e309", "-2e308", "1.8e308", "0.18e310", "1e0000000309", "1e99999999", "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792"] {
+            assert_eq!(parse(big).unwrap_err().what, "number out of range", "{big}");
+        }
+        assert_eq!(
+            parse("18446744073709551615").unwrap().as_u64(),
+            Some(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn written_strings_read_back() {
+        let s = "quote\" back\\ nl\n tab\t bell\u{7} e\u{e9} \u{1f600} /";
+        let mut out = String::new();
+        write_str(&mut out, s);
+        assert_eq!(parse(&out).unwrap().as_str(), Some(s));
+        assert_eq!(
+            serde_json::from_str::<String>(&out).unwrap(),
+            s,
+            "serde_json reads it too"
+        );
+    }
+}
