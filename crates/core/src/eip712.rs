@@ -11,7 +11,7 @@ use alloc::{
     string::{String, ToString},
     vec::Vec,
 };
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{b256, keccak256, Address, B256, U256};
 pub use alloy_sol_types::Eip712Domain;
 use alloy_sol_types::SolStruct;
 use serde_json::{json, Value};
@@ -45,6 +45,55 @@ pub fn token_domain(name: &str, version: &str, chain_id: u64, token: Address) ->
 /// The digest a wallet signs: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(message))`.
 pub fn signing_hash(domain: &Eip712Domain, message: &TransferWithAuthorization) -> B256 {
     message.eip712_signing_hash(domain)
+}
+
+/// `keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")`,
+/// the type hash of [`token_domain`]'s domain (checked against alloy's runtime value in a test).
+pub const TOKEN_DOMAIN_TYPEHASH: B256 =
+    b256!("8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f");
+
+/// `keccak256("TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)")`,
+/// the EIP-3009 type hash (`TRANSFER_WITH_AUTHORIZATION_TYPEHASH` in USDC; checked against the
+/// `sol!` declaration's runtime value in a test).
+pub const TRANSFER_WITH_AUTHORIZATION_TYPEHASH: B256 =
+    b256!("7c7c6cdb67a18743f49ec6fa9b35f50d52ed05cbed4cc592e13b44501c1a2267");
+
+/// The domain separator of [`token_domain`]`(name, version, chain_id, token)`, hashed directly
+/// from its ABI-encoded words: `keccak256(typeHash ‖ keccak256(name) ‖ keccak256(version) ‖
+/// chainId ‖ token)`. Equal to `token_domain(..).separator()`, without building the domain.
+pub fn token_domain_separator(name: &str, version: &str, chain_id: u64, token: Address) -> B256 {
+    let mut words = [0u8; 5 * 32];
+    words[..32].copy_from_slice(TOKEN_DOMAIN_TYPEHASH.as_slice());
+    words[32..64].copy_from_slice(keccak256(name.as_bytes()).as_slice());
+    words[64..96].copy_from_slice(keccak256(version.as_bytes()).as_slice());
+    words[120..128].copy_from_slice(&chain_id.to_be_bytes());
+    words[140..160].copy_from_slice(token.as_slice());
+    keccak256(words)
+}
+
+/// `hashStruct(message)` of a `TransferWithAuthorization`, hashed directly from its seven
+/// ABI-encoded words (type hash and six static fields). Equal to `message.eip712_hash_struct()`.
+pub fn transfer_struct_hash(message: &TransferWithAuthorization) -> B256 {
+    let mut words = [0u8; 7 * 32];
+    words[..32].copy_from_slice(TRANSFER_WITH_AUTHORIZATION_TYPEHASH.as_slice());
+    words[44..64].copy_from_slice(message.from.as_slice());
+    words[76..96].copy_from_slice(message.to.as_slice());
+    words[96..128].copy_from_slice(&message.value.to_be_bytes::<32>());
+    words[128..160].copy_from_slice(&message.validAfter.to_be_bytes::<32>());
+    words[160..192].copy_from_slice(&message.validBefore.to_be_bytes::<32>());
+    words[192..224].copy_from_slice(message.nonce.as_slice());
+    keccak256(words)
+}
+
+/// The digest a wallet signs, from a domain separator computed beforehand (e.g. by
+/// [`token_domain_separator`]): `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(message))`.
+/// Equal to [`signing_hash`] for the domain whose separator it is.
+pub fn transfer_signing_hash(domain_separator: &B256, message: &TransferWithAuthorization) -> B256 {
+    let mut buf = [0u8; 2 + 32 + 32];
+    buf[..2].copy_from_slice(&[0x19, 0x01]);
+    buf[2..34].copy_from_slice(domain_separator.as_slice());
+    buf[34..].copy_from_slice(transfer_struct_hash(message).as_slice());
+    keccak256(buf)
 }
 
 /// Splits an EIP-712 type string `Name(type1 name1,type2 name2)` into its fields.
@@ -200,6 +249,74 @@ pub fn parse_transfer_typed_data(v: &Value) -> Result<(Eip712Domain, TransferWit
 mod tests {
     use super::*;
     use alloy_primitives::{address, b256};
+
+    fn sample() -> (Eip712Domain, TransferWithAuthorization) {
+        let token = address!("036CbD53842c5426634e7929541eC2318f3dCF7e");
+        let msg = TransferWithAuthorization {
+            from: address!("857b06519E91e3A54538791bDbb0E22373e36b66"),
+            to: address!("209693Bc6afc0C5328bA36FaF03C514EF312287C"),
+            value: U256::from(10000),
+            validAfter: U256::from(1740672089u64),
+            validBefore: U256::MAX - U256::from(7),
+            nonce: b256!("f3746613c2d920b5fdabc0856f2aeb2d4f88ee6037b8cc5d04a71a4462f13480"),
+        };
+        (token_domain("USDC", "2", 84532, token), msg)
+    }
+
+    #[test]
+    fn constant_type_hashes_equal_the_declared_types() {
+        let (domain, _) = sample();
+        assert_eq!(
+            TOKEN_DOMAIN_TYPEHASH,
+            keccak256(domain.encode_type().as_bytes())
+        );
+        assert_eq!(TOKEN_DOMAIN_TYPEHASH, domain.type_hash());
+        assert_eq!(
+            TRANSFER_WITH_AUTHORIZATION_TYPEHASH,
+            keccak256(TransferWithAuthorization::eip712_root_type().as_bytes())
+        );
+        assert_eq!(
+            TRANSFER_WITH_AUTHORIZATION_TYPEHASH,
+            TransferWithAuthorization::eip712_type_hash(&sample().1)
+        );
+    }
+
+    #[test]
+    fn hand_hashes_equal_alloys() {
+        let (domain, msg) = sample();
+        let token = domain.verifying_contract.unwrap();
+        let separator = token_domain_separator("USDC", "2", 84532, token);
+        assert_eq!(separator, domain.separator());
+        assert_eq!(transfer_struct_hash(&msg), msg.eip712_hash_struct());
+        assert_eq!(
+            transfer_signing_hash(&separator, &msg),
+            signing_hash(&domain, &msg)
+        );
+        // Every field and every domain member changes the result.
+        for other in [
+            token_domain_separator("USDC ", "2", 84532, token),
+            token_domain_separator("USDC", "3", 84532, token),
+            token_domain_separator("USDC", "2", 8453, token),
+            token_domain_separator("USDC", "2", 84532, Address::ZERO),
+            token_domain_separator("", "", u64::MAX, token),
+        ] {
+            assert_ne!(other, separator);
+        }
+        let d = token_domain("", "", u64::MAX, token);
+        assert_eq!(
+            token_domain_separator("", "", u64::MAX, token),
+            d.separator()
+        );
+        let mut m2 = msg.clone();
+        m2.validBefore = U256::from(1);
+        m2.nonce = B256::ZERO;
+        assert_ne!(transfer_struct_hash(&m2), transfer_struct_hash(&msg));
+        assert_eq!(transfer_struct_hash(&m2), m2.eip712_hash_struct());
+        assert_eq!(
+            transfer_signing_hash(&d.separator(), &m2),
+            signing_hash(&d, &m2)
+        );
+    }
 
     #[test]
     fn wallet_json_shape() {
