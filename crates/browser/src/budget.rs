@@ -46,7 +46,7 @@ impl BudgetStore {
             store.budget.limit = decimal_u256::parse(&text).map_err(|e| {
                 reason(
                     Reason::InvalidConfig,
-                    &format!("budget.limit {text:?}: {e} (atomic units)"),
+                    &format!("budget.limit \"{text}\": {e} (atomic units)"),
                 )
             })?;
         }
@@ -62,7 +62,7 @@ impl BudgetStore {
             .call1(&self.storage, &self.key.as_str().into())
             .ok()?
             .as_string()?;
-        serde_json::from_str(&text).ok()
+        Budget::from_json_text(&text)
     }
 
     /// Re-reads what other tabs spent.
@@ -85,10 +85,8 @@ impl BudgetStore {
         decimals: u8,
     ) -> Result<(), x402_core::Error> {
         self.budget.record(origin, amount, now, decimals)?;
-        if let (Some(set_item), Ok(text)) = (
-            method(&self.storage, "setItem"),
-            serde_json::to_string(&self.budget),
-        ) {
+        if let Some(set_item) = method(&self.storage, "setItem") {
+            let text = self.budget.to_json_text();
             // A full or blocked storage keeps the in-memory budget only.
             let _ = set_item.call2(&self.storage, &self.key.as_str().into(), &text.into());
         }

@@ -1,7 +1,7 @@
 //! The few Web APIs used, declared duck-typed (they exist in pages, workers and Node), and
 //! small conversions.
 
-use js_sys::{Function, Promise, Reflect, JSON};
+use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -62,17 +62,6 @@ pub(crate) fn headers_of(obj: &JsValue) -> Headers {
 /// Awaits a value that may or may not be a promise.
 pub(crate) async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
     JsFuture::from(Promise::resolve(&value)).await
-}
-
-/// A serde value as a plain JS value (through JSON: the JS engine parses it).
-pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    let text = serde_json::to_string(value).map_err(|_| JsValue::from_str("JSON"))?;
-    JSON::parse(&text)
-}
-
-/// A JS value as JSON text (`None` for `undefined`).
-pub(crate) fn to_json(value: &JsValue) -> Option<String> {
-    JSON::stringify(value).ok().and_then(|s| s.as_string())
 }
 
 /// An amount option (decimal string, number or bigint) as decimal text.

@@ -5,7 +5,9 @@
 //! in browser storage, and (feature `local-signer`, a separate build) a local-key wallet for Node
 //! and agents. The protocol — challenge parsing, policy, EIP-3009 authorization, typed data,
 //! payment headers, budgets — is [`x402_core`]; this crate converts values and performs the I/O
-//! (fetch, the wallet, storage, clock and randomness), nothing else.
+//! (fetch, the wallet, storage, clock and randomness), nothing else. It uses core's serde-free
+//! paying path ([`x402_core::challenge`]), which keeps serde out of the bundle: JSON objects for
+//! JS are built by the engine's own `JSON.parse`.
 //!
 //! `fetch`, `crypto`, `Request` and storage come from the global scope, so the same build runs in
 //! pages, Web Workers, service workers and Node.
@@ -21,21 +23,23 @@ mod local;
 
 pub use pay::PayingFetch;
 
+use js_sys::JSON;
 use wasm_bindgen::prelude::*;
-use x402_core::header;
+use x402_core::{challenge, header};
 
-/// Decodes a `PAYMENT-REQUIRED` header value into the challenge object.
+/// Decodes a `PAYMENT-REQUIRED` header value into the challenge object (checked as the paying
+/// side reads it; the JS engine builds the object).
 #[wasm_bindgen(js_name = decodePaymentRequired)]
 pub fn decode_payment_required(value: &str) -> Result<JsValue, JsValue> {
-    let challenge = header::decode_payment_required(value).map_err(error::from_core)?;
-    js::to_js(&challenge)
+    let challenge = challenge::Challenge::from_header(value).map_err(error::from_core)?;
+    JSON::parse(challenge.json_text())
 }
 
 /// Decodes a `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` header value into the receipt object.
 #[wasm_bindgen(js_name = decodePaymentResponse)]
 pub fn decode_payment_response(value: &str) -> Result<JsValue, JsValue> {
-    let receipt = header::decode_payment_response(value).map_err(error::from_core)?;
-    js::to_js(&receipt)
+    let receipt = challenge::decode_receipt(value).map_err(error::from_core)?;
+    JSON::parse(&receipt)
 }
 
 /// The settlement receipt of a paid response: its `PAYMENT-RESPONSE` (v2) or

@@ -38,7 +38,10 @@ impl LocalWallet {
     pub fn sign_typed_data(&self, typed_data: JsValue) -> Result<String, JsValue> {
         let text = match typed_data.as_string() {
             Some(t) => t,
-            None => crate::js::to_json(&typed_data).unwrap_or_default(),
+            None => js_sys::JSON::stringify(&typed_data)
+                .ok()
+                .and_then(|s| s.as_string())
+                .unwrap_or_default(),
         };
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
             from_core(x402_core::Error::new(

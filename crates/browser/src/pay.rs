@@ -7,19 +7,21 @@
 
 use crate::budget::BudgetStore;
 use crate::error::{from_core, reason};
-use crate::js::{amount_text, get, get_random_values, method, settle, to_json, Request, Response};
+use crate::js::{amount_text, get, get_random_values, method, settle, Request, Response};
 use crate::wallet::Wallet;
-use js_sys::{Date, Function, Object, Reflect, JSON};
+use js_sys::{Array, Date, Function, Object, Reflect};
 use std::{cell::RefCell, rc::Rc};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use x402_core::{
     asset::find_asset,
-    client::{build_authorization, build_payment, typed_data, Offer, Policy},
+    challenge::{typed_data_text, Challenge},
+    client::{build_authorization, AllowedAsset, Offer, Policy},
     header,
     money::format_amount,
-    wire::AnyPaymentRequired,
-    Reason, B256,
+    network::Network,
+    wire::decimal_u256,
+    Reason, B256, U256,
 };
 
 /// A payment signed for one request and challenge, kept until a response arrives.
@@ -72,24 +74,7 @@ impl PayingFetch {
             method(&js_sys::global(), "fetch")
                 .ok_or_else(|| reason(Reason::InvalidConfig, "no fetch function"))?
         };
-        let policy_fields = Object::new();
-        for key in ["allowedNetworks", "allowedAssets", "preferredNetworks"] {
-            Reflect::set(&policy_fields, &key.into(), &get(&options, key))?;
-        }
-        let max = get(&options, "maxAmount");
-        if max.is_null() {
-            Reflect::set(&policy_fields, &"maxAmount".into(), &JsValue::NULL)?;
-        } else if let Some(text) = amount_text(&max) {
-            Reflect::set(&policy_fields, &"maxAmount".into(), &text.into())?;
-        }
-        let policy: Policy = to_json(&policy_fields)
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .ok_or_else(|| {
-                reason(
-                    Reason::InvalidConfig,
-                    "invalid policy options (maxAmount: atomic units as a decimal string; networks: CAIP-2 ids)",
-                )
-            })?;
+        let policy = policy_from(&options)?;
         let budget_cfg = get(&options, "budget");
         let budget = if budget_cfg.is_object() {
             Some(RefCell::new(BudgetStore::open(
@@ -151,16 +136,13 @@ impl Inner {
         }
         let (challenge, text) = match crate::js::headers_of(&response).get(header::PAYMENT_REQUIRED)
         {
-            Some(h) => (
-                AnyPaymentRequired::V2(header::decode_payment_required(&h).map_err(from_core)?),
-                h,
-            ),
+            Some(h) => (Challenge::from_header(&h).map_err(from_core)?, h),
             None => {
                 let body = settle(response.duplicate().text().into())
                     .await?
                     .as_string()
                     .unwrap_or_default();
-                let v1 = header::parse_v1_challenge_body(body.as_bytes()).map_err(|e| {
+                let v1 = Challenge::from_v1_body(&body).map_err(|e| {
                     reason(
                         Reason::MalformedChallenge,
                         &format!(
@@ -169,7 +151,7 @@ impl Inner {
                         ),
                     )
                 })?;
-                (AnyPaymentRequired::V1(v1), body)
+                (v1, body)
             }
         };
         let now = now_seconds();
@@ -199,12 +181,12 @@ impl Inner {
     /// Chooses, checks, confirms and signs; returns the payment header.
     async fn sign(
         &self,
-        challenge: &AnyPaymentRequired,
+        challenge: &Challenge,
         origin: &str,
         now: u64,
         key: String,
     ) -> Result<(&'static str, String), JsValue> {
-        let offer = self.policy.select(challenge).map_err(from_core)?;
+        let offer = challenge.select(&self.policy).map_err(from_core)?;
         let req = &offer.requirement;
         let decimals = find_asset(&req.network, &req.asset).map_or(6, |a| a.decimals);
         if let Some(b) = &self.budget {
@@ -233,17 +215,18 @@ impl Inner {
         let mut nonce = [0u8; 32];
         get_random_values(&mut nonce)?;
         let auth = build_authorization(req, from, now, B256::from(nonce));
-        let typed = typed_data(req, &auth).map_err(from_core)?;
+        let typed = typed_data_text(req, &auth);
         self.status("sign");
-        let signature = wallet.sign(from, &typed.to_string()).await?;
-        let signature = signature.parse().map_err(|_| {
+        let signature = wallet.sign(from, &typed).await?;
+        let signature = parse_hex(&signature).ok_or_else(|| {
             reason(
                 Reason::InvalidPayload,
                 "the wallet's signature is not 0x-prefixed hex",
             )
         })?;
-        let payment = build_payment(challenge, offer.index, auth, signature).map_err(from_core)?;
-        let value = header::encode(&payment).map_err(from_core)?;
+        let value = challenge
+            .payment_header(offer.index, &auth, &signature)
+            .map_err(from_core)?;
         let name = if challenge.version() == 1 {
             header::X_PAYMENT
         } else {
@@ -264,24 +247,115 @@ impl Inner {
     }
 }
 
+/// `0x`-prefixed hex bytes (a wallet's signature), at least one byte.
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let h = s.strip_prefix("0x")?.as_bytes();
+    if h.is_empty() || h.len() % 2 != 0 {
+        return None;
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    h.chunks(2)
+        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
+        .collect()
+}
+
+fn invalid_option(what: &str) -> JsValue {
+    reason(Reason::InvalidConfig, &format!("invalid option {what}"))
+}
+
+/// An optional list option: `undefined`/`null` → `None`; otherwise an array.
+fn list(options: &JsValue, key: &str) -> Result<Option<Array>, JsValue> {
+    let v = get(options, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    if !Array::is_array(&v) {
+        return Err(invalid_option(&format!("{key}: expected an array")));
+    }
+    Ok(Some(v.unchecked_into()))
+}
+
+fn networks(options: &JsValue, key: &str) -> Result<Option<Vec<Network>>, JsValue> {
+    let Some(items) = list(options, key)? else {
+        return Ok(None);
+    };
+    items
+        .iter()
+        .map(|n| {
+            n.as_string()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| invalid_option(&format!("{key}: CAIP-2 network ids (eip155:8453)")))
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// An amount option in atomic units: decimal string, integer number or bigint.
+fn amount(v: &JsValue, what: &str) -> Result<U256, JsValue> {
+    amount_text(v)
+        .and_then(|t| decimal_u256::parse(&t).ok())
+        .ok_or_else(|| invalid_option(&format!("{what}: atomic units as a decimal string")))
+}
+
+/// The core [`Policy`] from the options `maxAmount` (absent: the default $0.10; `null`: no
+/// cap), `allowedNetworks`, `allowedAssets` (`[{ network, asset, maxAmount? }]`) and
+/// `preferredNetworks`.
+fn policy_from(options: &JsValue) -> Result<Policy, JsValue> {
+    let mut policy = Policy::default();
+    let max = get(options, "maxAmount");
+    if max.is_null() {
+        policy.max_amount = None;
+    } else if !max.is_undefined() {
+        policy.max_amount = Some(amount(&max, "maxAmount")?);
+    }
+    policy.allowed_networks = networks(options, "allowedNetworks")?;
+    policy.preferred_networks = networks(options, "preferredNetworks")?.unwrap_or_default();
+    if let Some(items) = list(options, "allowedAssets")? {
+        let mut assets = Vec::new();
+        for a in items.iter() {
+            let network = get(&a, "network")
+                .as_string()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| invalid_option("allowedAssets[].network: a CAIP-2 network id"))?;
+            let asset = get(&a, "asset")
+                .as_string()
+                .ok_or_else(|| invalid_option("allowedAssets[].asset: a token address"))?;
+            let cap = get(&a, "maxAmount");
+            let max_amount = if cap.is_undefined() || cap.is_null() {
+                None
+            } else {
+                Some(amount(&cap, "allowedAssets[].maxAmount")?)
+            };
+            assets.push(AllowedAsset {
+                network,
+                asset,
+                max_amount,
+            });
+        }
+        policy.allowed_assets = Some(assets);
+    }
+    Ok(policy)
+}
+
 /// What `confirm` receives: the offer in plain values (price in the asset's units).
 fn describe(offer: &Offer, decimals: u8, version: u8) -> Result<JsValue, JsValue> {
     let r = &offer.requirement;
     let symbol = find_asset(&r.network, &r.asset).map_or("", |a| a.symbol);
-    let v = serde_json::json!({
-        "x402Version": version,
-        "scheme": "exact",
-        "network": r.network.as_str(),
-        "chainId": r.chain_id,
-        "asset": r.asset.to_checksum(None),
-        "symbol": symbol,
-        "decimals": decimals,
-        "amount": r.amount.to_string(),
-        "price": format_amount(r.amount, decimals),
-        "payTo": r.pay_to.to_checksum(None),
-        "resource": offer.resource,
-        "description": offer.description,
-        "maxTimeoutSeconds": r.max_timeout_seconds,
-    });
-    JSON::parse(&v.to_string())
+    let o = Object::new();
+    let text = |k: &str, v: &str| Reflect::set(&o, &k.into(), &v.into());
+    let number = |k: &str, v: f64| Reflect::set(&o, &k.into(), &v.into());
+    number("x402Version", version.into())?;
+    text("scheme", "exact")?;
+    text("network", r.network.as_str())?;
+    number("chainId", r.chain_id as f64)?;
+    text("asset", &r.asset.to_checksum(None))?;
+    text("symbol", symbol)?;
+    number("decimals", decimals.into())?;
+    text("amount", &r.amount.to_string())?;
+    text("price", &format_amount(r.amount, decimals))?;
+    text("payTo", &r.pay_to.to_checksum(None))?;
+    text("resource", &offer.resource)?;
+    text("description", &offer.description)?;
+    number("maxTimeoutSeconds", r.max_timeout_seconds as f64)?;
+    Ok(o.into())
 }

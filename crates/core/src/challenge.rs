@@ -292,6 +292,11 @@ impl Challenge {
         &self.offers
     }
 
+    /// The challenge's JSON text (for v2, the decoded header).
+    pub fn json_text(&self) -> &str {
+        &self.text
+    }
+
     /// The source text of entry `index` of `accepts`.
     pub fn accepted_text(&self, index: usize) -> Option<&str> {
         self.accepts.get(index).map(|r| &self.text[r.clone()])

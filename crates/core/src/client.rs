@@ -403,7 +403,7 @@ impl Budget {
                     let period_start = entry.get("periodStart").ok()??.as_u64()?;
                     let amount = uint(entry.get("amount").ok()??)?;
                     spent.insert(
-                        origin.to_string(),
+                        String::from(origin.as_ref()),
                         Spent {
                             period_start,
                             amount,
