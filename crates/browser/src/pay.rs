@@ -351,7 +351,7 @@ fn describe(offer: &Offer, decimals: u8, version: u8) -> Result<JsValue, JsValue
     text("asset", &r.asset.to_checksum(None))?;
     text("symbol", symbol)?;
     number("decimals", decimals.into())?;
-    text("amount", &r.amount.to_string())?;
+    text("amount", &decimal_u256::format(&r.amount))?;
     text("price", &format_amount(r.amount, decimals))?;
     text("payTo", &r.pay_to.to_checksum(None))?;
     text("resource", &offer.resource)?;

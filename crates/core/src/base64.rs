@@ -48,7 +48,7 @@ pub fn decode(input: &str) -> Result<Vec<u8>> {
     let bad = |m: String| Error::new(Reason::InvalidPayload, m);
     if let Some(pos) = bytes.iter().position(|&c| c == b'-' || c == b'_') {
         return Err(bad(format!(
-            "URL-safe base64 character {:?} at {pos}: x402 headers use standard base64 (+ and /)",
+            "URL-safe base64 character '{}' at {pos}: x402 headers use standard base64 (+ and /)",
             char::from(bytes[pos])
         )));
     }
@@ -68,10 +68,14 @@ pub fn decode(input: &str) -> Result<Vec<u8>> {
     let mut bits = 0u32;
     for (i, &c) in body.iter().enumerate() {
         let v = value(c).ok_or_else(|| {
-            bad(format!(
-                "invalid base64 character {:?} at {i}",
-                char::from(c)
-            ))
+            if c.is_ascii_graphic() {
+                bad(format!(
+                    "invalid base64 character '{}' at {i}",
+                    char::from(c)
+                ))
+            } else {
+                bad(format!("invalid base64 byte 0x{c:02x} at {i}"))
+            }
         })?;
         acc = (acc << 6) | u32::from(v);
         bits += 6;

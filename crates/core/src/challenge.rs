@@ -388,11 +388,11 @@ fn write_authorization(out: &mut String, a: &Authorization) {
     out.push(',');
     member(out, "to", &a.to.to_checksum(None));
     out.push(',');
-    member(out, "value", &a.value.to_string());
+    member(out, "value", &decimal_u256::format(&a.value));
     out.push(',');
-    member(out, "validAfter", &a.valid_after.to_string());
+    member(out, "validAfter", &decimal_u256::format(&a.valid_after));
     out.push(',');
-    member(out, "validBefore", &a.valid_before.to_string());
+    member(out, "validBefore", &decimal_u256::format(&a.valid_before));
     out.push(',');
     write_key(out, "nonce");
     hex_str(out, a.nonce.as_slice());

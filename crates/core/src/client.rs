@@ -170,7 +170,9 @@ impl Policy {
                 Reason::OverMax,
                 format!(
                     "price {} is above the maximum per payment {} (atomic units of {})",
-                    offer.amount, cap, offer.asset
+                    decimal_u256::format(&offer.amount),
+                    decimal_u256::format(&cap),
+                    offer.asset
                 ),
             )),
             _ => None,
@@ -365,7 +367,7 @@ impl Budget {
         use crate::json::{write_key, write_str};
         use alloc::string::ToString;
         let mut out = String::from("{\"limit\":");
-        write_str(&mut out, &self.limit.to_string());
+        write_str(&mut out, &decimal_u256::format(&self.limit));
         out.push_str(",\"periodSeconds\":");
         out.push_str(&self.period_seconds.to_string());
         out.push_str(",\"spent\":{");
@@ -377,7 +379,7 @@ impl Budget {
             out.push_str("{\"periodStart\":");
             out.push_str(&s.period_start.to_string());
             out.push_str(",\"amount\":");
-            write_str(&mut out, &s.amount.to_string());
+            write_str(&mut out, &decimal_u256::format(&s.amount));
             out.push('}');
         }
         out.push_str("}}");

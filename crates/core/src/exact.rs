@@ -18,12 +18,14 @@ pub fn parse_address(s: &str) -> core::result::Result<Address, String> {
     let hex_part = s
         .strip_prefix("0x")
         .filter(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| format!("{s:?} is not a 0x-prefixed 20-byte hex address"))?;
-    let addr: Address = s.parse().map_err(|_| format!("{s:?} is not an address"))?;
+        .ok_or_else(|| format!("\"{s}\" is not a 0x-prefixed 20-byte hex address"))?;
+    let addr: Address = s
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not an address"))?;
     let lower = hex_part.bytes().all(|b| !b.is_ascii_uppercase());
     let upper = hex_part.bytes().all(|b| !b.is_ascii_lowercase());
     if !lower && !upper && addr.to_checksum(None) != s {
-        return Err(format!("{s:?} has an invalid EIP-55 checksum"));
+        return Err(format!("\"{s}\" has an invalid EIP-55 checksum"));
     }
     Ok(addr)
 }
@@ -92,7 +94,7 @@ impl ExactEvmRequirement {
         if scheme != SCHEME {
             return Err(Error::new(
                 Reason::InvalidExactEvmScheme,
-                format!("scheme {scheme:?} is not \"exact\""),
+                format!("scheme \"{scheme}\" is not \"exact\""),
             ));
         }
         let chain_id = network.chain_id().ok_or_else(|| {
@@ -114,7 +116,7 @@ impl ExactEvmRequirement {
             if method != "eip3009" {
                 return Err(Error::new(
                     Reason::UnsupportedScheme,
-                    format!("assetTransferMethod {method:?} is not supported (only eip3009)"),
+                    format!("assetTransferMethod \"{method}\" is not supported (only eip3009)"),
                 ));
             }
         }

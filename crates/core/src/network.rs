@@ -58,7 +58,7 @@ impl Network {
             .ok_or_else(|| {
                 Error::new(
                     Reason::InvalidNetwork,
-                    format!("unknown x402 v1 network name {name:?}"),
+                    format!("unknown x402 v1 network name \"{name}\""),
                 )
             })
     }
@@ -96,7 +96,7 @@ impl FromStr for Network {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |why: &str| Error::new(Reason::InvalidNetwork, format!("network {s:?}: {why}"));
+        let bad = |why: &str| Error::new(Reason::InvalidNetwork, format!("network \"{s}\": {why}"));
         let (ns, reference) = s
             .split_once(':')
             .ok_or_else(|| bad("not a CAIP-2 id (namespace:reference)"))?;

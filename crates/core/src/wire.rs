@@ -89,6 +89,44 @@ pub mod decimal_u256 {
         U256::from_str_radix(s, 10).map_err(|_| "integer out of uint256 range")
     }
 
+    /// The decimal digits of a uint256, without `core::fmt` (which the browser bundle would
+    /// otherwise link for ruint's `Display`): base-10^19 chunks by long division of the limbs.
+    pub fn format(v: &U256) -> alloc::string::String {
+        const CHUNK: u64 = 10_000_000_000_000_000_000;
+        let mut limbs = *v.as_limbs();
+        let mut chunks = [0u64; 5];
+        let mut n = 0;
+        loop {
+            let mut rem: u64 = 0;
+            for limb in limbs.iter_mut().rev() {
+                let cur = (u128::from(rem) << 64) | u128::from(*limb);
+                // cur / CHUNK < 2^64 because rem < CHUNK.
+                *limb = (cur / u128::from(CHUNK)) as u64;
+                rem = (cur % u128::from(CHUNK)) as u64;
+            }
+            chunks[n] = rem;
+            n += 1;
+            if limbs == [0; 4] || n == chunks.len() {
+                break;
+            }
+        }
+        let mut out = alloc::string::String::with_capacity(n * 19);
+        for (i, &chunk) in chunks[..n].iter().rev().enumerate() {
+            let mut digits = [b'0'; 19];
+            let mut c = chunk;
+            let mut k = 19;
+            while c > 0 {
+                k -= 1;
+                digits[k] = b'0' + (c % 10) as u8;
+                c /= 10;
+            }
+            // The leading chunk without padding (at least one digit); the others all 19.
+            let from = if i == 0 { k.min(18) } else { 0 };
+            out.extend(digits[from..].iter().map(|&d| char::from(d)));
+        }
+        out
+    }
+
     /// Serializes as a decimal string.
     pub fn serialize<S: Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(v)

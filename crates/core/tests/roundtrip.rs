@@ -969,6 +969,8 @@ proptest! {
         prop_assert_eq!(&text, &format!("\"{v}\""));
         prop_assert_eq!(serde_json::from_str::<Decimal>(&text).map_err(fail)?, Decimal(v));
         prop_assert_eq!(decimal_u256::parse(&v.to_string()), Ok(v));
+        // The fmt-free formatter writes what ruint's Display writes.
+        prop_assert_eq!(decimal_u256::format(&v), v.to_string());
         // Strict: no JSON number, no leading zero, no sign.
         prop_assert!(serde_json::from_str::<Decimal>(&v.to_string()).is_err());
         let leading_zero = format!("0{v}");
