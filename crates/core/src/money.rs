@@ -9,10 +9,7 @@
 //! rejected instead of silently ignored.
 
 use crate::error::{Error, Reason, Result};
-use alloc::{
-    format,
-    string::{String, ToString},
-};
+use alloc::{format, string::String};
 use alloy_primitives::U256;
 
 /// Converts a price such as `"$0.01"`, `"0.5"` or `"$1"` to atomic units of an asset with
