@@ -2,6 +2,12 @@
 //   <div data-x402-src="/paid/one.html">free teaser…</div>
 // Each marked element gets a pay box. The price comes from the 402 challenge, never from the
 // page. Content is inserted in place, without its scripts. Receipts are kept in localStorage.
+//
+// Options on the script tag, each the drop-in's value of a wrapFetch option:
+//   data-max-amount  the most one unlock may cost, in the token's atomic units
+//                    (default 100000: $0.10 of a 6-decimal stablecoin)
+//   data-networks    comma-separated CAIP-2 networks to pay on (default: any EVM network)
+//   data-budget      what a reader may spend on this site per day, atomic units (default 1000000)
 import { wrapFetch, paymentReceipt } from './web.js';
 import { listWallets, requestWallets } from './wallets.js';
 
@@ -62,7 +68,21 @@ function el(tag, attrs = {}, text) {
   return node;
 }
 
-function mount(target) {
+/** The options set on this script's tag (see the top of this file). */
+export function tagOptions(doc = document, url = import.meta.url) {
+  const tag = [...doc.querySelectorAll('script[src]')].find((s) => s.src === url);
+  const get = (name) => tag?.getAttribute(name)?.trim() || undefined;
+  const options = { budget: {} };
+  const max = get('data-max-amount');
+  if (max !== undefined) options.maxAmount = max;
+  const networks = get('data-networks');
+  if (networks !== undefined) options.allowedNetworks = networks.split(',').map((n) => n.trim()).filter(Boolean);
+  const budget = get('data-budget');
+  if (budget !== undefined) options.budget.limit = budget;
+  return options;
+}
+
+function mount(target, options) {
   const src = target.getAttribute('data-x402-src');
   const box = el('div', { class: 'x402-box', role: 'group', 'aria-label': 'Paid content' });
   const status = el('p', { class: 'x402-status', 'aria-live': 'polite', role: 'status' });
@@ -97,17 +117,19 @@ function mount(target) {
     }
     actions.querySelector('button')?.focus();
   });
-  const paying = wrapFetch(fetch, wallet, {
-    budget: {},
-    confirm,
-    chains: CHAINS,
-    onStatus: (state) => set(state, WORDS[state] ?? state),
-  });
+  let paying = null;
 
   async function run() {
     actions.replaceChildren();
     set('loading', 'Checking access…');
     try {
+      // Built here so that a bad option on the script tag shows in the box (invalid_config).
+      paying ??= wrapFetch(fetch, wallet, {
+        ...options,
+        confirm,
+        chains: CHAINS,
+        onStatus: (state) => set(state, WORDS[state] ?? state),
+      });
       const res = await paying(src, { credentials: 'same-origin' });
       if (!res.ok) {
         const receipt = paymentReceipt(res);
@@ -127,7 +149,7 @@ function mount(target) {
       const words = e?.code === 'user_rejected' ? 'You declined the payment. Nothing was paid.' : `Payment failed: ${e?.message ?? e}`;
       set('failed', words);
       box.dataset.code = e?.code ?? 'error';
-      if (e?.code !== 'over_budget' && e?.code !== 'over_max') button('Try again', run);
+      if (!['over_budget', 'over_max', 'no_acceptable_requirement', 'invalid_config'].includes(e?.code)) button('Try again', run);
     }
   }
   run();
@@ -137,7 +159,8 @@ function start() {
   const style = el('style', {}, CSS);
   document.head.append(style);
   requestWallets();
-  document.querySelectorAll('[data-x402-src]').forEach(mount);
+  const options = tagOptions();
+  document.querySelectorAll('[data-x402-src]').forEach((target) => mount(target, options));
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

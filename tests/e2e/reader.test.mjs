@@ -129,3 +129,38 @@ test('a budget below the price refuses with its message, and nothing is paid', a
   assert.equal(await balanceOf(anvil.rpcUrl, PAYER.address), start);
   await context.close();
 });
+
+test("the publisher's options on the script tag are applied: a lower maximum, other networks, a budget", async () => {
+  const context = await reader();
+  const page = await context.newPage();
+  const start = await balanceOf(anvil.rpcUrl, PAYER.address);
+  // The publisher's page with attributes on its script tag (the demo pages have none).
+  let attrs = '';
+  await page.route('**/articles/three.html', async (route) => {
+    const res = await route.fetch();
+    const html = (await res.text()).replace('<script type="module" src="/x402/x402.js">', `<script type="module" src="/x402/x402.js" ${attrs}>`);
+    assert.ok(html.includes(attrs), 'the script tag was rewritten');
+    await route.fulfill({ response: res, body: html });
+  });
+  const refused = async (code, words) => {
+    await page.goto(`${base}/articles/three.html`);
+    await page.locator('.x402-box[data-state=failed]').waitFor();
+    assert.equal(await box(page).getAttribute('data-code'), code);
+    assert.match(await box(page).innerText(), words);
+    assert.equal(await page.getByRole('button', { name: /Try again/ }).count(), 0, 'no retry offered for a refusal');
+  };
+  attrs = 'data-max-amount="40000"'; // article three costs $0.05 = 50000
+  await refused('over_max', /above the maximum per payment 40000/);
+  attrs = 'data-networks="eip155:8453, eip155:84532"'; // the demo Worker offers eip155:31337 only
+  await refused('no_acceptable_requirement', /network eip155:31337 is not allowed/);
+  attrs = 'data-budget="30000"';
+  await refused('over_budget', /exceed the budget/);
+  attrs = 'data-max-amount="a lot"';
+  await refused('invalid_config', /maxAmount/);
+  assert.equal(await balanceOf(anvil.rpcUrl, PAYER.address), start, 'nothing was paid');
+  // A maximum at the price is accepted: the pay box offers the unlock.
+  attrs = 'data-max-amount="50000" data-networks="eip155:31337"';
+  await page.goto(`${base}/articles/three.html`);
+  await page.getByRole('button', { name: /0\.05 USDC/ }).waitFor();
+  await context.close();
+});
