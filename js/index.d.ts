@@ -110,6 +110,13 @@ export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promis
 export function wrapFetch(fetch: FetchLike | typeof globalThis.fetch, wallet: Wallet | null | undefined, options?: WrapFetchOptions): FetchLike;
 export { wrapFetch as wrapFetchWithPayment };
 
+/**
+ * Resolves once the wasm module is loaded. Already resolved by the time the main entry (and
+ * `x402-wasm/local`) can be imported; with `x402-wasm/lazy` (service workers) await it before the
+ * synchronous functions below.
+ */
+export const ready: Promise<void>;
+
 /** The receipt of a paid response, or null. */
 export function paymentReceipt(response: Response): PaymentReceipt | null;
 /** Decodes a `PAYMENT-REQUIRED` header value. */

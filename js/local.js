@@ -9,6 +9,8 @@ import { makeWrapFetch } from './common.js';
 
 await init({ module_or_path: await readFile(new URL('../pkg/local/x402_bg.wasm', import.meta.url)) });
 
+/** Already resolved (the module is loaded before this entry finishes evaluating). */
+export const ready = Promise.resolve();
 export const wrapFetch = makeWrapFetch(PayingFetch);
 
 /** A wallet for a private key (`0x` + 64 hex digits): `{ address, signTypedData }`. */

@@ -1,0 +1,48 @@
+// x402-wasm for browsers without top-level await: the same wasm build as js/web.js, loaded in the
+// background instead of before the module finishes evaluating. For service workers, whose module
+// graphs may not contain top-level await (Chromium refuses to register one that imports js/web.js:
+// "ServiceWorker cannot be started"), and for anything else that cannot take an async module.
+//   import { wrapFetch, paymentReceipt, ready } from '.../js/lazy.js';
+// `wrapFetch` can be called at once: its fetch waits for the wasm module. The synchronous exports
+// (`paymentReceipt`, `decodePaymentRequired`, `decodePaymentResponse`, `PayingFetch`) need it
+// loaded: `await ready` first (a response from the wrapped fetch means it is loaded).
+import init, {
+  PayingFetch, paymentReceipt as receipt, decodePaymentRequired as decodeRequired, decodePaymentResponse as decodeResponse,
+} from '../pkg/web/x402.js';
+import { makeWrapFetch } from './common.js';
+
+let loaded = false;
+
+/** Resolves once the wasm module is instantiated; rejects if it could not be loaded. */
+export const ready = init().then(() => { loaded = true; });
+// Whoever awaits `ready` (or calls a wrapped fetch) sees the failure; do not report it unhandled.
+ready.catch(() => {});
+
+const wrapNow = makeWrapFetch(PayingFetch);
+
+/**
+ * Wraps `fetch` so that HTTP 402 x402 challenges are paid once with `wallet` (as js/web.js).
+ * Before the wasm module is loaded, the payer is made on the first call, after `ready`.
+ */
+export function wrapFetch(fetch, wallet, options = {}) {
+  if (loaded) return wrapNow(fetch, wallet, options);
+  let paying;
+  return async (input, init) => {
+    await ready;
+    paying ??= wrapNow(fetch, wallet, options);
+    return paying(input, init);
+  };
+}
+
+function needsWasm(name, f) {
+  return (...args) => {
+    if (!loaded) throw new Error(`x402-wasm: ${name}() called before the wasm module was loaded (await ready first)`);
+    return f(...args);
+  };
+}
+
+export const paymentReceipt = needsWasm('paymentReceipt', receipt);
+export const decodePaymentRequired = needsWasm('decodePaymentRequired', decodeRequired);
+export const decodePaymentResponse = needsWasm('decodePaymentResponse', decodeResponse);
+export { wrapFetch as wrapFetchWithPayment, PayingFetch };
+export { discoverWallets, listWallets, requestWallets } from './wallets.js';
