@@ -21,6 +21,7 @@ mod settle;
 
 pub use durable::{Relayer, ReplayGuard};
 
+use std::{cell::RefCell, rc::Rc};
 use worker::{event, Context, Env, Request, Response, Result};
 use x402_core::config::Config;
 use x402_core::{Error, Reason};
@@ -50,27 +51,64 @@ pub(crate) struct Ctx {
     pub(crate) now: u64,
 }
 
-fn load(env: &Env) -> std::result::Result<App, Error> {
+thread_local! {
+    /// The configuration as parsed for this isolate, with the exact inputs it came from: parsing
+    /// (JSON, prices, EIP-55 addresses, the relayer key) happens once per isolate and again only
+    /// if an input changes, instead of on every request.
+    static LOADED: RefCell<Option<(String, Rc<App>)>> = const { RefCell::new(None) };
+}
+
+/// The configuration and secrets, parsed once per isolate (see [`LOADED`]).
+fn load(env: &Env) -> std::result::Result<Rc<App>, Error> {
     // A table in [vars] arrives as an object; a string holding JSON is accepted too
     // (`wrangler dev --var X402:'{...}'`, generated test configs).
-    let raw: serde_json::Value = match env.var(CONFIG_VAR) {
-        Ok(text) => serde_json::from_str(&text.to_string()).map_err(|e| {
-            Error::new(
-                Reason::InvalidConfig,
-                format!("{CONFIG_VAR}: not JSON: {e}"),
-            )
-        })?,
-        Err(_) => env.object_var(CONFIG_VAR).map_err(|e| {
-            Error::new(
-                Reason::InvalidConfig,
-                format!("{CONFIG_VAR}: missing or not a table in [vars]: {e}"),
-            )
-        })?,
+    let raw = match env.var(CONFIG_VAR) {
+        Ok(text) => text.to_string(),
+        Err(_) => env
+            .object_var::<serde_json::Value>(CONFIG_VAR)
+            .map_err(|e| {
+                Error::new(
+                    Reason::InvalidConfig,
+                    format!("{CONFIG_VAR}: missing or not a table in [vars]: {e}"),
+                )
+            })?
+            .to_string(),
     };
-    let config = Config::from_json(&raw).map_err(|e| e.context(CONFIG_VAR))?;
-    let pass_secret = match env.secret(PASS_SECRET) {
-        Ok(s) => {
-            let s = s.to_string().into_bytes();
+    let pass_secret = env.secret(PASS_SECRET).ok().map(|s| s.to_string());
+    let relayer_key = env.secret(durable::RELAYER_KEY).ok().map(|s| s.to_string());
+    let mut key = raw.clone();
+    for part in [&pass_secret, &relayer_key] {
+        key.push('\0');
+        key.push_str(part.as_deref().unwrap_or("\u{1}"));
+    }
+    if let Some(app) = LOADED.with_borrow(|l| {
+        l.as_ref()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, a)| a.clone())
+    }) {
+        return Ok(app);
+    }
+    let app = Rc::new(parse_app(&raw, pass_secret, relayer_key)?);
+    LOADED.with_borrow_mut(|l| *l = Some((key, app.clone())));
+    Ok(app)
+}
+
+/// Parses and checks the configuration and the secrets it needs.
+fn parse_app(
+    raw: &str,
+    pass_secret: Option<String>,
+    relayer_key: Option<String>,
+) -> std::result::Result<App, Error> {
+    let json: serde_json::Value = serde_json::from_str(raw).map_err(|e| {
+        Error::new(
+            Reason::InvalidConfig,
+            format!("{CONFIG_VAR}: not JSON: {e}"),
+        )
+    })?;
+    let config = Config::from_json(&json).map_err(|e| e.context(CONFIG_VAR))?;
+    let pass_secret = match pass_secret {
+        Some(s) => {
+            let s = s.into_bytes();
             if s.len() < x402_core::pass::MIN_SECRET_LEN {
                 return Err(Error::new(
                     Reason::InvalidConfig,
@@ -82,10 +120,10 @@ fn load(env: &Env) -> std::result::Result<App, Error> {
             }
             Some(s)
         }
-        Err(_) => None,
+        None => None,
     };
     if let x402_core::config::Settlement::SelfSettle { .. } = config.settlement {
-        let key = env.secret(durable::RELAYER_KEY).map_err(|_| {
+        let key = relayer_key.ok_or_else(|| {
             Error::new(
                 Reason::InvalidConfig,
                 format!(
@@ -94,7 +132,7 @@ fn load(env: &Env) -> std::result::Result<App, Error> {
                 ),
             )
         })?;
-        x402_core::signer::LocalSigner::from_hex(key.to_string().trim())
+        x402_core::signer::LocalSigner::from_hex(key.trim())
             .map_err(|e| e.context(durable::RELAYER_KEY))?;
     }
     Ok(App {
@@ -159,6 +197,21 @@ pub async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
         Some(route) => Ok(gate::paid(&app, &ctx, route, req, &env, wctx).await),
         None => Ok(content::fetch_from(&app.config.content, &req, &env, &ctx, &origin).await),
     }
+}
+
+/// Benchmark hook for `bench/worker-verify.mjs`: parses a configuration (the JSON of the `X402`
+/// variable) `iterations` times, as the Worker did on every request before [`LOADED`] kept it.
+/// Returns how many parsed.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = benchConfig)]
+pub fn bench_config(config: &str, iterations: u32) -> u32 {
+    (0..iterations)
+        .filter(|_| {
+            serde_json::from_str::<serde_json::Value>(config)
+                .ok()
+                .and_then(|v| Config::from_json(&v).ok())
+                .is_some()
+        })
+        .count() as u32
 }
 
 /// Benchmark hook for `bench/worker-verify.mjs`: decodes the `PAYMENT-SIGNATURE` value and
