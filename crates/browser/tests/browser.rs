@@ -538,3 +538,75 @@ async fn smart_wallet_signatures_pass_through_unchanged() {
     assert_eq!(p.payload["signature"], long);
     let _ = (build_authorization, Address::ZERO);
 }
+
+/// The policy options read field by field (no serde in the browser build): an allowed asset's own
+/// cap, an asset list that excludes the offer, malformed entries, and network preferences.
+#[wasm_bindgen_test]
+async fn asset_lists_caps_and_preferences_come_from_the_options() {
+    let allowed = |network: &str, asset: &str, max: Option<&str>| {
+        let mut pairs = vec![("network", network.into()), ("asset", asset.into())];
+        if let Some(m) = max {
+            pairs.push(("maxAmount", m.into()));
+        }
+        js_sys::Array::of1(&obj(&pairs)).into()
+    };
+    // $0.20 is over the default maximum; the token's own cap of $0.30 lets it through.
+    let (_, h) = challenge(200_000);
+    let srv = server(&[("challenge", h.into())]);
+    let opts = obj(&[(
+        "allowedAssets",
+        allowed("eip155:31337", &TOKEN.to_lowercase(), Some("300000")),
+    )]);
+    pay(&srv, &wallet(31337, &[]), &opts, &JsValue::UNDEFINED)
+        .await
+        .unwrap();
+    // Only another asset allowed: refused before the wallet.
+    let w = wallet(31337, &[]);
+    let opts = obj(&[("allowedAssets", allowed("eip155:31337", PAY_TO, None))]);
+    let err = pay(&srv, &w, &opts, &JsValue::UNDEFINED).await.unwrap_err();
+    assert_eq!(code(&err), "no_acceptable_requirement");
+    assert!(calls(&w).is_empty(), "the wallet was not asked");
+    // Malformed options are invalid_config, naming the option.
+    for (key, bad) in [
+        ("allowedAssets", allowed("31337", TOKEN, None)),
+        ("allowedAssets", allowed("eip155:31337", TOKEN, Some("1.5"))),
+        (
+            "allowedAssets",
+            js_sys::Array::of1(&obj(&[("network", "eip155:31337".into())])).into(),
+        ),
+        ("allowedAssets", "eip155:31337".into()),
+        (
+            "preferredNetworks",
+            js_sys::Array::of1(&"base".into()).into(),
+        ),
+    ] {
+        let err = PayingFetch::new(JsValue::UNDEFINED, JsValue::UNDEFINED, obj(&[(key, bad)]))
+            .err()
+            .unwrap();
+        assert_eq!(code(&err), "invalid_config");
+        let message = get(&err, "message").as_string().unwrap();
+        assert!(message.contains(key), "{message}");
+    }
+    // Two offers, another chain first: the preferred network is chosen.
+    let mut other = requirement(10_000);
+    other.network = Network::eip155(84532);
+    let c = v2::PaymentRequired {
+        x402_version: x402_core::wire::V2,
+        error: None,
+        resource: v2::ResourceInfo::new("https://news.test/paid/one"),
+        accepts: vec![other, requirement(10_000)],
+        extensions: None,
+    };
+    let srv = server(&[("challenge", header::encode(&c).unwrap().into())]);
+    let opts = obj(&[(
+        "preferredNetworks",
+        js_sys::Array::of1(&"eip155:31337".into()).into(),
+    )]);
+    pay(&srv, &wallet(31337, &[]), &opts, &JsValue::UNDEFINED)
+        .await
+        .unwrap();
+    let paid = seen(&srv).get(1);
+    let payload =
+        header::decode_payment_signature(&get(&paid, "sig").as_string().unwrap()).unwrap();
+    assert_eq!(payload.accepted, c.accepts[1]);
+}
