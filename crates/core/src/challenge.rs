@@ -13,7 +13,7 @@ use crate::base64;
 use crate::client::{Offer, Policy};
 use crate::error::{Error, Reason, Result};
 use crate::exact::{Authorization, ExactEvmRequirement};
-use crate::header::{MAX_HEADER_LEN, PAYMENT_REQUIRED, PAYMENT_RESPONSE};
+use crate::header::{header_text, PAYMENT_REQUIRED, PAYMENT_RESPONSE};
 use crate::json::{self, write_key, write_str, Kind, Value};
 use crate::network::Network;
 use crate::wire::decimal_u256;
@@ -143,24 +143,6 @@ fn json_error(what: &str, reason: Reason, e: json::JsonError) -> Error {
     )
 }
 
-/// Base64 → UTF-8 text of a header value, with the size cap of [`crate::header`].
-fn header_text(value: &str, header: &str, reason: Reason) -> Result<String> {
-    let value = value.trim_matches(|c| c == ' ' || c == '\t');
-    if value.len() > MAX_HEADER_LEN {
-        return Err(Error::new(
-            reason,
-            format!(
-                "{header}: {} bytes exceeds the {MAX_HEADER_LEN}-byte limit",
-                value.len()
-            ),
-        ));
-    }
-    let bytes = base64::decode(value)
-        .map_err(|e| Error::new(reason, format!("{header}: {}", e.message())))?;
-    String::from_utf8(bytes)
-        .map_err(|_| Error::new(reason, format!("{header}: decoded bytes are not UTF-8")))
-}
-
 impl Challenge {
     /// Reads a `PAYMENT-REQUIRED` header value (v2). Errors: `malformed_challenge`, or
     /// `invalid_x402_version` when it is not v2.
@@ -217,26 +199,19 @@ impl Challenge {
             let max_timeout = e.u64("maxTimeoutSeconds")?;
             let extra = e.opt_object("extra")?;
             let extra_of = |key: &str| extra_text(extra, key);
-            let offer = if version == 2 {
+            // The wire-level fields of each version, then the scheme's own parsing (shared with
+            // the serde path), whose failure makes this entry unpayable, not the challenge invalid.
+            let (network, amount, resource, description) = if version == 2 {
                 let network: Network = e.string("network")?.parse().map_err(|x: Error| {
                     Error::new(reason, format!("accepts entry: network: {}", x.message()))
                 })?;
                 let amount = e.u256("amount")?;
-                ExactEvmRequirement::parse(
-                    scheme,
-                    network,
+                (
+                    Ok(network),
                     amount,
-                    asset,
-                    pay_to,
-                    max_timeout,
-                    &extra_of,
+                    resource_url.clone(),
+                    description.clone(),
                 )
-                .map(|requirement| Offer {
-                    index,
-                    requirement,
-                    resource: resource_url.clone(),
-                    description: description.clone(),
-                })
             } else {
                 let network = e.string("network")?;
                 let amount = e.u256("maxAmountRequired")?;
@@ -249,25 +224,26 @@ impl Challenge {
                 };
                 e.opt_string("mimeType")?;
                 v1_names.push((scheme.to_owned(), network.to_owned()));
-                Network::from_v1_name(network)
-                    .and_then(|network| {
-                        ExactEvmRequirement::parse(
-                            scheme,
-                            network,
-                            amount,
-                            asset,
-                            pay_to,
-                            max_timeout,
-                            &extra_of,
-                        )
-                    })
-                    .map(|requirement| Offer {
-                        index,
-                        requirement,
-                        resource: url,
-                        description: desc,
-                    })
+                (Network::from_v1_name(network), amount, url, desc)
             };
+            let offer = network
+                .and_then(|network| {
+                    ExactEvmRequirement::parse(
+                        scheme,
+                        network,
+                        amount,
+                        asset,
+                        pay_to,
+                        max_timeout,
+                        &extra_of,
+                    )
+                })
+                .map(|requirement| Offer {
+                    index,
+                    requirement,
+                    resource,
+                    description,
+                });
             accepts.push(span(&text, entry.raw));
             offers.push(offer);
         }

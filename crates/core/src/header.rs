@@ -32,9 +32,10 @@ pub fn encode<T: Serialize>(message: &T) -> Result<String> {
     Ok(base64::encode(&json))
 }
 
-/// Decodes a header value to JSON, checking size, base64 and UTF-8. `reason` is what any
-/// failure is reported as.
-fn decode_json(value: &str, header: &str, reason: Reason) -> Result<serde_json::Value> {
+/// The text a header value carries: spaces and tabs around it trimmed, its size capped, then
+/// base64 and UTF-8 checked. `reason` is what any failure is reported as. Shared with the
+/// serde-free reader ([`crate::challenge`]).
+pub(crate) fn header_text(value: &str, header: &str, reason: Reason) -> Result<String> {
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
     if value.len() > MAX_HEADER_LEN {
         return Err(Error::new(
@@ -47,13 +48,17 @@ fn decode_json(value: &str, header: &str, reason: Reason) -> Result<serde_json::
     }
     let bytes = base64::decode(value)
         .map_err(|e| Error::new(reason, format!("{header}: {}", e.message())))?;
-    let text = core::str::from_utf8(&bytes)
-        .map_err(|_| Error::new(reason, format!("{header}: decoded bytes are not UTF-8")))?;
-    serde_json::from_str(text)
+    String::from_utf8(bytes)
+        .map_err(|_| Error::new(reason, format!("{header}: decoded bytes are not UTF-8")))
+}
+
+/// Decodes a header value to JSON ([`header_text`], then JSON).
+fn decode_json(value: &str, header: &str, reason: Reason) -> Result<serde_json::Value> {
+    let text = header_text(value, header, reason)?;
+    serde_json::from_str(&text)
         .map_err(|e| Error::new(reason, format!("{header}: invalid JSON: {e}")))
 }
 
-/// Reads `x402Version` and checks it is `expected`.
 fn check_version(json: &serde_json::Value, header: &str, expected: u8) -> Result<()> {
     match json.get("x402Version") {
         Some(v) if v.as_u64() == Some(u64::from(expected)) => Ok(()),
