@@ -3,6 +3,8 @@
 // Each marked element gets a pay box. The price comes from the 402 challenge, never from the
 // page. Content is inserted in place, without its scripts. Receipts are kept in localStorage.
 //
+// A reader's receipts are listed in any element marked <div data-x402-receipts></div>.
+//
 // Options on the script tag, each the drop-in's value of a wrapFetch option:
 //   data-max-amount  the most one unlock may cost, in the token's atomic units
 //                    (default 100000: $0.10 of a 6-decimal stablecoin)
@@ -43,6 +45,22 @@ function keepReceipt(receipt) {
   const all = listReceipts();
   all.push(receipt);
   try { storage()?.setItem(RECEIPTS, JSON.stringify(all)); } catch { /* storage full or blocked */ }
+  document.querySelectorAll('[data-x402-receipts]').forEach(showReceipts);
+}
+
+/** Lists this device's receipts, newest first, in a marked element (text only, no markup from storage). */
+function showReceipts(target) {
+  const receipts = listReceipts().reverse();
+  if (receipts.length === 0) {
+    target.replaceChildren(el('p', { class: 'x402-status' }, 'No payments on this device yet.'));
+    return;
+  }
+  const list = el('ul', { class: 'x402-receipts', 'aria-label': 'Your payments' });
+  for (const r of receipts) {
+    const when = new Date(r.time);
+    list.append(el('li', {}, `${r.price} ${r.symbol} for ${r.resource} on ${Number.isNaN(when.getTime()) ? r.time : when.toLocaleString()} (transaction ${r.transaction})`));
+  }
+  target.replaceChildren(list);
 }
 
 /** Parses HTML into inert nodes: no scripts, frames, event handlers or javascript: URLs. */
@@ -161,6 +179,7 @@ function start() {
   requestWallets();
   const options = tagOptions();
   document.querySelectorAll('[data-x402-src]').forEach((target) => mount(target, options));
+  document.querySelectorAll('[data-x402-receipts]').forEach(showReceipts);
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -115,6 +115,14 @@ test('a reader unlocks an article, reloads for free, pays again for a second one
   await page.getByRole('button', { name: /0\.02 USDC/ }).click();
   await page.locator('[data-x402-state=unlocked]').waitFor();
   assert.equal(await balanceOf(anvil.rpcUrl, PAYER.address), start - 30_000n, 'a second article, a second payment');
+
+  // The index lists both receipts, newest first, as text.
+  await page.goto(`${base}/`);
+  const items = page.locator('[data-x402-receipts] li');
+  await items.nth(1).waitFor();
+  assert.equal(await items.count(), 2);
+  assert.match(await items.nth(0).innerText(), /^0\.02 USDC for \/paid\/two\.html on .+ \(transaction 0x[0-9a-f]{64}\)$/);
+  assert.match(await items.nth(1).innerText(), /^0\.01 USDC for \/paid\/one\.html /);
   await context.close();
 });
 

@@ -4,12 +4,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   ANVIL_ACCOUNTS, ROLES, TOKEN_ABI, TOKEN_ADDRESS, authorizationState, balanceOf, deployToken,
   publicClient, randomNonce, rpc, signTransferAuthorization, startAnvil, transferCount, walletClient,
 } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, encodeHeader, freePort, makePass, startWorker } from './lib/worker.mjs';
 import { parseSignature, serializeSignature } from 'viem';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const PAY_TO = ROLES.payTo.address;
 let chain;
@@ -159,6 +164,10 @@ describe('challenge', () => {
     const free = await fetch(`${worker.url}/x402/health`);
     assert.equal(free.status, 200);
     await free.text();
+    // A directory is its index.html, judged under that name: the site's front page is free.
+    const index = await fetch(`${worker.url}/`);
+    assert.equal(index.status, 200);
+    assert.equal(await index.text(), readFileSync(path.join(ROOT, 'www', 'index.html'), 'utf8'));
   });
 
   test('oversized request headers are refused with a reason code', async () => {

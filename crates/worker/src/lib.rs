@@ -23,7 +23,7 @@ pub use durable::{Relayer, ReplayGuard};
 
 use std::{cell::RefCell, rc::Rc};
 use worker::{event, Context, Env, Request, Response, Result};
-use x402_core::config::Config;
+use x402_core::config::{Config, ContentSource};
 use x402_core::{Error, Reason};
 
 /// Name of the configuration variable (a `[vars.X402]` table in `wrangler.toml`).
@@ -170,10 +170,16 @@ pub async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
     let url = req.url()?;
     // The raw path as sent (the URL parser already resolved some dot segments; the
     // normaliser does the rest).
-    let path = match x402_core::path::normalize(url.path()) {
+    let mut path = match x402_core::path::normalize(url.path()) {
         Ok(p) => p,
         Err(e) => return Ok(respond::reject(400, &e, &origin)),
     };
+    // Static assets are served without html_handling (so no second spelling of a file exists);
+    // a directory path is its index.html, named so before the gate judges it: `/docs/` and
+    // `/docs/index.html` are one resource at one price.
+    if path.ends_with('/') && matches!(app.config.content, ContentSource::Assets { .. }) {
+        path.push_str("index.html");
+    }
     let host_origin = url.origin().ascii_serialization();
     let ctx = Ctx {
         resource_url: format!("{host_origin}{}", x402_core::path::encode(&path)),
