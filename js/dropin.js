@@ -17,7 +17,7 @@ const RECEIPTS = 'x402:receipts';
 const CSS = `.x402-box{border:1px solid #8886;border-radius:8px;padding:12px 14px;margin:12px 0;font:15px/1.4 system-ui,sans-serif}
 .x402-box button{font:inherit;padding:6px 12px;margin:6px 8px 0 0;border-radius:6px;border:1px solid #446;background:#225;color:#fff;cursor:pointer}
 .x402-box button:focus-visible{outline:3px solid #48f;outline-offset:2px}.x402-box[data-state=failed]{border-color:#c33}
-.x402-box[data-state=unlocked]{border-color:#393}.x402-status{margin:0}`;
+.x402-box[data-state=unlocked]{border-color:#393}.x402-status{margin:0}.x402-receipts li{overflow-wrap:anywhere}`;
 
 // Wallet parameters for wallet_addEthereumChain, for chains a wallet may not know.
 const CHAINS = {

@@ -123,6 +123,7 @@ test('a reader unlocks an article, reloads for free, pays again for a second one
   assert.equal(await items.count(), 2);
   assert.match(await items.nth(0).innerText(), /^0\.02 USDC for \/paid\/two\.html on .+ \(transaction 0x[0-9a-f]{64}\)$/);
   assert.match(await items.nth(1).innerText(), /^0\.01 USDC for \/paid\/one\.html /);
+  await page.screenshot({ path: path.join(ART, 'e2e-receipts.png'), fullPage: true });
   await context.close();
 });
 
