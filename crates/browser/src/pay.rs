@@ -17,6 +17,7 @@ use x402_core::{
     asset::find_asset,
     challenge::{typed_data_text, Challenge},
     client::{build_authorization, AllowedAsset, Offer, Policy},
+    exact::parse_hex_bytes,
     header,
     money::format_amount,
     network::Network,
@@ -218,7 +219,7 @@ impl Inner {
         let typed = typed_data_text(req, &auth);
         self.status("sign");
         let signature = wallet.sign(from, &typed).await?;
-        let signature = parse_hex(&signature).ok_or_else(|| {
+        let signature = parse_hex_bytes(&signature).ok_or_else(|| {
             reason(
                 Reason::InvalidPayload,
                 "the wallet's signature is not 0x-prefixed hex",
@@ -245,18 +246,6 @@ impl Inner {
         });
         Ok((name, value))
     }
-}
-
-/// `0x`-prefixed hex bytes (a wallet's signature), at least one byte.
-fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let h = s.strip_prefix("0x")?.as_bytes();
-    if h.is_empty() || h.len() % 2 != 0 {
-        return None;
-    }
-    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    h.chunks(2)
-        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
-        .collect()
 }
 
 fn invalid_option(what: &str) -> JsValue {

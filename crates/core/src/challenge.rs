@@ -343,13 +343,7 @@ impl Challenge {
 }
 
 fn hex_str(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push_str("\"0x");
-    for b in bytes {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 15)] as char);
-    }
-    out.push('"');
+    write_str(out, &alloy_primitives::hex::encode_prefixed(bytes));
 }
 
 fn member(out: &mut String, key: &str, value: &str) {

@@ -30,6 +30,14 @@ pub fn parse_address(s: &str) -> core::result::Result<Address, String> {
     Ok(addr)
 }
 
+/// Parses `0x`-prefixed hex of at least one byte (a signature as the wire and wallets write it).
+pub fn parse_hex_bytes(s: &str) -> Option<Bytes> {
+    s.strip_prefix("0x")
+        .filter(|h| !h.is_empty() && h.len() % 2 == 0)
+        .and_then(|h| hex::decode(h).ok())
+        .map(Bytes::from)
+}
+
 /// A requirement of the exact EVM scheme, every field parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExactEvmRequirement {
@@ -285,13 +293,9 @@ mod strict_bytes {
         d: D,
     ) -> core::result::Result<Bytes, D::Error> {
         let s = <alloc::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.strip_prefix("0x")
-            .filter(|h| !h.is_empty() && h.len() % 2 == 0)
-            .and_then(|h| hex::decode(h).ok())
-            .map(Bytes::from)
-            .ok_or_else(|| {
-                de::Error::custom(format!("signature {s:?} is not 0x-prefixed hex bytes"))
-            })
+        parse_hex_bytes(&s).ok_or_else(|| {
+            de::Error::custom(format!("signature {s:?} is not 0x-prefixed hex bytes"))
+        })
     }
 }
 
