@@ -61,18 +61,21 @@ thread_local! {
 /// The configuration and secrets, parsed once per isolate (see [`LOADED`]).
 fn load(env: &Env) -> std::result::Result<Rc<App>, Error> {
     // A table in [vars] arrives as an object; a string holding JSON is accepted too
-    // (`wrangler dev --var X402:'{...}'`, generated test configs).
-    let raw = match env.var(CONFIG_VAR) {
-        Ok(text) => text.to_string(),
-        Err(_) => env
-            .object_var::<serde_json::Value>(CONFIG_VAR)
-            .map_err(|e| {
-                Error::new(
-                    Reason::InvalidConfig,
-                    format!("{CONFIG_VAR}: missing or not a table in [vars]: {e}"),
-                )
-            })?
-            .to_string(),
+    // (`wrangler dev --var X402:'{...}'`, generated test configs). The engine's own
+    // JSON.stringify gives the text the cache is keyed by: no Rust-side conversion per request.
+    let value = worker::js_sys::Reflect::get(env, &CONFIG_VAR.into()).unwrap_or_default();
+    let raw = match value.as_string() {
+        Some(text) => text,
+        None if value.is_object() => worker::js_sys::JSON::stringify(&value)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default(),
+        None => {
+            return Err(Error::new(
+                Reason::InvalidConfig,
+                format!("{CONFIG_VAR}: missing or not a table in [vars]"),
+            ))
+        }
     };
     let pass_secret = env.secret(PASS_SECRET).ok().map(|s| s.to_string());
     let relayer_key = env.secret(durable::RELAYER_KEY).ok().map(|s| s.to_string());
