@@ -96,19 +96,24 @@ fn load(env: &Env) -> std::result::Result<Rc<App>, Error> {
     Ok(app)
 }
 
-/// Parses and checks the configuration and the secrets it needs.
-fn parse_app(
-    raw: &str,
-    pass_secret: Option<String>,
-    relayer_key: Option<String>,
-) -> std::result::Result<App, Error> {
+/// Parses the text of the `X402` variable.
+fn parse_config(raw: &str) -> std::result::Result<Config, Error> {
     let json: serde_json::Value = serde_json::from_str(raw).map_err(|e| {
         Error::new(
             Reason::InvalidConfig,
             format!("{CONFIG_VAR}: not JSON: {e}"),
         )
     })?;
-    let config = Config::from_json(&json).map_err(|e| e.context(CONFIG_VAR))?;
+    Config::from_json(&json).map_err(|e| e.context(CONFIG_VAR))
+}
+
+/// Parses and checks the configuration and the secrets it needs.
+fn parse_app(
+    raw: &str,
+    pass_secret: Option<String>,
+    relayer_key: Option<String>,
+) -> std::result::Result<App, Error> {
+    let config = parse_config(raw)?;
     let pass_secret = match pass_secret {
         Some(s) => {
             let s = s.into_bytes();
@@ -214,12 +219,7 @@ pub async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = benchConfig)]
 pub fn bench_config(config: &str, iterations: u32) -> u32 {
     (0..iterations)
-        .filter(|_| {
-            serde_json::from_str::<serde_json::Value>(config)
-                .ok()
-                .and_then(|v| Config::from_json(&v).ok())
-                .is_some()
-        })
+        .filter(|_| parse_config(config).is_ok())
         .count() as u32
 }
 
