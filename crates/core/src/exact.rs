@@ -5,7 +5,7 @@ use crate::eip712::{token_domain, Eip712Domain, TransferWithAuthorization};
 use crate::error::{Error, Reason, Result};
 use crate::network::Network;
 use crate::wire::{decimal_u256, v1, v2, JsonMap};
-use alloc::{format, string::String};
+use alloc::{format, string::String, vec::Vec};
 use alloy_primitives::{hex, Address, Bytes, B256, U256};
 use serde::{Deserialize, Serialize};
 
@@ -31,11 +31,11 @@ pub fn parse_address(s: &str) -> core::result::Result<Address, String> {
 }
 
 /// Parses `0x`-prefixed hex of at least one byte (a signature as the wire and wallets write it).
-pub fn parse_hex_bytes(s: &str) -> Option<Bytes> {
+/// A `Vec`, not [`Bytes`]: the browser bundle would otherwise link the `bytes` crate for it.
+pub fn parse_hex_bytes(s: &str) -> Option<Vec<u8>> {
     s.strip_prefix("0x")
         .filter(|h| !h.is_empty() && h.len() % 2 == 0)
         .and_then(|h| hex::decode(h).ok())
-        .map(Bytes::from)
 }
 
 /// A requirement of the exact EVM scheme, every field parsed.
@@ -293,7 +293,7 @@ mod strict_bytes {
         d: D,
     ) -> core::result::Result<Bytes, D::Error> {
         let s = <alloc::borrow::Cow<'de, str>>::deserialize(d)?;
-        parse_hex_bytes(&s).ok_or_else(|| {
+        parse_hex_bytes(&s).map(Bytes::from).ok_or_else(|| {
             de::Error::custom(format!("signature {s:?} is not 0x-prefixed hex bytes"))
         })
     }
