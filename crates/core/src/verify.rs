@@ -556,7 +556,7 @@ fn check(
         return Err(Error::new(
             Reason::InvalidExactEvmPayloadAuthorizationValidBefore,
             format!(
-                "authorization expired (validBefore {} ≤ now {now} + {SETTLEMENT_MARGIN_SECONDS}s)",
+                "authorization expired (validBefore {} < now {now} + {SETTLEMENT_MARGIN_SECONDS}s)",
                 auth.valid_before
             ),
         ));

@@ -1094,7 +1094,7 @@ proptest! {
         let decoded = header_roundtrip(&payment, header::decode_payment_signature)
             .and_then(|h| header::decode_payment_signature(&h).map_err(fail))?;
         let verdict = verify::verify_v2(&decoded, &[requirement], now);
-        if offer.requirement.max_timeout_seconds <= verify::SETTLEMENT_MARGIN_SECONDS {
+        if offer.requirement.max_timeout_seconds < verify::SETTLEMENT_MARGIN_SECONDS {
             // validBefore = now + maxTimeoutSeconds leaves no time to settle (the reference's
             // margin): the verifier refuses such a payment, for exactly that reason.
             let e = verdict.err().ok_or_else(|| fail("a payment that cannot settle in time verified"))?;
