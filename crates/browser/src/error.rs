@@ -1,11 +1,8 @@
-//! JS errors with a stable `code`: core's reason codes, plus `wallet_error` for a wallet that
-//! failed for a reason other than the user's refusal.
+//! JS errors with a stable `code` (core's reason codes; `js/flow.js` adds `wallet_error` for a
+//! wallet that failed for a reason other than the user's refusal).
 
 use wasm_bindgen::JsValue;
 use x402_core::Reason;
-
-/// A wallet failed (not a user refusal, not the chain): its message is kept.
-pub(crate) const WALLET_ERROR: &str = "wallet_error";
 
 /// A JS `Error` with `message` and a `code` property.
 pub(crate) fn coded(code: &str, message: &str) -> JsValue {

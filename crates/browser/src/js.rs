@@ -1,43 +1,15 @@
 //! The few Web APIs used, declared duck-typed (they exist in pages, workers and Node), and
 //! small conversions.
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 #[wasm_bindgen]
 extern "C" {
-    /// Fetch API `Request`.
-    pub(crate) type Request;
-    #[wasm_bindgen(constructor, catch, js_class = "Request")]
-    pub(crate) fn new(input: &JsValue, init: &JsValue) -> Result<Request, JsValue>;
-    #[wasm_bindgen(method, js_name = clone)]
-    pub(crate) fn duplicate(this: &Request) -> Request;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn url(this: &Request) -> String;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn method(this: &Request) -> String;
-
     /// Fetch API `Headers`.
     pub(crate) type Headers;
     #[wasm_bindgen(method)]
     pub(crate) fn get(this: &Headers, name: &str) -> Option<String>;
-    #[wasm_bindgen(method)]
-    pub(crate) fn set(this: &Headers, name: &str, value: &str);
-    #[wasm_bindgen(method)]
-    pub(crate) fn has(this: &Headers, name: &str) -> bool;
-
-    /// Fetch API `Response`.
-    pub(crate) type Response;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn status(this: &Response) -> u16;
-    #[wasm_bindgen(method, js_name = clone)]
-    pub(crate) fn duplicate(this: &Response) -> Response;
-    #[wasm_bindgen(method)]
-    pub(crate) fn text(this: &Response) -> Promise;
-
-    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
-    pub(crate) fn get_random_values(buf: &mut [u8]) -> Result<JsValue, JsValue>;
 }
 
 /// `obj[key]`, `undefined` when absent or when `obj` is not an object.
@@ -57,11 +29,6 @@ pub(crate) fn method(obj: &JsValue, key: &str) -> Option<Function> {
 /// `headers` of a Request or Response.
 pub(crate) fn headers_of(obj: &JsValue) -> Headers {
     get(obj, "headers").unchecked_into()
-}
-
-/// Awaits a value that may or may not be a promise.
-pub(crate) async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
-    JsFuture::from(Promise::resolve(&value)).await
 }
 
 /// An amount option (decimal string, number or bigint) as decimal text.

@@ -16,12 +16,11 @@ mod budget;
 mod error;
 mod js;
 mod pay;
-mod wallet;
 
 #[cfg(feature = "local-signer")]
 mod local;
 
-pub use pay::PayingFetch;
+pub use pay::{Payer, PayingFetch, Quote};
 
 use js_sys::JSON;
 use wasm_bindgen::prelude::*;

@@ -1,23 +1,21 @@
-//! The paying fetch (`x402-protocol.md` §6 and §10): send; on 402 read the challenge
-//! (`PAYMENT-REQUIRED` first, the v1 JSON body as fallback); choose under the policy; check the
-//! budget; ask `confirm`; have the wallet sign core's typed data; repeat the request once with
-//! `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1). Never loops. A signed payment whose request
-//! failed at the network level is kept and re-sent unchanged when the same request meets the
-//! same challenge again, so a lost response cannot lead to a second signature.
+//! The paying fetch (`x402-protocol.md` §6 and §10). Its I/O — sending, the wallet, `confirm`,
+//! the one retry, keeping a signed payment for a lost response — is `js/flow.js`; every decision
+//! on bytes is here and synchronous: [`Payer::quote`] reads the challenge, chooses under the
+//! policy and checks the budget; [`Quote::typed_data`] writes what the wallet signs;
+//! [`Payer::payment`] checks the signature, writes the payment header and records the spending.
+//! The flow is JavaScript because every `await` of a Rust future costs the browser bundle
+//! kilobytes.
 
 use crate::budget::BudgetStore;
 use crate::error::{from_core, reason};
-use crate::js::{amount_text, get, get_random_values, method, settle, Request, Response};
-use crate::wallet::Wallet;
-use js_sys::{Array, Date, Function, Object, Reflect};
-use std::{cell::RefCell, rc::Rc};
+use crate::js::{amount_text, get};
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use x402_core::{
     asset::find_asset,
     challenge::{typed_data_text, Challenge},
     client::{build_authorization, AllowedAsset, Offer, Policy},
-    exact::parse_hex_bytes,
+    exact::{parse_address, parse_hex_bytes, Authorization},
     header,
     money::format_amount,
     network::Network,
@@ -25,40 +23,23 @@ use x402_core::{
     Reason, B256, U256,
 };
 
-/// A payment signed for one request and challenge, kept until a response arrives.
-struct Signed {
-    key: String,
-    header: &'static str,
-    value: String,
-    valid_before: u64,
-}
-
-struct Inner {
-    fetch: Function,
-    wallet: JsValue,
-    policy: Policy,
-    budget: Option<RefCell<BudgetStore>>,
-    confirm: Option<Function>,
-    on_status: Option<Function>,
-    chains: JsValue,
-    signed: RefCell<Vec<Signed>>,
+#[wasm_bindgen(module = "/js/flow.js")]
+extern "C" {
+    /// The paying `fetch` function over a [`Payer`].
+    #[wasm_bindgen(js_name = payingFetch, catch)]
+    fn paying_fetch(
+        fetch: &JsValue,
+        wallet: &JsValue,
+        options: &JsValue,
+        payer: Payer,
+    ) -> Result<Function, JsValue>;
 }
 
 /// A `fetch` that pays x402 challenges. JS: `new PayingFetch(fetch, wallet, options)`, then
 /// `.fetch(input, init)`; the package's `wrapFetch` returns that as a plain function.
 #[wasm_bindgen]
 pub struct PayingFetch {
-    inner: Rc<Inner>,
-}
-
-/// `https://host:port` of a URL.
-fn origin(url: &str) -> &str {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    url[start..].find('/').map_or(url, |i| &url[..start + i])
-}
-
-fn now_seconds() -> u64 {
-    (Date::now() / 1000.0) as u64
+    fetch: Function,
 }
 
 #[wasm_bindgen]
@@ -69,182 +50,151 @@ impl PayingFetch {
     /// `onStatus`, `chains`.
     #[wasm_bindgen(constructor)]
     pub fn new(fetch: JsValue, wallet: JsValue, options: JsValue) -> Result<PayingFetch, JsValue> {
-        let fetch = if fetch.is_function() {
-            fetch.unchecked_into()
-        } else {
-            method(&js_sys::global(), "fetch")
-                .ok_or_else(|| reason(Reason::InvalidConfig, "no fetch function"))?
-        };
-        let policy = policy_from(&options)?;
-        let budget_cfg = get(&options, "budget");
-        let budget = if budget_cfg.is_object() {
-            Some(RefCell::new(BudgetStore::open(
-                &budget_cfg,
-                get(&options, "storage"),
-            )?))
-        } else {
-            None
-        };
+        let payer = Payer::new(&options)?;
         Ok(PayingFetch {
-            inner: Rc::new(Inner {
-                fetch,
-                wallet,
-                policy,
-                budget,
-                confirm: method(&options, "confirm"),
-                on_status: method(&options, "onStatus"),
-                chains: get(&options, "chains"),
-                signed: RefCell::new(Vec::new()),
-            }),
+            fetch: paying_fetch(&fetch, &wallet, &options, payer)?,
         })
     }
 
     /// Sends a request, paying a 402 once. Resolves to the `Response`.
-    pub fn fetch(&self, input: JsValue, init: JsValue) -> js_sys::Promise {
-        let inner = self.inner.clone();
-        future_to_promise(async move { inner.run(input, init).await })
+    pub fn fetch(&self, input: JsValue, init: JsValue) -> Promise {
+        match self.fetch.call2(&JsValue::NULL, &input, &init) {
+            Ok(p) => p.unchecked_into(),
+            Err(e) => Promise::reject(&e),
+        }
     }
 }
 
-impl Inner {
-    fn status(&self, state: &str) {
-        if let Some(f) = &self.on_status {
-            let _ = f.call1(&JsValue::NULL, &state.into());
-        }
-    }
+/// The policy and budget of one paying fetch.
+#[wasm_bindgen]
+pub struct Payer {
+    policy: Policy,
+    budget: Option<BudgetStore>,
+}
 
-    async fn send(&self, request: &Request) -> Result<Response, JsValue> {
-        Ok(settle(self.fetch.call1(&js_sys::global(), request)?)
-            .await?
-            .unchecked_into())
-    }
+/// An offer chosen for one 402, until it is paid.
+#[wasm_bindgen]
+pub struct Quote {
+    challenge: Challenge,
+    offer: Offer,
+    decimals: u8,
+    origin: String,
+    now: u64,
+    signing: Option<Authorization>,
+}
 
-    async fn run(&self, input: JsValue, init: JsValue) -> Result<JsValue, JsValue> {
-        let request = Request::new(&input, &init)?;
-        let headers = crate::js::headers_of(&request);
-        let already_paid = headers.has(header::PAYMENT_SIGNATURE) || headers.has(header::X_PAYMENT);
-        // Cloned before sending, so a body can be sent again.
-        let retry = request.duplicate();
-        let response = self.send(&request).await?;
-        if response.status() != 402 {
-            return Ok(response.into());
-        }
-        if already_paid {
-            return Err(reason(
-                Reason::PaymentAlreadyAttempted,
-                "the request already carried a payment and the server answered 402 again",
-            ));
-        }
-        let (challenge, text) = match crate::js::headers_of(&response).get(header::PAYMENT_REQUIRED)
-        {
-            Some(h) => (Challenge::from_header(&h).map_err(from_core)?, h),
-            None => {
-                let body = settle(response.duplicate().text().into())
-                    .await?
-                    .as_string()
-                    .unwrap_or_default();
-                let v1 = Challenge::from_v1_body(&body).map_err(|e| {
-                    reason(
-                        Reason::MalformedChallenge,
-                        &format!(
-                            "402 without a PAYMENT-REQUIRED header or a v1 JSON body ({})",
-                            e.message()
-                        ),
-                    )
-                })?;
-                (v1, body)
-            }
+#[wasm_bindgen]
+impl Payer {
+    /// From the options of [`PayingFetch::new`] (policy and budget).
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: &JsValue) -> Result<Payer, JsValue> {
+        let policy = policy_from(options)?;
+        let budget_cfg = get(options, "budget");
+        let budget = if budget_cfg.is_object() {
+            Some(BudgetStore::open(&budget_cfg, get(options, "storage"))?)
+        } else {
+            None
         };
-        let now = now_seconds();
-        let url = request.url();
-        let key = format!("{} {url}\n{text}", request.method());
-        let kept = self
-            .signed
-            .borrow()
-            .iter()
-            .find(|s| s.key == key && s.valid_before > now + 5)
-            .map(|s| (s.header, s.value.clone()));
-        let (name, value) = match kept {
-            Some(kept) => kept,
-            None => {
-                self.sign(&challenge, origin(&url), now, key.clone())
-                    .await?
-            }
-        };
-        crate::js::headers_of(&retry).set(name, &value);
-        self.status("settling");
-        // On a network failure the signed payment stays for the next attempt.
-        let paid = self.send(&retry).await?;
-        self.signed.borrow_mut().retain(|s| s.key != key);
-        Ok(paid.into())
+        Ok(Payer { policy, budget })
     }
 
-    /// Chooses, checks, confirms and signs; returns the payment header.
-    async fn sign(
-        &self,
-        challenge: &Challenge,
-        origin: &str,
-        now: u64,
-        key: String,
-    ) -> Result<(&'static str, String), JsValue> {
+    /// Reads a 402: `text` is the `PAYMENT-REQUIRED` header value when `from_header`, else the
+    /// response body (v1). Chooses the offer under the policy and checks it against the budget
+    /// of `origin` at `now` (Unix seconds).
+    pub fn quote(
+        &mut self,
+        text: &str,
+        from_header: bool,
+        origin: String,
+        now: f64,
+    ) -> Result<Quote, JsValue> {
+        let challenge = if from_header {
+            Challenge::from_header(text).map_err(from_core)?
+        } else {
+            Challenge::from_v1_body(text).map_err(|e| {
+                let mut m =
+                    String::from("402 without a PAYMENT-REQUIRED header or a v1 JSON body (");
+                m.push_str(e.message());
+                m.push(')');
+                reason(Reason::MalformedChallenge, &m)
+            })?
+        };
         let offer = challenge.select(&self.policy).map_err(from_core)?;
         let req = &offer.requirement;
         let decimals = find_asset(&req.network, &req.asset).map_or(6, |a| a.decimals);
-        if let Some(b) = &self.budget {
-            let mut b = b.borrow_mut();
+        let now = now as u64;
+        if let Some(b) = &mut self.budget {
             b.refresh();
             b.budget()
-                .check(origin, req.amount, now, decimals)
+                .check(&origin, req.amount, now, decimals)
                 .map_err(from_core)?;
         }
-        let wallet = Wallet::from_js(&self.wallet)?;
-        if let Some(confirm) = &self.confirm {
-            let described = describe(&offer, decimals, challenge.version())?;
-            if !settle(confirm.call1(&JsValue::NULL, &described)?)
-                .await?
-                .is_truthy()
-            {
-                return Err(reason(Reason::UserRejected, "the payment was declined"));
-            }
-        }
-        self.status("connect");
-        let from = wallet.account().await?;
-        let add = get(&self.chains, req.network.as_str());
-        wallet
-            .ensure_chain(req.chain_id, &add, || self.status("switch"))
-            .await?;
-        let mut nonce = [0u8; 32];
-        get_random_values(&mut nonce)?;
-        let auth = build_authorization(req, from, now, B256::from(nonce));
-        let typed = typed_data_text(req, &auth);
-        self.status("sign");
-        let signature = wallet.sign(from, &typed).await?;
-        let signature = parse_hex_bytes(&signature).ok_or_else(|| {
+        Ok(Quote {
+            challenge,
+            offer,
+            decimals,
+            origin,
+            now,
+            signing: None,
+        })
+    }
+
+    /// The payment header `[name, value]` for a quote whose typed data the wallet signed
+    /// (`signature`: 0x-prefixed hex, passed through unchanged); records the spending.
+    pub fn payment(&mut self, quote: &Quote, signature: &str) -> Result<Array, JsValue> {
+        let auth = quote
+            .signing
+            .as_ref()
+            .ok_or_else(|| reason(Reason::InvalidPayload, "nothing was signed for this offer"))?;
+        let signature = parse_hex_bytes(signature).ok_or_else(|| {
             reason(
                 Reason::InvalidPayload,
                 "the wallet's signature is not 0x-prefixed hex",
             )
         })?;
-        let value = challenge
-            .payment_header(offer.index, &auth, &signature)
+        let value = quote
+            .challenge
+            .payment_header(quote.offer.index, auth, &signature)
             .map_err(from_core)?;
-        let name = if challenge.version() == 1 {
+        let name = if quote.challenge.version() == 1 {
             header::X_PAYMENT
         } else {
             header::PAYMENT_SIGNATURE
         };
-        if let Some(b) = &self.budget {
-            b.borrow_mut()
-                .record(origin, req.amount, now, decimals)
+        if let Some(b) = &mut self.budget {
+            let r = &quote.offer.requirement;
+            b.record(&quote.origin, r.amount, quote.now, quote.decimals)
                 .map_err(from_core)?;
         }
-        self.signed.borrow_mut().push(Signed {
-            key,
-            header: name,
-            value: value.clone(),
-            valid_before: now.saturating_add(req.max_timeout_seconds),
-        });
-        Ok((name, value))
+        Ok(Array::of2(&name.into(), &value.into()))
+    }
+}
+
+#[wasm_bindgen]
+impl Quote {
+    /// What `confirm` receives: the offer in plain values (price in the asset's units).
+    pub fn offer(&self) -> Result<JsValue, JsValue> {
+        describe(&self.offer, self.decimals, self.challenge.version())
+    }
+
+    /// The `eth_signTypedData_v4` JSON of the authorization from `from` (the wallet's account)
+    /// with a fresh 32-byte `nonce`.
+    #[wasm_bindgen(js_name = typedData)]
+    pub fn typed_data(&mut self, from: &str, nonce: &[u8]) -> Result<String, JsValue> {
+        let from = parse_address(from).map_err(|e| reason(Reason::NoWallet, &e))?;
+        let nonce = <[u8; 32]>::try_from(nonce)
+            .map_err(|_| reason(Reason::InvalidPayload, "the nonce must be 32 bytes"))?;
+        let req = &self.offer.requirement;
+        let auth = build_authorization(req, from, self.now, B256::from(nonce));
+        let text = typed_data_text(req, &auth);
+        self.signing = Some(auth);
+        Ok(text)
+    }
+
+    /// The paying account, checksummed, once [`Quote::typed_data`] ran.
+    #[wasm_bindgen(getter)]
+    pub fn from(&self) -> Option<String> {
+        self.signing.as_ref().map(|a| a.from.to_checksum(None))
     }
 }
 

@@ -1,0 +1,132 @@
+// The paying fetch's I/O, for crates/browser/src/pay.rs (`x402-protocol.md` §6 and §10): sending,
+// the wallet (an EIP-1193 provider or a signer `{ address, signTypedData }`), the `confirm` and
+// `onStatus` callbacks, and the one retry. Every decision on bytes — reading the challenge,
+// choosing an offer, the budget, the typed data, the payment header — is the wasm `Payer`'s.
+// This part is JavaScript because each await in Rust costs the browser bundle far more than it
+// does here.
+
+const fail = (code, message) => Object.assign(new Error(message), { code });
+// EIP-1193 "User Rejected Request" and "Unauthorized".
+const REJECTED = [4001, 4100];
+// EIP-3085: the wallet does not know the chain.
+const UNKNOWN_CHAIN = 4902;
+
+// A wallet failure: 4001/4100 → user_rejected; an error that already has a string code (one of
+// ours) is kept; anything else gets `fallback` with the wallet's message.
+function walletError(e, doing, fallback) {
+  if (typeof e?.code === 'string') return e;
+  const msg = typeof e?.message === 'string' ? e.message : typeof e === 'string' ? e : '';
+  return REJECTED.includes(e?.code)
+    ? fail('user_rejected', `${doing}: the request was rejected in the wallet (${msg})`)
+    : fail(fallback, `${doing}: ${msg}`);
+}
+
+// `fn` may throw or return a promise; either way a rejection comes back mapped by `walletError`.
+const attempt = (fn, doing, fallback = 'wallet_error') =>
+  Promise.resolve().then(fn).catch((e) => { throw walletError(e, doing, fallback); });
+
+/**
+ * `fetch(input, init)` that pays one 402 with `wallet`: send; on 402 let `payer` read the
+ * challenge (`PAYMENT-REQUIRED` first, the v1 JSON body as fallback) and choose; ask `confirm`;
+ * connect, switch chain, sign; repeat the request once with the payment header. Never loops. A
+ * signed payment whose request failed at the network level is kept and re-sent unchanged when
+ * the same request meets the same challenge again, so a lost response cannot cost a second
+ * signature.
+ */
+export function payingFetch(fetch, wallet, options, payer) {
+  const send = typeof fetch === 'function' ? fetch : globalThis.fetch;
+  if (typeof send !== 'function') throw fail('invalid_config', 'no fetch function');
+  const { confirm, onStatus, chains } = options ?? {};
+  const status = (state) => {
+    try { if (typeof onStatus === 'function') onStatus(state); } catch { /* a status display cannot stop a payment */ }
+  };
+  const provider = typeof wallet?.request === 'function';
+  const rpc = (method, params, doing, fallback) =>
+    attempt(() => wallet.request({ method, params }), doing, fallback);
+  // Request key → { name, value, until }: payments signed whose response has not arrived.
+  const signed = new Map();
+
+  async function chainId() {
+    const v = await rpc('eth_chainId', [], "reading the wallet's network");
+    const id = typeof v === 'string' && /^0x[0-9a-f]{1,13}$/i.test(v) ? Number(v) : v;
+    if (!Number.isSafeInteger(id)) throw fail('wallet_error', 'eth_chainId returned no chain id');
+    return id;
+  }
+
+  // Puts an EIP-1193 wallet on the offer's chain: wallet_switchEthereumChain, and on 4902
+  // wallet_addEthereumChain with `options.chains[network]` first. Signers sign for the chain in
+  // the typed data.
+  async function ensureChain({ chainId: want, network }) {
+    if (await chainId() === want) return;
+    status('switch');
+    const doing = "switching the wallet's network";
+    const params = [{ chainId: '0x' + want.toString(16) }];
+    try {
+      await Promise.resolve().then(() => wallet.request({ method: 'wallet_switchEthereumChain', params }));
+    } catch (e) {
+      if (e?.code !== UNKNOWN_CHAIN) throw walletError(e, doing, 'wrong_chain');
+      const add = chains?.[network];
+      if (add === null || typeof add !== 'object') {
+        throw fail('wrong_chain', `the wallet does not know chain ${want} (pass its parameters in options.chains to add it)`);
+      }
+      await rpc('wallet_addEthereumChain', [add], doing, 'wrong_chain');
+      await rpc('wallet_switchEthereumChain', params, doing, 'wrong_chain');
+    }
+    const now = await chainId();
+    if (now !== want) throw fail('wrong_chain', `the wallet is on chain ${now}; this payment is on chain ${want}`);
+  }
+
+  // Confirms and signs `quote` (an offer the payer chose); returns the payment header.
+  async function sign(quote, now) {
+    const offer = quote.offer();
+    if (!provider && typeof wallet?.signTypedData !== 'function') {
+      throw fail('no_wallet', 'no wallet: pass an EIP-1193 provider or a signer { address, signTypedData }');
+    }
+    if (typeof confirm === 'function' && !(await confirm(offer))) {
+      throw fail('user_rejected', 'the payment was declined');
+    }
+    status('connect');
+    const accounts = provider ? await rpc('eth_requestAccounts', [], 'connecting the wallet') : [wallet.address];
+    const from = Array.isArray(accounts) ? accounts[0] : undefined;
+    if (typeof from !== 'string') throw fail('no_wallet', 'the wallet has no account');
+    if (provider) await ensureChain(offer);
+    const typed = quote.typedData(from, crypto.getRandomValues(new Uint8Array(32)));
+    status('sign');
+    const signature = await attempt(
+      () => (provider
+        ? wallet.request({ method: 'eth_signTypedData_v4', params: [quote.from, typed] })
+        : wallet.signTypedData(JSON.parse(typed))),
+      'signing the payment',
+    );
+    if (typeof signature !== 'string') throw fail('wallet_error', 'the wallet returned no signature');
+    const [name, value] = payer.payment(quote, signature);
+    return { name, value, until: now + offer.maxTimeoutSeconds };
+  }
+
+  return async (input, init) => {
+    const request = new Request(input, init);
+    const alreadyPaid = request.headers.has('PAYMENT-SIGNATURE') || request.headers.has('X-PAYMENT');
+    // Cloned before sending, so that a body can be sent again.
+    const retry = request.clone();
+    const response = await send.call(globalThis, request);
+    if (response.status !== 402) return response;
+    if (alreadyPaid) {
+      throw fail('payment_already_attempted', 'the request already carried a payment and the server answered 402 again');
+    }
+    const header = response.headers.get('PAYMENT-REQUIRED');
+    const text = header ?? await response.text();
+    const now = Math.floor(Date.now() / 1000);
+    const key = `${request.method} ${request.url}\n${text}`;
+    let payment = signed.get(key);
+    if (!(payment?.until > now + 5)) {
+      payment = await sign(payer.quote(text, header !== null, new URL(request.url).origin, now), now);
+      signed.set(key, payment);
+    }
+    retry.headers.set(payment.name, payment.value);
+    status('settling');
+    // On a network failure the signed payment stays for the next attempt.
+    const paid = await send.call(globalThis, retry);
+    signed.delete(key);
+    return paid;
+  };
+}
