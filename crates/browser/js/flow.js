@@ -130,3 +130,16 @@ export function payingFetch(fetch, wallet, options, payer) {
     return paid;
   };
 }
+
+/**
+ * The policy and budget options as JSON text for the wasm `Payer`: bigints as decimal strings,
+ * and a number JSON cannot hold (NaN, Infinity) as text, so that it is refused instead of being
+ * written as `null` (which would mean "no cap").
+ */
+export function optionsText(options) {
+  const { maxAmount, allowedNetworks, allowedAssets, preferredNetworks, budget } = options ?? {};
+  return JSON.stringify(
+    { maxAmount, allowedNetworks, allowedAssets, preferredNetworks, budget },
+    (_, v) => (typeof v === 'bigint' || (typeof v === 'number' && !Number.isFinite(v)) ? String(v) : v),
+  );
+}

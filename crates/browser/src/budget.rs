@@ -1,10 +1,10 @@
 //! A [`Budget`] per origin per period, kept in `localStorage` in browsers (shared by the tabs of
 //! an origin, re-read before each check) and in memory where there is none (Node, workers).
 
-use crate::error::reason;
-use crate::js::{amount_text, get, method};
+use crate::js::{get, method};
+use crate::pay::{amount, invalid_option, member};
 use wasm_bindgen::prelude::*;
-use x402_core::{client::Budget, wire::decimal_u256, Reason, U256};
+use x402_core::{client::Budget, json::Value, U256};
 
 /// Storage key of the budget when none is given.
 pub(crate) const DEFAULT_KEY: &str = "x402:budget";
@@ -29,29 +29,29 @@ fn storage(explicit: JsValue) -> JsValue {
 impl BudgetStore {
     /// Opens the budget described by `options.budget` (`{ limit?, periodSeconds?, storageKey? }`).
     /// A limit in the options wins over a stored one, which wins over the default.
-    pub(crate) fn open(cfg: &JsValue, explicit_storage: JsValue) -> Result<Self, JsValue> {
-        let key = get(cfg, "storageKey")
-            .as_string()
-            .unwrap_or_else(|| DEFAULT_KEY.into());
+    pub(crate) fn open(cfg: &Value<'_>, explicit_storage: JsValue) -> Result<Self, JsValue> {
+        let key = match member(cfg, "storageKey") {
+            None => DEFAULT_KEY.into(),
+            Some(k) => k
+                .as_str()
+                .ok_or_else(|| invalid_option("budget.storageKey", "expected a string"))?
+                .into(),
+        };
         let mut store = Self {
             budget: Budget::new(U256::from(DEFAULT_LIMIT), DAY),
             storage: storage(explicit_storage),
             key,
         };
-        let stored = store.load();
-        if let Some(s) = &stored {
-            store.budget = s.clone();
+        if let Some(stored) = store.load() {
+            store.budget = stored;
         }
-        if let Some(text) = amount_text(&get(cfg, "limit")) {
-            store.budget.limit = decimal_u256::parse(&text).map_err(|e| {
-                reason(
-                    Reason::InvalidConfig,
-                    &format!("budget.limit \"{text}\": {e} (atomic units)"),
-                )
+        if let Some(limit) = member(cfg, "limit") {
+            store.budget.limit = amount(limit, "budget.limit")?;
+        }
+        if let Some(p) = member(cfg, "periodSeconds") {
+            store.budget.period_seconds = p.as_u64().filter(|p| *p > 0).ok_or_else(|| {
+                invalid_option("budget.periodSeconds", "a whole number of seconds")
             })?;
-        }
-        if let Some(p) = get(cfg, "periodSeconds").as_f64() {
-            store.budget.period_seconds = (p as u64).max(1);
         }
         Ok(store)
     }

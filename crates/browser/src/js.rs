@@ -30,23 +30,3 @@ pub(crate) fn method(obj: &JsValue, key: &str) -> Option<Function> {
 pub(crate) fn headers_of(obj: &JsValue) -> Headers {
     get(obj, "headers").unchecked_into()
 }
-
-/// An amount option (decimal string, number or bigint) as decimal text.
-pub(crate) fn amount_text(v: &JsValue) -> Option<String> {
-    if let Some(s) = v.as_string() {
-        return Some(s);
-    }
-    if v.is_bigint() {
-        return js_sys::BigInt::unchecked_from_js(v.clone())
-            .to_string(10)
-            .ok()
-            .map(String::from);
-    }
-    v.as_f64()
-        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9.0e15)
-        .map(|f| alloc_u64(f as u64))
-}
-
-fn alloc_u64(n: u64) -> String {
-    n.to_string()
-}

@@ -26,6 +26,12 @@ use js_sys::JSON;
 use wasm_bindgen::prelude::*;
 use x402_core::{challenge, header};
 
+/// A small free-list allocator for the wasm builds instead of dlmalloc (see Cargo.toml).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
 /// Decodes a `PAYMENT-REQUIRED` header value into the challenge object (checked as the paying
 /// side reads it; the JS engine builds the object).
 #[wasm_bindgen(js_name = decodePaymentRequired)]

@@ -8,7 +8,7 @@
 
 use crate::budget::BudgetStore;
 use crate::error::{from_core, reason};
-use crate::js::{amount_text, get};
+use crate::js::get;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use x402_core::{
@@ -17,6 +17,7 @@ use x402_core::{
     client::{build_authorization, AllowedAsset, Offer, Policy},
     exact::{parse_address, parse_hex_bytes, Authorization},
     header,
+    json::{self, Value},
     money::format_amount,
     network::Network,
     wire::decimal_u256,
@@ -26,6 +27,10 @@ use x402_core::{
 #[wasm_bindgen(module = "/js/flow.js")]
 extern "C" {
     /// The paying `fetch` function over a [`Payer`].
+    /// The policy and budget options as JSON text.
+    #[wasm_bindgen(js_name = optionsText, catch)]
+    fn options_text(options: &JsValue) -> Result<String, JsValue>;
+
     #[wasm_bindgen(js_name = payingFetch, catch)]
     fn paying_fetch(
         fetch: &JsValue,
@@ -88,12 +93,16 @@ impl Payer {
     /// From the options of [`PayingFetch::new`] (policy and budget).
     #[wasm_bindgen(constructor)]
     pub fn new(options: &JsValue) -> Result<Payer, JsValue> {
-        let policy = policy_from(options)?;
-        let budget_cfg = get(options, "budget");
-        let budget = if budget_cfg.is_object() {
-            Some(BudgetStore::open(&budget_cfg, get(options, "storage"))?)
-        } else {
-            None
+        let text = options_text(options)
+            .map_err(|_| invalid_option("options", "not representable as JSON"))?;
+        let root = json::parse(&text)
+            .ok()
+            .filter(Value::is_object)
+            .ok_or_else(|| invalid_option("options", "expected an object"))?;
+        let policy = policy_from(&root)?;
+        let budget = match member(&root, "budget") {
+            Some(cfg) if cfg.is_object() => Some(BudgetStore::open(cfg, get(options, "storage"))?),
+            _ => None,
         };
         Ok(Payer { policy, budget })
     }
@@ -198,77 +207,83 @@ impl Quote {
     }
 }
 
-fn invalid_option(what: &str) -> JsValue {
-    reason(Reason::InvalidConfig, &format!("invalid option {what}"))
+pub(crate) fn invalid_option(what: &str, why: &str) -> JsValue {
+    let mut m = String::from("invalid option ");
+    m.push_str(what);
+    m.push_str(": ");
+    m.push_str(why);
+    reason(Reason::InvalidConfig, &m)
 }
 
-/// An optional list option: `undefined`/`null` → `None`; otherwise an array.
-fn list(options: &JsValue, key: &str) -> Result<Option<Array>, JsValue> {
-    let v = get(options, key);
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    if !Array::is_array(&v) {
-        return Err(invalid_option(&format!("{key}: expected an array")));
-    }
-    Ok(Some(v.unchecked_into()))
+/// Member `key` of an options object; `null` and absent are both `None`.
+pub(crate) fn member<'v, 'a>(obj: &'v Value<'a>, key: &str) -> Option<&'v Value<'a>> {
+    // `JSON.stringify` writes no duplicate keys.
+    obj.get(key).ok().flatten().filter(|v| !v.is_null())
 }
 
-fn networks(options: &JsValue, key: &str) -> Result<Option<Vec<Network>>, JsValue> {
-    let Some(items) = list(options, key)? else {
-        return Ok(None);
+/// An amount option in atomic units: a decimal string, or an integer number no larger than
+/// JavaScript represents exactly (bigints arrive as strings, see `optionsText`).
+pub(crate) fn amount(v: &Value<'_>, what: &str) -> Result<U256, JsValue> {
+    let parsed = match v.as_str() {
+        Some(text) => decimal_u256::parse(text).ok(),
+        None => v
+            .as_u64()
+            .filter(|n| *n <= MAX_SAFE_INTEGER)
+            .map(U256::from),
     };
-    items
-        .iter()
-        .map(|n| {
-            n.as_string()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| invalid_option(&format!("{key}: CAIP-2 network ids (eip155:8453)")))
-        })
-        .collect::<Result<_, _>>()
-        .map(Some)
+    parsed.ok_or_else(|| invalid_option(what, "atomic units as a decimal string"))
 }
 
-/// An amount option in atomic units: decimal string, integer number or bigint.
-fn amount(v: &JsValue, what: &str) -> Result<U256, JsValue> {
-    amount_text(v)
-        .and_then(|t| decimal_u256::parse(&t).ok())
-        .ok_or_else(|| invalid_option(&format!("{what}: atomic units as a decimal string")))
+/// `Number.MAX_SAFE_INTEGER`.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A CAIP-2 network id.
+fn network(v: Option<&Value<'_>>, what: &str) -> Result<Network, JsValue> {
+    v.and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| invalid_option(what, "CAIP-2 network ids (eip155:8453)"))
+}
+
+/// An optional list option.
+fn list<'v, 'a>(options: &'v Value<'a>, key: &str) -> Result<Option<&'v [Value<'a>]>, JsValue> {
+    member(options, key)
+        .map(|v| {
+            v.as_array()
+                .ok_or_else(|| invalid_option(key, "expected an array"))
+        })
+        .transpose()
+}
+
+fn networks(options: &Value<'_>, key: &str) -> Result<Option<Vec<Network>>, JsValue> {
+    list(options, key)?
+        .map(|items| items.iter().map(|n| network(Some(n), key)).collect())
+        .transpose()
 }
 
 /// The core [`Policy`] from the options `maxAmount` (absent: the default $0.10; `null`: no
 /// cap), `allowedNetworks`, `allowedAssets` (`[{ network, asset, maxAmount? }]`) and
 /// `preferredNetworks`.
-fn policy_from(options: &JsValue) -> Result<Policy, JsValue> {
+fn policy_from(options: &Value<'_>) -> Result<Policy, JsValue> {
     let mut policy = Policy::default();
-    let max = get(options, "maxAmount");
-    if max.is_null() {
-        policy.max_amount = None;
-    } else if !max.is_undefined() {
-        policy.max_amount = Some(amount(&max, "maxAmount")?);
+    match options.get("maxAmount") {
+        Ok(Some(max)) if max.is_null() => policy.max_amount = None,
+        Ok(Some(max)) => policy.max_amount = Some(amount(max, "maxAmount")?),
+        _ => {}
     }
     policy.allowed_networks = networks(options, "allowedNetworks")?;
     policy.preferred_networks = networks(options, "preferredNetworks")?.unwrap_or_default();
     if let Some(items) = list(options, "allowedAssets")? {
-        let mut assets = Vec::new();
-        for a in items.iter() {
-            let network = get(&a, "network")
-                .as_string()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| invalid_option("allowedAssets[].network: a CAIP-2 network id"))?;
-            let asset = get(&a, "asset")
-                .as_string()
-                .ok_or_else(|| invalid_option("allowedAssets[].asset: a token address"))?;
-            let cap = get(&a, "maxAmount");
-            let max_amount = if cap.is_undefined() || cap.is_null() {
-                None
-            } else {
-                Some(amount(&cap, "allowedAssets[].maxAmount")?)
-            };
+        let mut assets = Vec::with_capacity(items.len());
+        for a in items {
+            let asset = member(a, "asset")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid_option("allowedAssets[].asset", "a token address"))?;
             assets.push(AllowedAsset {
-                network,
-                asset,
-                max_amount,
+                network: network(member(a, "network"), "allowedAssets[].network")?,
+                asset: asset.into(),
+                max_amount: member(a, "maxAmount")
+                    .map(|cap| amount(cap, "allowedAssets[].maxAmount"))
+                    .transpose()?,
             });
         }
         policy.allowed_assets = Some(assets);

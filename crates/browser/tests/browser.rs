@@ -610,3 +610,53 @@ async fn asset_lists_caps_and_preferences_come_from_the_options() {
         header::decode_payment_signature(&get(&paid, "sig").as_string().unwrap()).unwrap();
     assert_eq!(payload.accepted, c.accepts[1]);
 }
+
+#[wasm_bindgen_test]
+async fn amount_options_take_strings_safe_integers_and_bigints_and_refuse_the_rest() {
+    // $0.20, over the default maximum: each spelling of a $0.30 cap lets it through.
+    let (_, h) = challenge(200_000);
+    for cap in [
+        JsValue::from("300000"),
+        JsValue::from(300_000.0),
+        js_sys::BigInt::from(300_000u64).into(),
+    ] {
+        let srv = server(&[("challenge", h.clone().into())]);
+        let opts = obj(&[("maxAmount", cap)]);
+        pay(&srv, &wallet(31337, &[]), &opts, &JsValue::UNDEFINED)
+            .await
+            .unwrap();
+        assert_eq!(seen(&srv).length(), 2, "paid once");
+    }
+    // A cap that is not a whole number of atomic units is refused, never read as "no cap"
+    // (JSON would write NaN and Infinity as null, which means no cap).
+    for (key, bad) in [
+        ("maxAmount", JsValue::from(f64::NAN)),
+        ("maxAmount", JsValue::from(f64::INFINITY)),
+        ("maxAmount", JsValue::from(1.5)),
+        ("maxAmount", JsValue::from(-1.0)),
+        ("maxAmount", JsValue::from(2f64.powi(60))),
+        ("maxAmount", JsValue::from("0x10")),
+        ("allowedNetworks", JsValue::from("eip155:31337")),
+        ("budget", obj(&[("limit", JsValue::from(f64::NAN))])),
+        ("budget", obj(&[("periodSeconds", JsValue::from(0.0))])),
+        ("budget", obj(&[("storageKey", JsValue::from(7.0))])),
+    ] {
+        let err = PayingFetch::new(JsValue::UNDEFINED, JsValue::UNDEFINED, obj(&[(key, bad)]))
+            .err()
+            .unwrap();
+        assert_eq!(code(&err), "invalid_config");
+        let message = get(&err, "message").as_string().unwrap();
+        assert!(message.contains(key), "{message}");
+    }
+    // Options that JSON cannot represent (a cycle) are invalid_config too, not a crash.
+    let cyclic = Object::new();
+    Reflect::set(&cyclic, &"self".into(), &cyclic).unwrap();
+    let err = PayingFetch::new(
+        JsValue::UNDEFINED,
+        JsValue::UNDEFINED,
+        obj(&[("budget", cyclic.into())]),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(code(&err), "invalid_config");
+}
