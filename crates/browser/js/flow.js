@@ -45,6 +45,21 @@ export function payingFetch(fetch, wallet, options, payer) {
     attempt(() => wallet.request({ method, params }), doing, fallback);
   // Request key → { name, value, until }: payments signed whose response has not arrived.
   const signed = new Map();
+  // The budget's text lives in `options.storage`, else localStorage (shared by an origin's
+  // tabs); without either, in the payer's memory. Full or blocked storage is skipped.
+  const key = payer.budgetKey;
+  const storage = () => {
+    try { return options?.storage ?? globalThis.localStorage; } catch { return undefined; }
+  };
+  const load = () => {
+    try {
+      const text = key === undefined ? undefined : storage()?.getItem(key);
+      return typeof text === 'string' ? text : undefined;
+    } catch { return undefined; }
+  };
+  const save = (text) => {
+    try { if (text !== undefined) storage()?.setItem(key, text); } catch { /* kept in memory */ }
+  };
 
   async function chainId() {
     const v = await rpc('eth_chainId', [], "reading the wallet's network");
@@ -99,7 +114,8 @@ export function payingFetch(fetch, wallet, options, payer) {
       'signing the payment',
     );
     if (typeof signature !== 'string') throw fail('wallet_error', 'the wallet returned no signature');
-    const [name, value] = payer.payment(quote, signature);
+    const [name, value, budget] = payer.payment(quote, signature);
+    save(budget);
     return { name, value, until: now + offer.maxTimeoutSeconds };
   }
 
@@ -119,7 +135,7 @@ export function payingFetch(fetch, wallet, options, payer) {
     const key = `${request.method} ${request.url}\n${text}`;
     let payment = signed.get(key);
     if (!(payment?.until > now + 5)) {
-      payment = await sign(payer.quote(text, header !== null, new URL(request.url).origin, now), now);
+      payment = await sign(payer.quote(text, header !== null, new URL(request.url).origin, now, load()), now);
       signed.set(key, payment);
     }
     retry.headers.set(payment.name, payment.value);

@@ -1,7 +1,7 @@
-//! A [`Budget`] per origin per period, kept in `localStorage` in browsers (shared by the tabs of
-//! an origin, re-read before each check) and in memory where there is none (Node, workers).
+//! A [`Budget`] per origin per period. Browsers keep it in `localStorage` (shared by the tabs
+//! of an origin, re-read before each check); `js/flow.js` reads and writes the text, so this
+//! part is plain Rust. Where there is no storage (Node, workers) it lives in memory.
 
-use crate::js::{get, method};
 use crate::pay::{amount, invalid_option, member};
 use wasm_bindgen::prelude::*;
 use x402_core::{client::Budget, json::Value, U256};
@@ -14,22 +14,16 @@ const DAY: u64 = 86_400;
 
 pub(crate) struct BudgetStore {
     budget: Budget,
-    storage: JsValue,
-    key: String,
-}
-
-/// `options.storage`, else `globalThis.localStorage` when it exists and is usable.
-fn storage(explicit: JsValue) -> JsValue {
-    if explicit.is_object() {
-        return explicit;
-    }
-    get(&js_sys::global(), "localStorage")
+    /// `limit` and `periodSeconds` from the options: they win over stored ones.
+    limit: Option<U256>,
+    period_seconds: Option<u64>,
+    /// Storage key.
+    pub(crate) key: String,
 }
 
 impl BudgetStore {
-    /// Opens the budget described by `options.budget` (`{ limit?, periodSeconds?, storageKey? }`).
-    /// A limit in the options wins over a stored one, which wins over the default.
-    pub(crate) fn open(cfg: &Value<'_>, explicit_storage: JsValue) -> Result<Self, JsValue> {
+    /// The budget described by `options.budget` (`{ limit?, periodSeconds?, storageKey? }`).
+    pub(crate) fn open(cfg: &Value<'_>) -> Result<Self, JsValue> {
         let key = match member(cfg, "storageKey") {
             None => DEFAULT_KEY.into(),
             Some(k) => k
@@ -37,38 +31,34 @@ impl BudgetStore {
                 .ok_or_else(|| invalid_option("budget.storageKey", "expected a string"))?
                 .into(),
         };
-        let mut store = Self {
-            budget: Budget::new(U256::from(DEFAULT_LIMIT), DAY),
-            storage: storage(explicit_storage),
+        let limit = member(cfg, "limit")
+            .map(|l| amount(l, "budget.limit"))
+            .transpose()?;
+        let period_seconds = member(cfg, "periodSeconds")
+            .map(|p| {
+                p.as_u64().filter(|p| *p > 0).ok_or_else(|| {
+                    invalid_option("budget.periodSeconds", "a whole number of seconds")
+                })
+            })
+            .transpose()?;
+        let mut budget = Budget::new(U256::from(DEFAULT_LIMIT), DAY);
+        budget.limit = limit.unwrap_or(budget.limit);
+        budget.period_seconds = period_seconds.unwrap_or(budget.period_seconds);
+        Ok(Self {
+            budget,
+            limit,
+            period_seconds,
             key,
-        };
-        if let Some(stored) = store.load() {
-            store.budget = stored;
-        }
-        if let Some(limit) = member(cfg, "limit") {
-            store.budget.limit = amount(limit, "budget.limit")?;
-        }
-        if let Some(p) = member(cfg, "periodSeconds") {
-            store.budget.period_seconds = p.as_u64().filter(|p| *p > 0).ok_or_else(|| {
-                invalid_option("budget.periodSeconds", "a whole number of seconds")
-            })?;
-        }
-        Ok(store)
+        })
     }
 
-    fn load(&self) -> Option<Budget> {
-        let get_item = method(&self.storage, "getItem")?;
-        let text = get_item
-            .call1(&self.storage, &self.key.as_str().into())
-            .ok()?
-            .as_string()?;
-        Budget::from_json_text(&text)
-    }
-
-    /// Re-reads what other tabs spent.
-    pub(crate) fn refresh(&mut self) {
-        if let Some(stored) = self.load() {
-            self.budget.spent = stored.spent;
+    /// Takes what storage holds now (other tabs' spending): its `spent`, and its limit and
+    /// period where the options give none. Unreadable text is ignored.
+    pub(crate) fn refresh(&mut self, stored: Option<&str>) {
+        if let Some(s) = stored.and_then(Budget::from_json_text) {
+            self.budget.spent = s.spent;
+            self.budget.limit = self.limit.unwrap_or(s.limit);
+            self.budget.period_seconds = self.period_seconds.unwrap_or(s.period_seconds);
         }
     }
 
@@ -76,20 +66,15 @@ impl BudgetStore {
         &self.budget
     }
 
-    /// Records a signed payment and persists the budget.
+    /// Records a signed payment; returns the text to store.
     pub(crate) fn record(
         &mut self,
         origin: &str,
         amount: U256,
         now: u64,
         decimals: u8,
-    ) -> Result<(), x402_core::Error> {
+    ) -> Result<String, x402_core::Error> {
         self.budget.record(origin, amount, now, decimals)?;
-        if let Some(set_item) = method(&self.storage, "setItem") {
-            let text = self.budget.to_json_text();
-            // A full or blocked storage keeps the in-memory budget only.
-            let _ = set_item.call2(&self.storage, &self.key.as_str().into(), &text.into());
-        }
-        Ok(())
+        Ok(self.budget.to_json_text())
     }
 }

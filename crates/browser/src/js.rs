@@ -1,7 +1,7 @@
 //! The few Web APIs used, declared duck-typed (they exist in pages, workers and Node), and
 //! small conversions.
 
-use js_sys::{Function, Reflect};
+use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
@@ -18,12 +18,6 @@ pub(crate) fn get(obj: &JsValue, key: &str) -> JsValue {
         return JsValue::UNDEFINED;
     }
     Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
-}
-
-/// `obj[key]` if it is a function.
-pub(crate) fn method(obj: &JsValue, key: &str) -> Option<Function> {
-    let f = get(obj, key);
-    f.is_function().then(|| f.unchecked_into())
 }
 
 /// `headers` of a Request or Response.

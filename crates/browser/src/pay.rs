@@ -8,7 +8,6 @@
 
 use crate::budget::BudgetStore;
 use crate::error::{from_core, reason};
-use crate::js::get;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use x402_core::{
@@ -101,21 +100,28 @@ impl Payer {
             .ok_or_else(|| invalid_option("options", "expected an object"))?;
         let policy = policy_from(&root)?;
         let budget = match member(&root, "budget") {
-            Some(cfg) if cfg.is_object() => Some(BudgetStore::open(cfg, get(options, "storage"))?),
+            Some(cfg) if cfg.is_object() => Some(BudgetStore::open(cfg)?),
             _ => None,
         };
         Ok(Payer { policy, budget })
     }
 
+    /// The storage key of the budget, when there is one.
+    #[wasm_bindgen(getter, js_name = budgetKey)]
+    pub fn budget_key(&self) -> Option<String> {
+        self.budget.as_ref().map(|b| b.key.clone())
+    }
+
     /// Reads a 402: `text` is the `PAYMENT-REQUIRED` header value when `from_header`, else the
     /// response body (v1). Chooses the offer under the policy and checks it against the budget
-    /// of `origin` at `now` (Unix seconds).
+    /// of `origin` at `now` (Unix seconds), as `stored` (the budget's text in storage) has it.
     pub fn quote(
         &mut self,
         text: &str,
         from_header: bool,
         origin: String,
         now: f64,
+        stored: Option<String>,
     ) -> Result<Quote, JsValue> {
         let challenge = if from_header {
             Challenge::from_header(text).map_err(from_core)?
@@ -133,7 +139,7 @@ impl Payer {
         let decimals = find_asset(&req.network, &req.asset).map_or(6, |a| a.decimals);
         let now = now as u64;
         if let Some(b) = &mut self.budget {
-            b.refresh();
+            b.refresh(stored.as_deref());
             b.budget()
                 .check(&origin, req.amount, now, decimals)
                 .map_err(from_core)?;
@@ -148,8 +154,9 @@ impl Payer {
         })
     }
 
-    /// The payment header `[name, value]` for a quote whose typed data the wallet signed
-    /// (`signature`: 0x-prefixed hex, passed through unchanged); records the spending.
+    /// The payment header `[name, value, budget]` for a quote whose typed data the wallet signed
+    /// (`signature`: 0x-prefixed hex, passed through unchanged); records the spending
+    /// (`budget`: the text to store, `undefined` without a budget).
     pub fn payment(&mut self, quote: &Quote, signature: &str) -> Result<Array, JsValue> {
         let auth = quote
             .signing
@@ -170,12 +177,16 @@ impl Payer {
         } else {
             header::PAYMENT_SIGNATURE
         };
-        if let Some(b) = &mut self.budget {
-            let r = &quote.offer.requirement;
-            b.record(&quote.origin, r.amount, quote.now, quote.decimals)
-                .map_err(from_core)?;
-        }
-        Ok(Array::of2(&name.into(), &value.into()))
+        let budget = match &mut self.budget {
+            Some(b) => {
+                let r = &quote.offer.requirement;
+                b.record(&quote.origin, r.amount, quote.now, quote.decimals)
+                    .map_err(from_core)?
+                    .into()
+            }
+            None => JsValue::UNDEFINED,
+        };
+        Ok(Array::of3(&name.into(), &value.into(), &budget))
     }
 }
 

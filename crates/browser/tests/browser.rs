@@ -397,6 +397,52 @@ async fn budget_per_origin_is_enforced_and_persisted() {
         .unwrap();
     let text = item(&get(&js_sys::global(), "localStorage"), &key);
     assert!(text.contains("\"10000\""), "{text}");
+
+    // What another tab spent (written to storage between two payments) counts, and a limit
+    // kept in storage applies when the options give none.
+    let storage = memory_storage();
+    let opts = obj(&[("budget", obj(&[])), ("storage", storage.clone())]);
+    let t = now();
+    let other_tab = format!(
+        r#"{{"limit":"25000","periodSeconds":86400,"spent":{{"https://news.test":{{"periodStart":{},"amount":"20000"}}}}}}"#,
+        t - t % 86_400
+    );
+    let set_item: Function = get(&storage, "setItem").unchecked_into();
+    set_item
+        .call2(&storage, &"x402:budget".into(), &other_tab.into())
+        .unwrap();
+    let w = wallet(31337, &[]);
+    let err = pay(&srv, &w, &opts, &JsValue::UNDEFINED).await.unwrap_err();
+    assert_eq!(
+        code(&err),
+        "over_budget",
+        "20000 spent of 25000: 10000 more is over"
+    );
+    assert!(calls(&w).is_empty());
+    // Storage that throws (blocked, full) leaves the budget in memory: it still holds.
+    let blocked = obj(&[
+        (
+            "getItem",
+            Function::new_no_args("throw new Error('blocked')").into(),
+        ),
+        (
+            "setItem",
+            Function::new_no_args("throw new Error('blocked')").into(),
+        ),
+    ]);
+    let opts = obj(&[
+        ("budget", obj(&[("limit", "15000".into())])),
+        ("storage", blocked),
+    ]);
+    let payer = PayingFetch::new(get(&srv, "fetch"), wallet(31337, &[]), opts).unwrap();
+    let url = JsValue::from("https://news.test/paid/one");
+    JsFuture::from(payer.fetch(url.clone(), JsValue::UNDEFINED))
+        .await
+        .unwrap();
+    let err = JsFuture::from(payer.fetch(url, JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "over_budget");
 }
 
 fn item(storage: &JsValue, key: &str) -> String {
