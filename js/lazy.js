@@ -4,12 +4,11 @@
 // "ServiceWorker cannot be started"), and for anything else that cannot take an async module.
 //   import { wrapFetch, paymentReceipt, ready } from '.../js/lazy.js';
 // `wrapFetch` can be called at once: its fetch waits for the wasm module. The synchronous exports
-// (`paymentReceipt`, `decodePaymentRequired`, `decodePaymentResponse`, `PayingFetch`) need it
+// (`paymentReceipt`, `decodePaymentRequired`, `decodePaymentResponse`) need it
 // loaded: `await ready` first (a response from the wrapped fetch means it is loaded).
 import init, {
-  PayingFetch, paymentReceipt as receipt, decodePaymentRequired as decodeRequired, decodePaymentResponse as decodeResponse,
+  wrapFetch as wrap, paymentReceipt as receipt, decodePaymentRequired as decodeRequired, decodePaymentResponse as decodeResponse,
 } from '../pkg/web/x402.js';
-import { makeWrapFetch } from './common.js';
 
 let loaded = false;
 
@@ -18,18 +17,17 @@ export const ready = init().then(() => { loaded = true; });
 // Whoever awaits `ready` (or calls a wrapped fetch) sees the failure; do not report it unhandled.
 ready.catch(() => {});
 
-const wrapNow = makeWrapFetch(PayingFetch);
 
 /**
  * Wraps `fetch` so that HTTP 402 x402 challenges are paid once with `wallet` (as js/web.js).
  * Before the wasm module is loaded, the payer is made on the first call, after `ready`.
  */
 export function wrapFetch(fetch, wallet, options = {}) {
-  if (loaded) return wrapNow(fetch, wallet, options);
+  if (loaded) return wrap(fetch, wallet, options);
   let paying;
   return async (input, init) => {
     await ready;
-    paying ??= wrapNow(fetch, wallet, options);
+    paying ??= wrap(fetch, wallet, options);
     return paying(input, init);
   };
 }
@@ -44,5 +42,5 @@ function needsWasm(name, f) {
 export const paymentReceipt = needsWasm('paymentReceipt', receipt);
 export const decodePaymentRequired = needsWasm('decodePaymentRequired', decodeRequired);
 export const decodePaymentResponse = needsWasm('decodePaymentResponse', decodeResponse);
-export { wrapFetch as wrapFetchWithPayment, PayingFetch };
+export { wrapFetch as wrapFetchWithPayment };
 export { discoverWallets, listWallets, requestWallets } from './wallets.js';

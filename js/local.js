@@ -3,19 +3,25 @@
 // secp256k1, so the browser bundle never carries it.
 import { readFile } from 'node:fs/promises';
 import init, {
-  PayingFetch, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse,
+  wrapFetch as wrap, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse,
 } from '../pkg/local/x402.js';
-import { makeWrapFetch } from './common.js';
 
 await init({ module_or_path: await readFile(new URL('../pkg/local/x402_bg.wasm', import.meta.url)) });
 
 /** Already resolved (the module is loaded before this entry finishes evaluating). */
 export const ready = Promise.resolve();
-export const wrapFetch = makeWrapFetch(PayingFetch);
+
+/**
+ * Wraps `fetch` so that HTTP 402 x402 challenges are paid once with `wallet`.
+ * Same shape as @x402/fetch's `wrapFetchWithPayment(fetch, client)`.
+ */
+export function wrapFetch(fetch, wallet, options = {}) {
+  return wrap(fetch, wallet, options);
+}
 
 /** A wallet for a private key (`0x` + 64 hex digits): `{ address, signTypedData }`. */
 export function localWallet(privateKey) {
   return new LocalWallet(privateKey);
 }
 
-export { wrapFetch as wrapFetchWithPayment, PayingFetch, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse };
+export { wrapFetch as wrapFetchWithPayment, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse };

@@ -1,7 +1,7 @@
 //! # x402-browser
 //!
 //! The browser side of x402-wasm, compiled with wasm-bindgen: a paying `fetch`
-//! ([`PayingFetch`], wrapped as `wrapFetch` by the package's JS entry), EIP-1193 wallets, budgets
+//! ([`wrap_fetch`], `wrapFetch` in JS, with its I/O in `js/flow.js`), EIP-1193 wallets, budgets
 //! in browser storage, and (feature `local-signer`, a separate build) a local-key wallet for Node
 //! and agents. The protocol — challenge parsing, policy, EIP-3009 authorization, typed data,
 //! payment headers, budgets — is [`x402_core`]; this crate converts values and performs the I/O
@@ -20,7 +20,7 @@ mod pay;
 #[cfg(feature = "local-signer")]
 mod local;
 
-pub use pay::{Payer, PayingFetch, Quote};
+pub use pay::{wrap_fetch, Payer, Quote};
 
 use js_sys::JSON;
 use wasm_bindgen::prelude::*;

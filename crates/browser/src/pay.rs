@@ -8,7 +8,7 @@
 
 use crate::budget::BudgetStore;
 use crate::error::{from_core, reason};
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use x402_core::{
     asset::find_asset,
@@ -39,34 +39,15 @@ extern "C" {
     ) -> Result<Function, JsValue>;
 }
 
-/// A `fetch` that pays x402 challenges. JS: `new PayingFetch(fetch, wallet, options)`, then
-/// `.fetch(input, init)`; the package's `wrapFetch` returns that as a plain function.
-#[wasm_bindgen]
-pub struct PayingFetch {
-    fetch: Function,
-}
-
-#[wasm_bindgen]
-impl PayingFetch {
-    /// `fetch`: the function to send with (the global `fetch` when not a function). `wallet`:
-    /// an EIP-1193 provider or a signer. `options`: `maxAmount`, `allowedNetworks`,
-    /// `allowedAssets`, `preferredNetworks` (core `Policy`), `budget`, `storage`, `confirm`,
-    /// `onStatus`, `chains`.
-    #[wasm_bindgen(constructor)]
-    pub fn new(fetch: JsValue, wallet: JsValue, options: JsValue) -> Result<PayingFetch, JsValue> {
-        let payer = Payer::new(&options)?;
-        Ok(PayingFetch {
-            fetch: paying_fetch(&fetch, &wallet, &options, payer)?,
-        })
-    }
-
-    /// Sends a request, paying a 402 once. Resolves to the `Response`.
-    pub fn fetch(&self, input: JsValue, init: JsValue) -> Promise {
-        match self.fetch.call2(&JsValue::NULL, &input, &init) {
-            Ok(p) => p.unchecked_into(),
-            Err(e) => Promise::reject(&e),
-        }
-    }
+/// `wrapFetch(fetch, wallet, options)`: a function with the signature of `fetch` that pays x402
+/// challenges. `fetch`: the function to send with (the global `fetch` when not a function).
+/// `wallet`: an EIP-1193 provider or a signer. `options`: `maxAmount`, `allowedNetworks`,
+/// `allowedAssets`, `preferredNetworks` (core `Policy`), `budget`, `storage`, `confirm`,
+/// `onStatus`, `chains`. Errors (`invalid_config`) are thrown at once.
+#[wasm_bindgen(js_name = wrapFetch)]
+pub fn wrap_fetch(fetch: JsValue, wallet: JsValue, options: JsValue) -> Result<Function, JsValue> {
+    let payer = Payer::new(&options)?;
+    paying_fetch(&fetch, &wallet, &options, payer)
 }
 
 /// The policy and budget of one paying fetch.
@@ -89,7 +70,7 @@ pub struct Quote {
 
 #[wasm_bindgen]
 impl Payer {
-    /// From the options of [`PayingFetch::new`] (policy and budget).
+    /// From the options of [`wrap_fetch`] (policy and budget).
     #[wasm_bindgen(constructor)]
     pub fn new(options: &JsValue) -> Result<Payer, JsValue> {
         let text = options_text(options)

@@ -11,7 +11,7 @@ use js_sys::{Function, Object, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
-use x402_browser::PayingFetch;
+use x402_browser::wrap_fetch;
 use x402_core::{
     client::build_authorization,
     eip712::{parse_transfer_typed_data, signing_hash},
@@ -81,6 +81,22 @@ extern "C" {
 const KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 const PAY_TO: &str = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f";
+
+/// `wrapFetch`'s function, held as the tests call it.
+struct PayingFetch(Function);
+
+impl PayingFetch {
+    fn new(fetch: JsValue, wallet: JsValue, options: JsValue) -> Result<Self, JsValue> {
+        wrap_fetch(fetch, wallet, options).map(Self)
+    }
+
+    fn fetch(&self, input: JsValue, init: JsValue) -> js_sys::Promise {
+        self.0
+            .call2(&JsValue::NULL, &input, &init)
+            .unwrap()
+            .unchecked_into()
+    }
+}
 
 fn signer() -> LocalSigner {
     LocalSigner::from_hex(KEY).unwrap()
