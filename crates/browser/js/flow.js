@@ -33,7 +33,7 @@ const attempt = (fn, doing, fallback = 'wallet_error') =>
  * the same request meets the same challenge again, so a lost response cannot cost a second
  * signature.
  */
-export function payingFetch(fetch, wallet, options, payer) {
+export function payingFetch(fetch, wallet, options, payer, key) {
   const send = typeof fetch === 'function' ? fetch : globalThis.fetch;
   if (typeof send !== 'function') throw fail('invalid_config', 'no fetch function');
   const { confirm, onStatus, chains } = options ?? {};
@@ -45,9 +45,9 @@ export function payingFetch(fetch, wallet, options, payer) {
     attempt(() => wallet.request({ method, params }), doing, fallback);
   // Request key → { name, value, until }: payments signed whose response has not arrived.
   const signed = new Map();
-  // The budget's text lives in `options.storage`, else localStorage (shared by an origin's
-  // tabs); without either, in the payer's memory. Full or blocked storage is skipped.
-  const key = payer.budgetKey;
+  // The budget's text (under `key`, when there is a budget) lives in `options.storage`, else
+  // localStorage (shared by an origin's tabs); without either, in the payer's memory. Full or
+  // blocked storage is skipped.
   const storage = () => {
     try { return options?.storage ?? globalThis.localStorage; } catch { return undefined; }
   };

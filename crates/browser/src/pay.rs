@@ -36,6 +36,7 @@ extern "C" {
         wallet: &JsValue,
         options: &JsValue,
         payer: Payer,
+        budget_key: Option<String>,
     ) -> Result<Function, JsValue>;
 }
 
@@ -47,7 +48,8 @@ extern "C" {
 #[wasm_bindgen(js_name = wrapFetch)]
 pub fn wrap_fetch(fetch: JsValue, wallet: JsValue, options: JsValue) -> Result<Function, JsValue> {
     let payer = Payer::new(&options)?;
-    paying_fetch(&fetch, &wallet, &options, payer)
+    let key = payer.budget_key();
+    paying_fetch(&fetch, &wallet, &options, payer, key)
 }
 
 /// The policy and budget of one paying fetch.
@@ -68,10 +70,8 @@ pub struct Quote {
     signing: Option<Authorization>,
 }
 
-#[wasm_bindgen]
 impl Payer {
     /// From the options of [`wrap_fetch`] (policy and budget).
-    #[wasm_bindgen(constructor)]
     pub fn new(options: &JsValue) -> Result<Payer, JsValue> {
         let text = options_text(options)
             .map_err(|_| invalid_option("options", "not representable as JSON"))?;
@@ -88,11 +88,13 @@ impl Payer {
     }
 
     /// The storage key of the budget, when there is one.
-    #[wasm_bindgen(getter, js_name = budgetKey)]
     pub fn budget_key(&self) -> Option<String> {
         self.budget.as_ref().map(|b| b.key.clone())
     }
+}
 
+#[wasm_bindgen]
+impl Payer {
     /// Reads a 402: `text` is the `PAYMENT-REQUIRED` header value when `from_header`, else the
     /// response body (v1). Chooses the offer under the policy and checks it against the budget
     /// of `origin` at `now` (Unix seconds), as `stored` (the budget's text in storage) has it.
