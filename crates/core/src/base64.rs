@@ -5,7 +5,8 @@
 //! other bad characters, because that is the mistake clients actually make.
 
 use crate::error::{Error, Reason, Result};
-use alloc::{format, string::String, vec::Vec};
+use crate::text::{cat, dec};
+use alloc::{string::String, vec::Vec};
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -44,23 +45,37 @@ fn value(c: u8) -> Option<u8> {
 /// Decodes padded standard base64, rejecting URL-safe characters, missing padding, stray
 /// characters and non-canonical trailing bits. Errors carry [`Reason::InvalidPayload`].
 pub fn decode(input: &str) -> Result<Vec<u8>> {
-    let bytes = input.as_bytes();
-    let bad = |m: String| Error::new(Reason::InvalidPayload, m);
+    decode_bytes(input.as_bytes())
+}
+
+/// [`decode`] of bytes.
+pub(crate) fn decode_bytes(bytes: &[u8]) -> Result<Vec<u8>> {
+    let bad = |parts: &[&str]| Error::new(Reason::InvalidPayload, cat(parts));
+    let at = |i: usize| dec(i as u64);
     if let Some(pos) = bytes.iter().position(|&c| c == b'-' || c == b'_') {
-        return Err(bad(format!(
-            "URL-safe base64 character '{}' at {pos}: x402 headers use standard base64 (+ and /)",
-            char::from(bytes[pos])
-        )));
+        let c = if bytes.get(pos) == Some(&b'-') {
+            "-"
+        } else {
+            "_"
+        };
+        return Err(bad(&[
+            "URL-safe base64 character '",
+            c,
+            "' at ",
+            &at(pos),
+            ": x402 headers use standard base64 (+ and /)",
+        ]));
     }
     if bytes.len() % 4 != 0 {
-        return Err(bad(format!(
-            "base64 length {} is not a multiple of 4 (missing '=' padding?)",
-            bytes.len()
-        )));
+        return Err(bad(&[
+            "base64 length ",
+            &at(bytes.len()),
+            " is not a multiple of 4 (missing '=' padding?)",
+        ]));
     }
     let pad = bytes.iter().rev().take_while(|&&c| c == b'=').count();
     if pad > 2 {
-        return Err(bad("too much base64 padding".into()));
+        return Err(bad(&["too much base64 padding"]));
     }
     let body = &bytes[..bytes.len() - pad];
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
@@ -68,13 +83,14 @@ pub fn decode(input: &str) -> Result<Vec<u8>> {
     let mut bits = 0u32;
     for (i, &c) in body.iter().enumerate() {
         let v = value(c).ok_or_else(|| {
+            let mut shown = String::new();
             if c.is_ascii_graphic() {
-                bad(format!(
-                    "invalid base64 character '{}' at {i}",
-                    char::from(c)
-                ))
+                shown.push(char::from(c));
+                bad(&["invalid base64 character '", &shown, "' at ", &at(i)])
             } else {
-                bad(format!("invalid base64 byte 0x{c:02x} at {i}"))
+                shown.push(char::from(HEX[usize::from(c >> 4)]));
+                shown.push(char::from(HEX[usize::from(c & 15)]));
+                bad(&["invalid base64 byte 0x", &shown, " at ", &at(i)])
             }
         })?;
         acc = (acc << 6) | u32::from(v);
@@ -86,10 +102,12 @@ pub fn decode(input: &str) -> Result<Vec<u8>> {
         }
     }
     if acc != 0 {
-        return Err(bad("non-canonical base64 (trailing bits set)".into()));
+        return Err(bad(&["non-canonical base64 (trailing bits set)"]));
     }
     Ok(out)
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[cfg(test)]
 mod tests {

@@ -16,9 +16,10 @@ use crate::exact::{Authorization, ExactEvmRequirement};
 use crate::header::{header_text, PAYMENT_REQUIRED, PAYMENT_RESPONSE};
 use crate::json::{self, write_key, write_str, Kind, Value};
 use crate::network::Network;
+use crate::text::{cat, dec};
 use crate::wire::decimal_u256;
-use alloc::{borrow::ToOwned, format, string::String, string::ToString, vec::Vec};
-use core::ops::Range;
+use alloc::{borrow::ToOwned, string::String, vec::Vec};
+use core::{cell::Cell, ops::Range};
 
 /// A parsed 402 challenge, v1 or v2, with the source text of the parts a payment copies.
 #[derive(Debug, Clone)]
@@ -35,73 +36,133 @@ pub struct Challenge {
     offers: Vec<Result<Offer>>,
 }
 
+/// Where the reader leaves the error that stopped it. The reader's steps return `Option`, so
+/// each step that can fail costs a null check rather than the copy of an `Error` out of every
+/// frame (most of the reader's size in the browser bundle).
+type Sink = Cell<Option<Error>>;
+
+/// Records `e`.
+fn fail(sink: &Sink, e: Error) {
+    sink.set(Some(e));
+}
+
+/// The result of a reader step: its value, or the error it recorded.
+fn finish<T>(value: Option<T>, sink: Sink, reason: Reason) -> Result<T> {
+    match (value, sink.into_inner()) {
+        (Some(v), _) => Ok(v),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(Error::new(reason, "")),
+    }
+}
+
 /// Reads the fields of one JSON object, naming the object in every error.
-struct Fields<'v, 'a> {
+struct Fields<'v, 'a, 's> {
     obj: &'v Value<'a>,
     what: &'static str,
     reason: Reason,
+    sink: &'s Sink,
 }
 
-impl<'v, 'a> Fields<'v, 'a> {
-    fn new(obj: &'v Value<'a>, what: &'static str, reason: Reason) -> Result<Self> {
+impl<'v, 'a, 's> Fields<'v, 'a, 's> {
+    fn new(obj: &'v Value<'a>, what: &'static str, reason: Reason, sink: &'s Sink) -> Option<Self> {
         if !obj.is_object() {
-            return Err(Error::new(
-                reason,
-                format!("{what}: expected a JSON object"),
-            ));
+            fail(
+                sink,
+                Error::new(reason, cat(&[what, ": expected a JSON object"])),
+            );
+            return None;
         }
-        Ok(Self { obj, what, reason })
+        Some(Self {
+            obj,
+            what,
+            reason,
+            sink,
+        })
     }
 
-    fn bad(&self, key: &str, why: &str) -> Error {
-        Error::new(self.reason, format!("{}: {key}: {why}", self.what))
+    /// Records an error about member `key`.
+    fn bad(&self, key: &str, why: &str) {
+        fail(
+            self.sink,
+            Error::new(self.reason, cat(&[self.what, ": ", key, ": ", why])),
+        )
+    }
+
+    /// A member, `Some(None)` when absent.
+    fn get(&self, key: &str) -> Option<Option<&'v Value<'a>>> {
+        match self.obj.get(key) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.bad(key, "duplicate field");
+                None
+            }
+        }
     }
 
     /// A member that may be absent; `null` counts as absent.
-    fn opt(&self, key: &str) -> Result<Option<&'v Value<'a>>> {
-        let v = self
-            .obj
-            .get(key)
-            .map_err(|_| self.bad(key, "duplicate field"))?;
-        Ok(v.filter(|v| !v.is_null()))
+    fn opt(&self, key: &str) -> Option<Option<&'v Value<'a>>> {
+        Some(self.get(key)?.filter(|v| !v.is_null()))
     }
 
-    fn req(&self, key: &str) -> Result<&'v Value<'a>> {
+    fn req(&self, key: &str) -> Option<&'v Value<'a>> {
         // `null` for a required field is a type error, as in serde.
-        let v = self
-            .obj
-            .get(key)
-            .map_err(|_| self.bad(key, "duplicate field"))?;
-        v.ok_or_else(|| self.bad(key, "missing field"))
+        match self.get(key)? {
+            Some(v) => Some(v),
+            None => {
+                self.bad(key, "missing field");
+                None
+            }
+        }
     }
 
-    fn str_of(&self, key: &str, v: &'v Value<'a>) -> Result<&'v str> {
-        v.as_str().ok_or_else(|| self.bad(key, "expected a string"))
+    fn str_of(&self, key: &str, v: &'v Value<'a>) -> Option<&'v str> {
+        match v.as_str() {
+            Some(s) => Some(s),
+            None => {
+                self.bad(key, "expected a string");
+                None
+            }
+        }
     }
 
-    fn string(&self, key: &str) -> Result<&'v str> {
-        let v = self.req(key)?;
-        self.str_of(key, v)
+    fn string(&self, key: &str) -> Option<&'v str> {
+        self.str_of(key, self.req(key)?)
     }
 
-    fn opt_string(&self, key: &str) -> Result<Option<&'v str>> {
-        self.opt(key)?.map(|v| self.str_of(key, v)).transpose()
-    }
-
-    fn u64(&self, key: &str) -> Result<u64> {
-        self.req(key)?
-            .as_u64()
-            .ok_or_else(|| self.bad(key, "expected a non-negative integer (u64)"))
-    }
-
-    fn u256(&self, key: &str) -> Result<alloy_primitives::U256> {
-        decimal_u256::parse(self.string(key)?).map_err(|e| self.bad(key, e))
-    }
-
-    fn opt_object(&self, key: &str) -> Result<Option<&'v Value<'a>>> {
+    fn opt_string(&self, key: &str) -> Option<Option<&'v str>> {
         match self.opt(key)? {
-            Some(v) if !v.is_object() => Err(self.bad(key, "expected a JSON object")),
-            other => Ok(other),
+            Some(v) => self.str_of(key, v).map(Some),
+            None => Some(None),
+        }
+    }
+
+    fn u64(&self, key: &str) -> Option<u64> {
+        match self.req(key)?.as_u64() {
+            Some(n) => Some(n),
+            None => {
+                self.bad(key, "expected a non-negative integer (u64)");
+                None
+            }
+        }
+    }
+
+    fn u256(&self, key: &str) -> Option<alloy_primitives::U256> {
+        match decimal_u256::parse(self.string(key)?) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.bad(key, e);
+                None
+            }
+        }
+    }
+
+    fn opt_object(&self, key: &str) -> Option<Option<&'v Value<'a>>> {
+        match self.opt(key)? {
+            Some(v) if !v.is_object() => {
+                self.bad(key, "expected a JSON object");
+                None
+            }
+            other => Some(other),
         }
     }
 }
@@ -115,32 +176,42 @@ fn extra_text(extra: Option<&Value<'_>>, key: &str) -> Option<String> {
         .map(ToOwned::to_owned)
 }
 
+/// Parses a JSON text, naming it in the error.
+fn parse_json<'a>(text: &'a str, what: &str, reason: Reason, sink: &Sink) -> Option<Value<'a>> {
+    match json::parse(text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let offset = dec(e.offset as u64);
+            let m = cat(&[what, ": invalid JSON: ", e.what, " at byte ", &offset]);
+            fail(sink, Error::new(reason, m));
+            None
+        }
+    }
+}
+
 /// The `x402Version` check of [`crate::header`]: the number first, before any other field.
-fn check_version(root: &Value<'_>, what: &str, expected: u64) -> Result<()> {
-    let bad = |m: String| Error::new(Reason::InvalidX402Version, m);
+fn check_version(root: &Value<'_>, what: &str, expected: u64, sink: &Sink) -> Option<()> {
+    let bad = |parts: &[&str]| {
+        fail(sink, Error::new(Reason::InvalidX402Version, cat(parts)));
+        None
+    };
+    let expected_text = dec(expected);
     match root.get("x402Version") {
-        Ok(Some(v)) if v.as_u64() == Some(expected) => Ok(()),
-        Ok(Some(v)) => Err(bad(format!(
-            "{what}: x402Version {}, expected {expected}",
-            v.raw
-        ))),
-        Ok(None) => Err(bad(format!(
-            "{what}: missing x402Version (expected {expected})"
-        ))),
-        Err(_) => Err(bad(format!("{what}: duplicate x402Version"))),
+        Ok(Some(v)) if v.as_u64() == Some(expected) => Some(()),
+        Ok(Some(v)) => bad(&[what, ": x402Version ", v.raw, ", expected ", &expected_text]),
+        Ok(None) => bad(&[
+            what,
+            ": missing x402Version (expected ",
+            &expected_text,
+            ")",
+        ]),
+        Err(_) => bad(&[what, ": duplicate x402Version"]),
     }
 }
 
 fn span(text: &str, part: &str) -> Range<usize> {
     let start = part.as_ptr() as usize - text.as_ptr() as usize;
     start..start + part.len()
-}
-
-fn json_error(what: &str, reason: Reason, e: json::JsonError) -> Error {
-    Error::new(
-        reason,
-        format!("{what}: invalid JSON: {} at byte {}", e.what, e.offset),
-    )
 }
 
 impl Challenge {
@@ -157,10 +228,16 @@ impl Challenge {
     }
 
     fn parse(text: String, version: u8, what: &'static str) -> Result<Self> {
+        let sink = Sink::new(None);
+        let challenge = Self::read(text, version, what, &sink);
+        finish(challenge, sink, Reason::MalformedChallenge)
+    }
+
+    fn read(text: String, version: u8, what: &'static str, sink: &Sink) -> Option<Self> {
         let reason = Reason::MalformedChallenge;
-        let root = json::parse(&text).map_err(|e| json_error(what, reason, e))?;
-        check_version(&root, what, version.into())?;
-        let f = Fields::new(&root, what, reason)?;
+        let root = parse_json(&text, what, reason, sink)?;
+        check_version(&root, what, version.into(), sink)?;
+        let f = Fields::new(&root, what, reason, sink)?;
         f.opt_string("error")?;
         let mut resource_url = String::new();
         let mut description = String::new();
@@ -168,31 +245,33 @@ impl Challenge {
         let mut extensions = None;
         if version == 2 {
             let r = f.req("resource")?;
-            let rf = Fields::new(r, "resource", reason)?;
+            let rf = Fields::new(r, "resource", reason, sink)?;
             resource_url = rf.string("url")?.to_owned();
             if resource_url.is_empty() {
-                return Err(rf.bad("url", "must not be empty"));
+                rf.bad("url", "must not be empty");
+                return None;
             }
             description = rf.opt_string("description")?.unwrap_or("").to_owned();
             rf.opt_string("mimeType")?;
             resource = Some(span(&text, r.raw));
             extensions = f.opt_object("extensions")?.map(|e| span(&text, e.raw));
         }
-        let entries = f
-            .req("accepts")?
-            .as_array()
-            .ok_or_else(|| f.bad("accepts", "expected an array"))?;
+        let Some(entries) = f.req("accepts")?.as_array() else {
+            f.bad("accepts", "expected an array");
+            return None;
+        };
         if entries.is_empty() {
-            return Err(f.bad(
+            f.bad(
                 "accepts",
                 "accepts must list at least one payment requirement",
-            ));
+            );
+            return None;
         }
         let mut accepts = Vec::with_capacity(entries.len());
         let mut v1_names = Vec::new();
         let mut offers = Vec::with_capacity(entries.len());
         for (index, entry) in entries.iter().enumerate() {
-            let e = Fields::new(entry, "accepts entry", reason)?;
+            let e = Fields::new(entry, "accepts entry", reason, sink)?;
             let scheme = e.string("scheme")?;
             let asset = e.string("asset")?;
             let pay_to = e.string("payTo")?;
@@ -202,9 +281,14 @@ impl Challenge {
             // The wire-level fields of each version, then the scheme's own parsing (shared with
             // the serde path), whose failure makes this entry unpayable, not the challenge invalid.
             let (network, amount, resource, description) = if version == 2 {
-                let network: Network = e.string("network")?.parse().map_err(|x: Error| {
-                    Error::new(reason, format!("accepts entry: network: {}", x.message()))
-                })?;
+                let network = match e.string("network")?.parse::<Network>() {
+                    Ok(n) => n,
+                    Err(x) => {
+                        let m = cat(&["accepts entry: network: ", x.message()]);
+                        fail(sink, Error::new(reason, m));
+                        return None;
+                    }
+                };
                 let amount = e.u256("amount")?;
                 (
                     Ok(network),
@@ -217,10 +301,9 @@ impl Challenge {
                 let amount = e.u256("maxAmountRequired")?;
                 let url = e.string("resource")?.to_owned();
                 // `description` defaults to "" when absent, but `null` is a type error (serde).
-                let desc = match e.obj.get("description") {
-                    Ok(Some(v)) => e.str_of("description", v)?.to_owned(),
-                    Ok(None) => String::new(),
-                    Err(_) => return Err(e.bad("description", "duplicate field")),
+                let desc = match e.get("description")? {
+                    Some(v) => e.str_of("description", v)?.to_owned(),
+                    None => String::new(),
                 };
                 e.opt_string("mimeType")?;
                 v1_names.push((scheme.to_owned(), network.to_owned()));
@@ -247,7 +330,8 @@ impl Challenge {
             accepts.push(span(&text, entry.raw));
             offers.push(offer);
         }
-        Ok(Self {
+        drop(root);
+        Some(Self {
             version,
             text,
             accepts,
@@ -294,7 +378,7 @@ impl Challenge {
         let accepted = self.accepted_text(index).ok_or_else(|| {
             Error::new(
                 Reason::NoAcceptableRequirement,
-                format!("no requirement #{index}"),
+                cat(&["no requirement #", &dec(index as u64)]),
             )
         })?;
         let mut out = String::with_capacity(512 + accepted.len());
@@ -402,7 +486,7 @@ pub fn typed_data_text(offer: &ExactEvmRequirement, a: &Authorization) -> String
     out.push(',');
     member(&mut out, "version", &offer.eip712_version);
     out.push_str(",\"chainId\":");
-    out.push_str(&offer.chain_id.to_string());
+    out.push_str(&dec(offer.chain_id));
     out.push(',');
     member(
         &mut out,
@@ -421,18 +505,28 @@ pub fn typed_data_text(offer: &ExactEvmRequirement, a: &Authorization) -> String
 pub fn decode_receipt(value: &str) -> Result<String> {
     let reason = Reason::InvalidPayload;
     let text = header_text(value, PAYMENT_RESPONSE, reason)?;
-    let root = json::parse(&text).map_err(|e| json_error(PAYMENT_RESPONSE, reason, e))?;
-    let f = Fields::new(&root, PAYMENT_RESPONSE, reason)?;
+    let sink = Sink::new(None);
+    let checked = check_receipt(&text, &sink);
+    finish(checked, sink, reason).map(|()| text)
+}
+
+fn check_receipt(text: &str, sink: &Sink) -> Option<()> {
+    let reason = Reason::InvalidPayload;
+    let root = parse_json(text, PAYMENT_RESPONSE, reason, sink)?;
+    let f = Fields::new(&root, PAYMENT_RESPONSE, reason, sink)?;
     if !matches!(f.req("success")?.kind, Kind::Bool(_)) {
-        return Err(f.bad("success", "expected a boolean"));
+        f.bad("success", "expected a boolean");
+        return None;
     }
     f.string("network")?;
     for key in ["transaction", "errorReason", "errorMessage", "payer"] {
         f.opt_string(key)?;
     }
     if let Some(amount) = f.opt_string("amount")? {
-        decimal_u256::parse(amount).map_err(|e| f.bad("amount", e))?;
+        if let Err(e) = decimal_u256::parse(amount) {
+            f.bad("amount", e);
+            return None;
+        }
     }
-    drop(root);
-    Ok(text)
+    Some(())
 }

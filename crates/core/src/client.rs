@@ -9,8 +9,9 @@ use crate::error::{Error, Reason, Result};
 use crate::exact::{parse_address, Authorization, ExactEvmPayload, ExactEvmRequirement};
 use crate::money::format_amount;
 use crate::network::Network;
+use crate::text::{cat, dec};
 use crate::wire::{decimal_u256, v1, v2, AnyPaymentPayload, AnyPaymentRequired, V1, V2};
-use alloc::{collections::BTreeMap, format, string::String, vec::Vec};
+use alloc::{string::String, vec::Vec};
 use alloy_primitives::{Address, Bytes, B256, U256};
 use serde::{Deserialize, Serialize};
 
@@ -144,7 +145,7 @@ impl Policy {
             if !nets.contains(&offer.network) {
                 return Some(Error::new(
                     Reason::NoAcceptableRequirement,
-                    format!("network {} is not allowed", offer.network),
+                    cat(&["network ", offer.network.as_str(), " is not allowed"]),
                 ));
             }
         }
@@ -158,7 +159,13 @@ impl Policy {
                 None => {
                     return Some(Error::new(
                         Reason::NoAcceptableRequirement,
-                        format!("asset {} on {} is not allowed", offer.asset, offer.network),
+                        cat(&[
+                            "asset ",
+                            &offer.asset.to_checksum(None),
+                            " on ",
+                            offer.network.as_str(),
+                            " is not allowed",
+                        ]),
                     ))
                 }
                 Some(rule) if rule.max_amount.is_some() => cap = rule.max_amount,
@@ -168,12 +175,15 @@ impl Policy {
         match cap {
             Some(cap) if offer.amount > cap => Some(Error::new(
                 Reason::OverMax,
-                format!(
-                    "price {} is above the maximum per payment {} (atomic units of {})",
-                    decimal_u256::format(&offer.amount),
-                    decimal_u256::format(&cap),
-                    offer.asset
-                ),
+                cat(&[
+                    "price ",
+                    &decimal_u256::format(&offer.amount),
+                    " is above the maximum per payment ",
+                    &decimal_u256::format(&cap),
+                    " (atomic units of ",
+                    &offer.asset.to_checksum(None),
+                    ")",
+                ]),
             )),
             _ => None,
         }
@@ -213,11 +223,17 @@ impl Policy {
         if !refusals.is_empty() && refusals.iter().all(|e| e.reason() == Reason::OverMax) {
             return Err(refusals.swap_remove(0));
         }
-        let why: Vec<String> = refusals.iter().map(|e| format!("{e}")).collect();
-        Err(Error::new(
-            Reason::NoAcceptableRequirement,
-            format!("no payment requirement is acceptable: {}", why.join("; ")),
-        ))
+        let mut why = String::from("no payment requirement is acceptable: ");
+        for (i, e) in refusals.iter().enumerate() {
+            if i > 0 {
+                why.push_str("; ");
+            }
+            // `{e}`: "code: message".
+            why.push_str(e.code());
+            why.push_str(": ");
+            why.push_str(e.message());
+        }
+        Err(Error::new(Reason::NoAcceptableRequirement, why))
     }
 }
 
@@ -265,7 +281,7 @@ pub fn build_payment(
     let missing = || {
         Error::new(
             Reason::NoAcceptableRequirement,
-            format!("no requirement #{index}"),
+            cat(&["no requirement #", &dec(index as u64)]),
         )
     };
     Ok(match challenge {
@@ -309,9 +325,11 @@ pub struct Budget {
     pub limit: U256,
     /// Period length in seconds (86400 for a day).
     pub period_seconds: u64,
-    /// Spending so far, by origin.
-    #[serde(default)]
-    pub spent: BTreeMap<String, Spent>,
+    /// Spending so far, by origin: one entry per origin, sorted by origin (serialized as the
+    /// JSON object `{origin: spent}`). A list, not a map: a budget holds a few origins, and the
+    /// browser bundle then needs no B-tree code.
+    #[serde(default, with = "spent_map")]
+    pub spent: Vec<(String, Spent)>,
 }
 
 impl Budget {
@@ -320,7 +338,7 @@ impl Budget {
         Self {
             limit,
             period_seconds: period_seconds.max(1),
-            spent: BTreeMap::new(),
+            spent: Vec::new(),
         }
     }
 
@@ -333,9 +351,9 @@ impl Budget {
     pub fn spent(&self, origin: &str, now: u64) -> U256 {
         let start = self.period_start(now);
         self.spent
-            .get(origin)
-            .filter(|s| s.period_start == start)
-            .map_or(U256::ZERO, |s| s.amount)
+            .iter()
+            .find(|(o, s)| o == origin && s.period_start == start)
+            .map_or(U256::ZERO, |(_, s)| s.amount)
     }
 
     /// What an origin may still spend in the current period.
@@ -350,12 +368,17 @@ impl Budget {
         if amount > remaining {
             return Err(Error::new(
                 Reason::OverBudget,
-                format!(
-                    "paying {} would exceed the budget for {origin}: {} of {} left this period",
-                    format_amount(amount, decimals),
-                    format_amount(remaining, decimals),
-                    format_amount(self.limit, decimals)
-                ),
+                cat(&[
+                    "paying ",
+                    &format_amount(amount, decimals),
+                    " would exceed the budget for ",
+                    origin,
+                    ": ",
+                    &format_amount(remaining, decimals),
+                    " of ",
+                    &format_amount(self.limit, decimals),
+                    " left this period",
+                ]),
             ));
         }
         Ok(())
@@ -365,11 +388,10 @@ impl Budget {
     /// `Serialize` writes, `{"limit":"…","periodSeconds":…,"spent":{origin:{"periodStart":…,"amount":"…"}}}`.
     pub fn to_json_text(&self) -> String {
         use crate::json::{write_key, write_str};
-        use alloc::string::ToString;
         let mut out = String::from("{\"limit\":");
         write_str(&mut out, &decimal_u256::format(&self.limit));
         out.push_str(",\"periodSeconds\":");
-        out.push_str(&self.period_seconds.to_string());
+        out.push_str(&dec(self.period_seconds));
         out.push_str(",\"spent\":{");
         for (i, (origin, s)) in self.spent.iter().enumerate() {
             if i > 0 {
@@ -377,7 +399,7 @@ impl Budget {
             }
             write_key(&mut out, origin);
             out.push_str("{\"periodStart\":");
-            out.push_str(&s.period_start.to_string());
+            out.push_str(&dec(s.period_start));
             out.push_str(",\"amount\":");
             write_str(&mut out, &decimal_u256::format(&s.amount));
             out.push('}');
@@ -394,7 +416,7 @@ impl Budget {
             |v: &crate::json::Value<'_>| v.as_str().and_then(|s| decimal_u256::parse(s).ok());
         let limit = uint(root.get("limit").ok()??)?;
         let period_seconds = root.get("periodSeconds").ok()??.as_u64()?;
-        let mut spent = BTreeMap::new();
+        let mut spent = Vec::new();
         match root.get("spent").ok()? {
             None => {}
             Some(v) => {
@@ -404,8 +426,9 @@ impl Budget {
                 for (origin, entry) in members {
                     let period_start = entry.get("periodStart").ok()??.as_u64()?;
                     let amount = uint(entry.get("amount").ok()??)?;
-                    spent.insert(
-                        String::from(origin.as_ref()),
+                    set_spent(
+                        &mut spent,
+                        origin,
                         Spent {
                             period_start,
                             amount,
@@ -427,13 +450,48 @@ impl Budget {
         self.check(origin, amount, now, decimals)?;
         let start = self.period_start(now);
         let spent = self.spent(origin, now) + amount;
-        self.spent.insert(
-            origin.into(),
+        set_spent(
+            &mut self.spent,
+            origin,
             Spent {
                 period_start: start,
                 amount: spent,
             },
         );
         Ok(())
+    }
+}
+
+/// Sets the spending of an origin, keeping the list sorted by origin with one entry per origin
+/// (as a map would).
+fn set_spent(list: &mut Vec<(String, Spent)>, origin: &str, spent: Spent) {
+    if let Some((_, s)) = list.iter_mut().find(|(o, _)| o == origin) {
+        *s = spent;
+        return;
+    }
+    let at = list
+        .iter()
+        .position(|(o, _)| o.as_str() > origin)
+        .unwrap_or(list.len());
+    list.insert(at, (origin.into(), spent));
+}
+
+/// Serde for [`Budget::spent`]: the JSON object `{origin: spent}` (as a `BTreeMap` is).
+mod spent_map {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        list: &[(String, Spent)],
+        s: S,
+    ) -> core::result::Result<S::Ok, S::Error> {
+        s.collect_map(list.iter().map(|(o, spent)| (o, spent)))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> core::result::Result<Vec<(String, Spent)>, D::Error> {
+        let map = alloc::collections::BTreeMap::<String, Spent>::deserialize(d)?;
+        Ok(map.into_iter().collect())
     }
 }

@@ -22,6 +22,8 @@ macro_rules! reasons {
             pub const ALL: &'static [Reason] = &[$(Reason::$variant,)*];
 
             /// The wire string, e.g. `"invalid_exact_evm_signature"`.
+            // Not inlined: one table of the codes, not one per crate that asks.
+            #[inline(never)]
             pub const fn as_str(self) -> &'static str {
                 match self { $(Reason::$variant => $code,)* }
             }

@@ -4,6 +4,7 @@
 use crate::eip712::{token_domain, Eip712Domain, TransferWithAuthorization};
 use crate::error::{Error, Reason, Result};
 use crate::network::Network;
+use crate::text::cat;
 use crate::wire::{decimal_u256, v1, v2, JsonMap};
 use alloc::{format, string::String, vec::Vec};
 use alloy_primitives::{hex, Address, Bytes, B256, U256};
@@ -15,17 +16,25 @@ pub const SCHEME: &str = "exact";
 /// Parses an EVM address strictly: `0x` and 40 hex digits; mixed case must be a valid EIP-55
 /// checksum (all-lowercase and all-uppercase are accepted unchecked).
 pub fn parse_address(s: &str) -> core::result::Result<Address, String> {
+    let bad = |why: &str| cat(&["\"", s, "\"", why]);
     let hex_part = s
         .strip_prefix("0x")
-        .filter(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| format!("\"{s}\" is not a 0x-prefixed 20-byte hex address"))?;
-    let addr: Address = s
-        .parse()
-        .map_err(|_| format!("\"{s}\" is not an address"))?;
-    let lower = hex_part.bytes().all(|b| !b.is_ascii_uppercase());
-    let upper = hex_part.bytes().all(|b| !b.is_ascii_lowercase());
+        .filter(|h| h.len() == 40)
+        .map(str::as_bytes)
+        .unwrap_or_default();
+    let mut bytes = [0u8; 20];
+    let mut nibbles = hex_part.iter().map(|&b| crate::text::hex_val(b));
+    for byte in &mut bytes {
+        match (nibbles.next().flatten(), nibbles.next().flatten()) {
+            (Some(hi), Some(lo)) => *byte = (hi << 4) | lo,
+            _ => return Err(bad(" is not a 0x-prefixed 20-byte hex address")),
+        }
+    }
+    let addr = Address::from(bytes);
+    let lower = hex_part.iter().all(|b| !b.is_ascii_uppercase());
+    let upper = hex_part.iter().all(|b| !b.is_ascii_lowercase());
     if !lower && !upper && addr.to_checksum(None) != s {
-        return Err(format!("\"{s}\" has an invalid EIP-55 checksum"));
+        return Err(bad(" has an invalid EIP-55 checksum"));
     }
     Ok(addr)
 }
@@ -102,17 +111,21 @@ impl ExactEvmRequirement {
         if scheme != SCHEME {
             return Err(Error::new(
                 Reason::InvalidExactEvmScheme,
-                format!("scheme \"{scheme}\" is not \"exact\""),
+                cat(&["scheme \"", scheme, "\" is not \"exact\""]),
             ));
         }
         let chain_id = network.chain_id().ok_or_else(|| {
             Error::new(
                 Reason::InvalidNetwork,
-                format!("network {network} is not an EVM (eip155) chain"),
+                cat(&[
+                    "network ",
+                    network.as_str(),
+                    " is not an EVM (eip155) chain",
+                ]),
             )
         })?;
         let invalid = |field: &str, e: String| {
-            Error::new(Reason::InvalidPaymentRequirements, format!("{field}: {e}"))
+            Error::new(Reason::InvalidPaymentRequirements, cat(&[field, ": ", &e]))
         };
         let asset = parse_address(asset).map_err(|e| invalid("asset", e))?;
         let pay_to = parse_address(pay_to).map_err(|e| invalid("payTo", e))?;
@@ -124,7 +137,11 @@ impl ExactEvmRequirement {
             if method != "eip3009" {
                 return Err(Error::new(
                     Reason::UnsupportedScheme,
-                    format!("assetTransferMethod \"{method}\" is not supported (only eip3009)"),
+                    cat(&[
+                        "assetTransferMethod \"",
+                        &method,
+                        "\" is not supported (only eip3009)",
+                    ]),
                 ));
             }
         }

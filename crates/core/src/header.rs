@@ -6,6 +6,7 @@
 
 use crate::base64;
 use crate::error::{Error, Reason, Result};
+use crate::text::{cat, dec};
 use crate::wire::{v1, v2, AnyPaymentPayload, SettleResponse};
 use alloc::{format, string::String};
 use serde::{de::DeserializeOwned, Serialize};
@@ -36,20 +37,24 @@ pub fn encode<T: Serialize>(message: &T) -> Result<String> {
 /// base64 and UTF-8 checked. `reason` is what any failure is reported as. Shared with the
 /// serde-free reader ([`crate::challenge`]).
 pub(crate) fn header_text(value: &str, header: &str, reason: Reason) -> Result<String> {
-    let value = value.trim_matches(|c| c == ' ' || c == '\t');
-    if value.len() > MAX_HEADER_LEN {
-        return Err(Error::new(
-            reason,
-            format!(
-                "{header}: {} bytes exceeds the {MAX_HEADER_LEN}-byte limit",
-                value.len()
-            ),
-        ));
+    let mut value = value.as_bytes();
+    while let [b' ' | b'\t', rest @ ..] = value {
+        value = rest;
     }
-    let bytes = base64::decode(value)
-        .map_err(|e| Error::new(reason, format!("{header}: {}", e.message())))?;
-    String::from_utf8(bytes)
-        .map_err(|_| Error::new(reason, format!("{header}: decoded bytes are not UTF-8")))
+    while let [rest @ .., b' ' | b'\t'] = value {
+        value = rest;
+    }
+    let bad = |why: &str| Error::new(reason, cat(&[header, ": ", why]));
+    if value.len() > MAX_HEADER_LEN {
+        return Err(bad(&cat(&[
+            &dec(value.len() as u64),
+            " bytes exceeds the ",
+            &dec(MAX_HEADER_LEN as u64),
+            "-byte limit",
+        ])));
+    }
+    let bytes = base64::decode_bytes(value).map_err(|e| bad(e.message()))?;
+    String::from_utf8(bytes).map_err(|_| bad("decoded bytes are not UTF-8"))
 }
 
 /// Decodes a header value to JSON ([`header_text`], then JSON).

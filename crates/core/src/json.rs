@@ -84,10 +84,10 @@ impl<'a> Value<'a> {
     /// The number as a `u64`, if it is a non-negative integer written without fraction or
     /// exponent that fits.
     pub fn as_u64(&self) -> Option<u64> {
-        if !matches!(self.kind, Kind::Number) || !self.raw.bytes().all(|b| b.is_ascii_digit()) {
+        if !matches!(self.kind, Kind::Number) {
             return None;
         }
-        self.raw.parse().ok()
+        crate::text::parse_u64(self.raw.as_bytes())
     }
 
     /// `true` for `null`.
@@ -276,7 +276,7 @@ impl<'a> Parser<'a> {
                 return Err(self.err("expected digits in an exponent"));
             }
         }
-        if !in_f64_range(&self.s[start..self.i]) {
+        if !in_f64_range(&self.s.as_bytes()[start..self.i]) {
             self.i = start;
             return Err(self.err("number out of range"));
         }
@@ -284,44 +284,46 @@ impl<'a> Parser<'a> {
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
-        let h = self
-            .s
-            .get(self.i..self.i + 4)
-            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
-            .and_then(|h| u32::from_str_radix(h, 16).ok())
-            .ok_or_else(|| self.err("expected 4 hex digits after \\u"))?;
+        let mut h = 0;
+        for k in 0..4 {
+            let d = self
+                .s
+                .as_bytes()
+                .get(self.i + k)
+                .and_then(|&b| crate::text::hex_val(b))
+                .ok_or_else(|| self.err("expected 4 hex digits after \\u"))?;
+            h = (h << 4) | u32::from(d);
+        }
         self.i += 4;
         Ok(h)
     }
 
     fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
         self.i += 1; // the opening quote
-        let start = self.i;
         let bytes = self.s.as_bytes();
-        // Fast path: no escapes, borrow the text.
-        while let Some(&b) = bytes.get(self.i) {
-            match b {
-                b'"' => {
-                    let s = &self.s[start..self.i];
-                    self.i += 1;
-                    return Ok(Cow::Borrowed(s));
-                }
-                b'\\' => break,
-                0..=0x1f => return Err(self.err("control character in a string")),
-                _ => self.i += 1,
-            }
-        }
-        let mut out = String::from(&self.s[start..self.i]);
+        // Unescaped runs are borrowed (no escapes: the whole string) or copied whole. A run
+        // ends at an ASCII byte, so it is a whole number of UTF-8 characters.
+        let mut out: Option<String> = None;
+        let mut run = self.i;
         loop {
             let Some(&b) = bytes.get(self.i) else {
                 return Err(self.err("unterminated string"));
             };
             match b {
                 b'"' => {
+                    let text = &self.s[run..self.i];
                     self.i += 1;
-                    return Ok(Cow::Owned(out));
+                    return Ok(match out {
+                        None => Cow::Borrowed(text),
+                        Some(mut o) => {
+                            o.push_str(text);
+                            Cow::Owned(o)
+                        }
+                    });
                 }
                 b'\\' => {
+                    let o = out.get_or_insert_with(String::new);
+                    o.push_str(&self.s[run..self.i]);
                     self.i += 1;
                     let Some(&e) = bytes.get(self.i) else {
                         return Err(self.err("unterminated string"));
@@ -339,20 +341,11 @@ impl<'a> Parser<'a> {
                         b'u' => self.unicode_escape()?,
                         _ => return Err(self.err("invalid escape in a string")),
                     };
-                    out.push(c);
+                    o.push(c);
+                    run = self.i;
                 }
                 0..=0x1f => return Err(self.err("control character in a string")),
-                _ => {
-                    // Copy one UTF-8 character (the input is a &str, so boundaries are valid).
-                    let ch_len = match b {
-                        0x00..=0x7f => 1,
-                        0xc0..=0xdf => 2,
-                        0xe0..=0xef => 3,
-                        _ => 4,
-                    };
-                    out.push_str(&self.s[self.i..self.i + ch_len]);
-                    self.i += ch_len;
-                }
+                _ => self.i += 1,
             }
         }
     }
@@ -387,41 +380,60 @@ const F64_OVERFLOW_DIGITS: &str = concat!(
 /// Whether a JSON number (grammar already checked) is within `f64` range, as serde_json
 /// requires: it refuses numbers that round to infinity and accepts everything else (tiny
 /// ones become 0). Decided on the digits, without parsing a float.
-fn in_f64_range(raw: &str) -> bool {
-    let unsigned = raw.strip_prefix('-').unwrap_or(raw);
-    let (mantissa, exp) = match unsigned.find(['e', 'E']) {
-        Some(i) => (&unsigned[..i], &unsigned[i + 1..]),
-        None => (unsigned, "0"),
+fn in_f64_range(raw: &[u8]) -> bool {
+    let (mantissa, exp) = match raw.iter().position(|&b| b | 0x20 == b'e') {
+        Some(i) => raw.split_at(i),
+        None => (raw, &[][..]),
     };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    // value = 0.SIG × 10^point, SIG without leading zeros.
-    let int_sig = int.trim_start_matches('0');
-    let (sig_int, sig_frac, point) = if int_sig.is_empty() {
-        let f = frac.trim_start_matches('0');
-        ("", f, -((frac.len() - f.len()) as i64))
-    } else {
-        (int_sig, frac, int_sig.len() as i64)
-    };
-    if sig_int.is_empty() && sig_frac.bytes().all(|b| b == b'0') {
+    // value = 0.SIG × 10^point, SIG the digits from the first non-zero one ('.' skipped).
+    let mut point: i64 = 0;
+    let mut started = false;
+    let mut fraction = false;
+    for &b in mantissa {
+        match b {
+            b'.' => fraction = true,
+            b'0'..=b'9' => {
+                started |= b != b'0';
+                if started && !fraction {
+                    point += 1;
+                } else if !started && fraction {
+                    point -= 1;
+                }
+            }
+            _ => {} // the sign
+        }
+    }
+    if !started {
         return true; // zero
     }
-    let exp_negative = exp.starts_with('-');
-    let exp_digits = exp.trim_start_matches(['+', '-']).trim_start_matches('0');
-    if exp_negative {
-        return true; // only smaller
+    let mut e: i64 = 0;
+    let mut negative = false;
+    for &b in exp {
+        match b {
+            b'-' => negative = true,
+            b'0'..=b'9' => {
+                // A huge negative exponent only makes the number smaller: cap it (not `point`,
+                // which a long mantissa makes large). A huge positive one overflows.
+                e = (e * 10 + i64::from(b - b'0')).min(1 << 50);
+                if !negative && e >= 1_000_000 {
+                    return false;
+                }
+            }
+            _ => {} // 'e', '+'
+        }
     }
-    if exp_digits.len() > 6 {
-        return false;
-    }
-    let e: i64 = exp_digits.parse().unwrap_or(0);
-    match (point + e).cmp(&309) {
+    let magnitude = if negative { point - e } else { point + e };
+    match magnitude.cmp(&309) {
         core::cmp::Ordering::Less => true,
         core::cmp::Ordering::Greater => false,
         core::cmp::Ordering::Equal => {
             // Compare SIG with the overflow digits as decimal fractions.
-            let sig = sig_int.bytes().chain(sig_frac.bytes());
+            let sig = mantissa
+                .iter()
+                .filter(|b| b.is_ascii_digit())
+                .skip_while(|&&b| b == b'0');
             let mut bound = F64_OVERFLOW_DIGITS.bytes();
-            for d in sig {
+            for &d in sig {
                 match bound.next() {
                     Some(b) if d < b => return true,
                     Some(b) if d > b => return false,
@@ -441,23 +453,29 @@ fn in_f64_range(raw: &str) -> bool {
 pub fn write_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                out.push_str("\\u00");
-                out.push(HEX[(c as usize) >> 4] as char);
-                out.push(HEX[(c as usize) & 15] as char);
-            }
-            c => out.push(c),
+    // Runs without escapes are copied whole; they end at ASCII bytes (character boundaries).
+    let mut run = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "\\u00",
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        out.push_str(escape);
+        if escape.len() == 4 {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
         }
+        run = i + 1;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -542,6 +560,13 @@ mod tests {
             parse("18446744073709551615").unwrap().as_u64(),
             Some(u64::MAX)
         );
+        // A negative exponent does not make a long mantissa small.
+        let ones = "1".repeat(310);
+        assert!(parse(&(ones.clone() + "e-2")).is_ok());
+        for big in [ones + "e-0", "1".repeat(311) + "e-1"] {
+            assert_eq!(parse(&big).unwrap_err().what, "number out of range");
+            assert!(serde_json::from_str::<serde_json::Value>(&big).is_err());
+        }
     }
 
     #[test]

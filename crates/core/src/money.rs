@@ -9,7 +9,7 @@
 //! rejected instead of silently ignored.
 
 use crate::error::{Error, Reason, Result};
-use alloc::{format, string::String};
+use alloc::{format, string::String, vec::Vec};
 use alloy_primitives::U256;
 
 /// Converts a price such as `"$0.01"`, `"0.5"` or `"$1"` to atomic units of an asset with
@@ -61,18 +61,24 @@ pub fn format_amount(atomic: U256, decimals: u8) -> String {
     if scale == 0 {
         return digits;
     }
-    let padded = if digits.len() <= scale {
-        format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
-    } else {
-        digits
-    };
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    let frac = frac.trim_end_matches('0');
-    if frac.is_empty() {
-        int.into()
-    } else {
-        format!("{int}.{frac}")
+    // At least one integer digit: zeros in front, then the point `scale` digits from the end.
+    let digits = digits.as_bytes();
+    let width = digits.len().max(scale + 1);
+    let mut out = Vec::with_capacity(width + 1);
+    let padded = core::iter::repeat_n(b'0', width - digits.len()).chain(digits.iter().copied());
+    for (k, d) in padded.enumerate() {
+        if k + scale == width {
+            out.push(b'.');
+        }
+        out.push(d);
     }
+    while out.last() == Some(&b'0') {
+        out.pop();
+    }
+    if out.last() == Some(&b'.') {
+        out.pop();
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! (`base-sepolia`), with the mapping between them (`x402-protocol.md` §3).
 
 use crate::error::{Error, Reason, Result};
-use alloc::{format, string::String, string::ToString};
+use crate::text::{cat, dec, parse_u64};
+use alloc::string::String;
 use core::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -20,7 +21,7 @@ pub struct Network(String);
 impl Network {
     /// `eip155:<chain_id>`.
     pub fn eip155(chain_id: u64) -> Self {
-        Network(format!("eip155:{chain_id}"))
+        Network(cat(&["eip155:", &dec(chain_id)]))
     }
 
     /// The id as text.
@@ -35,10 +36,7 @@ impl Network {
 
     /// The EVM chain id of an `eip155:N` network, `None` for other namespaces.
     pub fn chain_id(&self) -> Option<u64> {
-        match self.0.split_once(':') {
-            Some(("eip155", r)) => r.parse().ok(),
-            _ => None,
-        }
+        parse_u64(self.0.strip_prefix("eip155:")?.as_bytes())
     }
 
     /// The v1 short name of this network, if x402 v1 has one.
@@ -54,11 +52,11 @@ impl Network {
         V1_NAMES
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, id)| Network((*id).to_string()))
+            .map(|(_, id)| Network((*id).into()))
             .ok_or_else(|| {
                 Error::new(
                     Reason::InvalidNetwork,
-                    format!("unknown x402 v1 network name \"{name}\""),
+                    cat(&["unknown x402 v1 network name \"", name, "\""]),
                 )
             })
     }
@@ -96,31 +94,33 @@ impl FromStr for Network {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |why: &str| Error::new(Reason::InvalidNetwork, format!("network \"{s}\": {why}"));
+        let bad =
+            |why: &str| Error::new(Reason::InvalidNetwork, cat(&["network \"", s, "\": ", why]));
         let (ns, reference) = s
-            .split_once(':')
+            .bytes()
+            .position(|b| b == b':')
+            .and_then(|i| s.as_bytes().split_at_checked(i))
             .ok_or_else(|| bad("not a CAIP-2 id (namespace:reference)"))?;
+        let reference = reference.get(1..).unwrap_or_default();
         if !(3..=8).contains(&ns.len())
             || !ns
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                .iter()
+                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
             return Err(bad("invalid CAIP-2 namespace"));
         }
         if !(1..=32).contains(&reference.len())
             || !reference
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return Err(bad("invalid CAIP-2 reference"));
         }
-        if ns == "eip155"
-            && (reference.parse::<u64>().is_err()
-                || (reference.len() > 1 && reference.starts_with('0')))
+        if ns == b"eip155" && (parse_u64(reference).is_none() || matches!(reference, [b'0', _, ..]))
         {
             return Err(bad("eip155 reference must be a decimal chain id"));
         }
-        Ok(Network(s.to_string()))
+        Ok(Network(s.into()))
     }
 }
 

@@ -80,51 +80,51 @@ pub mod decimal_u256 {
 
     /// Parses a strict decimal uint256.
     pub fn parse(s: &str) -> Result<U256, &'static str> {
-        if s.is_empty() || s.len() > 78 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        let digits = s.as_bytes();
+        if digits.is_empty() || digits.len() > 78 || !digits.iter().all(u8::is_ascii_digit) {
             return Err("expected a decimal integer string");
         }
-        if s.len() > 1 && s.starts_with('0') {
+        if matches!(digits, [b'0', _, ..]) {
             return Err("leading zeros in a decimal integer string");
         }
-        U256::from_str_radix(s, 10).map_err(|_| "integer out of uint256 range")
+        // limbs = limbs × 10 + digit, in 32-bit halves (no 128-bit arithmetic in wasm).
+        let mut limbs = [0u64; 4];
+        for &d in digits {
+            let mut carry = u64::from(d - b'0');
+            for limb in &mut limbs {
+                let lo = (*limb & 0xffff_ffff) * 10 + carry;
+                let hi = (*limb >> 32) * 10 + (lo >> 32);
+                *limb = (hi << 32) | (lo & 0xffff_ffff);
+                carry = hi >> 32;
+            }
+            if carry != 0 {
+                return Err("integer out of uint256 range");
+            }
+        }
+        Ok(U256::from_limbs(limbs))
     }
 
     /// The decimal digits of a uint256, without `core::fmt` (which the browser bundle would
-    /// otherwise link for ruint's `Display`): base-10^19 chunks by long division of the limbs.
+    /// otherwise link for ruint's `Display`): repeated division of the limbs by ten, in 32-bit
+    /// halves (no 128-bit arithmetic).
     pub fn format(v: &U256) -> alloc::string::String {
-        const CHUNK: u64 = 10_000_000_000_000_000_000;
         let mut limbs = *v.as_limbs();
-        let mut chunks = [0u64; 5];
-        let mut n = 0;
+        let mut digits = alloc::vec::Vec::with_capacity(20);
         loop {
-            let mut rem: u64 = 0;
+            let mut rem = 0u64;
             for limb in limbs.iter_mut().rev() {
-                let cur = (u128::from(rem) << 64) | u128::from(*limb);
-                // cur / CHUNK < 2^64 because rem < CHUNK.
-                *limb = (cur / u128::from(CHUNK)) as u64;
-                rem = (cur % u128::from(CHUNK)) as u64;
+                let hi = (rem << 32) | (*limb >> 32);
+                let lo = ((hi % 10) << 32) | (*limb & 0xffff_ffff);
+                *limb = ((hi / 10) << 32) | (lo / 10);
+                rem = lo % 10;
             }
-            chunks[n] = rem;
-            n += 1;
-            if limbs == [0; 4] || n == chunks.len() {
+            digits.push(b'0' + rem as u8);
+            if limbs == [0; 4] {
                 break;
             }
         }
-        let mut out = alloc::string::String::with_capacity(n * 19);
-        for (i, &chunk) in chunks[..n].iter().rev().enumerate() {
-            let mut digits = [b'0'; 19];
-            let mut c = chunk;
-            let mut k = 19;
-            while c > 0 {
-                k -= 1;
-                digits[k] = b'0' + (c % 10) as u8;
-                c /= 10;
-            }
-            // The leading chunk without padding (at least one digit); the others all 19.
-            let from = if i == 0 { k.min(18) } else { 0 };
-            out.extend(digits[from..].iter().map(|&d| char::from(d)));
-        }
-        out
+        digits.reverse();
+        alloc::string::String::from_utf8(digits).unwrap_or_default()
     }
 
     /// Serializes as a decimal string.

@@ -458,7 +458,8 @@ prop_compose! {
             0..4,
         ),
     ) -> Budget {
-        Budget { limit, period_seconds, spent }
+        // `spent` is a list sorted by origin, one entry each: what a map iterates.
+        Budget { limit, period_seconds, spent: spent.into_iter().collect() }
     }
 }
 
