@@ -39,8 +39,9 @@ function needsWasm(name, f) {
   };
 }
 
-export const paymentReceipt = needsWasm('paymentReceipt', receipt);
-export const decodePaymentRequired = needsWasm('decodePaymentRequired', decodeRequired);
-export const decodePaymentResponse = needsWasm('decodePaymentResponse', decodeResponse);
+// Pure: a bundle that does not use one (the drop-in) leaves it and its wasm glue out.
+export const paymentReceipt = /* @__PURE__ */ needsWasm('paymentReceipt', receipt);
+export const decodePaymentRequired = /* @__PURE__ */ needsWasm('decodePaymentRequired', decodeRequired);
+export const decodePaymentResponse = /* @__PURE__ */ needsWasm('decodePaymentResponse', decodeResponse);
 export { wrapFetch as wrapFetchWithPayment };
 export { discoverWallets, listWallets, requestWallets } from './wallets.js';

@@ -43,7 +43,8 @@ export function payingFetch(fetch, wallet, options, payer, key) {
   const provider = typeof wallet?.request === 'function';
   const rpc = (method, params, doing, fallback) =>
     attempt(() => wallet.request({ method, params }), doing, fallback);
-  // Request key → { name, value, until }: payments signed whose response has not arrived.
+  // Request slot (method, URL, challenge) → { name, value, until }: payments signed whose
+  // response has not arrived.
   const signed = new Map();
   // The budget's text (under `key`, when there is a budget) lives in `options.storage`, else
   // localStorage (shared by an origin's tabs); without either, in the payer's memory. Full or
@@ -109,7 +110,7 @@ export function payingFetch(fetch, wallet, options, payer, key) {
     status('sign');
     const signature = await attempt(
       () => (provider
-        ? wallet.request({ method: 'eth_signTypedData_v4', params: [quote.from, typed] })
+        ? wallet.request({ method: 'eth_signTypedData_v4', params: [from, typed] })
         : wallet.signTypedData(JSON.parse(typed))),
       'signing the payment',
     );
@@ -132,17 +133,17 @@ export function payingFetch(fetch, wallet, options, payer, key) {
     const header = response.headers.get('PAYMENT-REQUIRED');
     const text = header ?? await response.text();
     const now = Math.floor(Date.now() / 1000);
-    const key = `${request.method} ${request.url}\n${text}`;
-    let payment = signed.get(key);
+    const slot = `${request.method} ${request.url}\n${text}`;
+    let payment = signed.get(slot);
     if (!(payment?.until > now + 5)) {
       payment = await sign(payer.quote(text, header !== null, new URL(request.url).origin, now, load()), now);
-      signed.set(key, payment);
+      signed.set(slot, payment);
     }
     retry.headers.set(payment.name, payment.value);
     status('settling');
     // On a network failure the signed payment stays for the next attempt.
     const paid = await send.call(globalThis, retry);
-    signed.delete(key);
+    signed.delete(slot);
     return paid;
   };
 }

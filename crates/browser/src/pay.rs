@@ -193,12 +193,6 @@ impl Quote {
         self.signing = Some(auth);
         Ok(text)
     }
-
-    /// The paying account, checksummed, once [`Quote::typed_data`] ran.
-    #[wasm_bindgen(getter)]
-    pub fn from(&self) -> Option<String> {
-        self.signing.as_ref().map(|a| a.from.to_checksum(None))
-    }
 }
 
 pub(crate) fn invalid_option(what: &str, why: &str) -> JsValue {
