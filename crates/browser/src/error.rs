@@ -12,7 +12,9 @@ pub(crate) fn coded(code: &str, message: &str) -> JsValue {
     e.into()
 }
 
-/// A JS `Error` for a core reason.
+/// A JS `Error` for a core reason. Inlined, so that a constant reason links only its own code
+/// string (`Reason::as_str` folds), not the table of every code.
+#[inline(always)]
 pub(crate) fn reason(reason: Reason, message: &str) -> JsValue {
     coded(reason.as_str(), message)
 }

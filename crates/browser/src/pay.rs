@@ -14,7 +14,7 @@ use x402_core::{
     asset::find_asset,
     challenge::{typed_data_text, Challenge},
     client::{build_authorization, AllowedAsset, Offer, Policy},
-    exact::{parse_address, parse_hex_bytes, Authorization},
+    exact::{checksummed, parse_address, parse_hex_bytes, Authorization},
     header,
     json::{self, Value},
     money::format_amount,
@@ -290,12 +290,12 @@ fn describe(offer: &Offer, decimals: u8, version: u8) -> Result<JsValue, JsValue
     text("scheme", "exact")?;
     text("network", r.network.as_str())?;
     number("chainId", r.chain_id as f64)?;
-    text("asset", &r.asset.to_checksum(None))?;
+    text("asset", &checksummed(&r.asset))?;
     text("symbol", symbol)?;
     number("decimals", decimals.into())?;
     text("amount", &decimal_u256::format(&r.amount))?;
     text("price", &format_amount(r.amount, decimals))?;
-    text("payTo", &r.pay_to.to_checksum(None))?;
+    text("payTo", &checksummed(&r.pay_to))?;
     text("resource", &offer.resource)?;
     text("description", &offer.description)?;
     number("maxTimeoutSeconds", r.max_timeout_seconds as f64)?;

@@ -50,49 +50,54 @@ pub fn decode(input: &str) -> Result<Vec<u8>> {
 
 /// [`decode`] of bytes.
 pub(crate) fn decode_bytes(bytes: &[u8]) -> Result<Vec<u8>> {
-    let bad = |parts: &[&str]| Error::new(Reason::InvalidPayload, cat(parts));
-    let at = |i: usize| dec(i as u64);
+    // Every message: `head`, then the offset `at` when there is one, then `tail`.
+    let bad = |head: &[&str], at: Option<usize>, tail: &str| {
+        let mut m = cat(head);
+        if let Some(at) = at {
+            m.push_str(&dec(at as u64));
+        }
+        m.push_str(tail);
+        Error::new(Reason::InvalidPayload, m)
+    };
     if let Some(pos) = bytes.iter().position(|&c| c == b'-' || c == b'_') {
         let c = if bytes.get(pos) == Some(&b'-') {
             "-"
         } else {
             "_"
         };
-        return Err(bad(&[
-            "URL-safe base64 character '",
-            c,
-            "' at ",
-            &at(pos),
+        return Err(bad(
+            &["URL-safe base64 character '", c, "' at "],
+            Some(pos),
             ": x402 headers use standard base64 (+ and /)",
-        ]));
+        ));
     }
     if bytes.len() % 4 != 0 {
-        return Err(bad(&[
-            "base64 length ",
-            &at(bytes.len()),
+        return Err(bad(
+            &["base64 length "],
+            Some(bytes.len()),
             " is not a multiple of 4 (missing '=' padding?)",
-        ]));
+        ));
     }
     let pad = bytes.iter().rev().take_while(|&&c| c == b'=').count();
     if pad > 2 {
-        return Err(bad(&["too much base64 padding"]));
+        return Err(bad(&[], None, "too much base64 padding"));
     }
     let body = &bytes[..bytes.len() - pad];
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
     let mut acc: u32 = 0;
     let mut bits = 0u32;
     for (i, &c) in body.iter().enumerate() {
-        let v = value(c).ok_or_else(|| {
+        let Some(v) = value(c) else {
             let mut shown = String::new();
-            if c.is_ascii_graphic() {
+            let head = if c.is_ascii_graphic() {
                 shown.push(char::from(c));
-                bad(&["invalid base64 character '", &shown, "' at ", &at(i)])
+                ["invalid base64 character '", &shown, "' at "]
             } else {
-                shown.push(char::from(HEX[usize::from(c >> 4)]));
-                shown.push(char::from(HEX[usize::from(c & 15)]));
-                bad(&["invalid base64 byte 0x", &shown, " at ", &at(i)])
-            }
-        })?;
+                crate::text::push_hex(&mut shown, &[c]);
+                ["invalid base64 byte 0x", &shown, " at "]
+            };
+            return Err(bad(&head, Some(i), ""));
+        };
         acc = (acc << 6) | u32::from(v);
         bits += 6;
         if bits >= 8 {
@@ -102,12 +107,10 @@ pub(crate) fn decode_bytes(bytes: &[u8]) -> Result<Vec<u8>> {
         }
     }
     if acc != 0 {
-        return Err(bad(&["non-canonical base64 (trailing bits set)"]));
+        return Err(bad(&[], None, "non-canonical base64 (trailing bits set)"));
     }
     Ok(out)
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[cfg(test)]
 mod tests {

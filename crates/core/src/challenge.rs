@@ -11,8 +11,8 @@
 
 use crate::base64;
 use crate::client::{Offer, Policy};
-use crate::error::{Error, Reason, Result};
-use crate::exact::{Authorization, ExactEvmRequirement};
+use crate::error::{Code, Error, Reason, Result};
+use crate::exact::{checksummed, Authorization, ExactEvmRequirement};
 use crate::header::{header_text, PAYMENT_REQUIRED, PAYMENT_RESPONSE};
 use crate::json::{self, write_key, write_str, Kind, Value};
 use crate::network::Network;
@@ -36,6 +36,9 @@ pub struct Challenge {
     offers: Vec<Result<Offer>>,
 }
 
+const MALFORMED: &Code = Reason::MalformedChallenge.code();
+const INVALID_PAYLOAD: &Code = Reason::InvalidPayload.code();
+
 /// Where the reader leaves the error that stopped it. The reader's steps return `Option`, so
 /// each step that can fail costs a null check rather than the copy of an `Error` out of every
 /// frame (most of the reader's size in the browser bundle).
@@ -47,11 +50,11 @@ fn fail(sink: &Sink, e: Error) {
 }
 
 /// The result of a reader step: its value, or the error it recorded.
-fn finish<T>(value: Option<T>, sink: Sink, reason: Reason) -> Result<T> {
+fn finish<T>(value: Option<T>, sink: Sink, reason: &'static Code) -> Result<T> {
     match (value, sink.into_inner()) {
         (Some(v), _) => Ok(v),
         (None, Some(e)) => Err(e),
-        (None, None) => Err(Error::new(reason, "")),
+        (None, None) => Err(Error::coded(reason, "")),
     }
 }
 
@@ -59,16 +62,21 @@ fn finish<T>(value: Option<T>, sink: Sink, reason: Reason) -> Result<T> {
 struct Fields<'v, 'a, 's> {
     obj: &'v Value<'a>,
     what: &'static str,
-    reason: Reason,
+    reason: &'static Code,
     sink: &'s Sink,
 }
 
 impl<'v, 'a, 's> Fields<'v, 'a, 's> {
-    fn new(obj: &'v Value<'a>, what: &'static str, reason: Reason, sink: &'s Sink) -> Option<Self> {
+    fn new(
+        obj: &'v Value<'a>,
+        what: &'static str,
+        reason: &'static Code,
+        sink: &'s Sink,
+    ) -> Option<Self> {
         if !obj.is_object() {
             fail(
                 sink,
-                Error::new(reason, cat(&[what, ": expected a JSON object"])),
+                Error::coded(reason, cat(&[what, ": expected a JSON object"])),
             );
             return None;
         }
@@ -84,7 +92,7 @@ impl<'v, 'a, 's> Fields<'v, 'a, 's> {
     fn bad(&self, key: &str, why: &str) {
         fail(
             self.sink,
-            Error::new(self.reason, cat(&[self.what, ": ", key, ": ", why])),
+            Error::coded(self.reason, cat(&[self.what, ": ", key, ": ", why])),
         )
     }
 
@@ -177,13 +185,18 @@ fn extra_text(extra: Option<&Value<'_>>, key: &str) -> Option<String> {
 }
 
 /// Parses a JSON text, naming it in the error.
-fn parse_json<'a>(text: &'a str, what: &str, reason: Reason, sink: &Sink) -> Option<Value<'a>> {
+fn parse_json<'a>(
+    text: &'a str,
+    what: &str,
+    reason: &'static Code,
+    sink: &Sink,
+) -> Option<Value<'a>> {
     match json::parse(text) {
         Ok(v) => Some(v),
         Err(e) => {
             let offset = dec(e.offset as u64);
             let m = cat(&[what, ": invalid JSON: ", e.what, " at byte ", &offset]);
-            fail(sink, Error::new(reason, m));
+            fail(sink, Error::coded(reason, m));
             None
         }
     }
@@ -218,7 +231,7 @@ impl Challenge {
     /// Reads a `PAYMENT-REQUIRED` header value (v2). Errors: `malformed_challenge`, or
     /// `invalid_x402_version` when it is not v2.
     pub fn from_header(value: &str) -> Result<Self> {
-        let text = header_text(value, PAYMENT_REQUIRED, Reason::MalformedChallenge)?;
+        let text = header_text(value, PAYMENT_REQUIRED, MALFORMED)?;
         Self::parse(text, 2, PAYMENT_REQUIRED)
     }
 
@@ -230,11 +243,11 @@ impl Challenge {
     fn parse(text: String, version: u8, what: &'static str) -> Result<Self> {
         let sink = Sink::new(None);
         let challenge = Self::read(text, version, what, &sink);
-        finish(challenge, sink, Reason::MalformedChallenge)
+        finish(challenge, sink, MALFORMED)
     }
 
     fn read(text: String, version: u8, what: &'static str, sink: &Sink) -> Option<Self> {
-        let reason = Reason::MalformedChallenge;
+        let reason = MALFORMED;
         let root = parse_json(&text, what, reason, sink)?;
         check_version(&root, what, version.into(), sink)?;
         let f = Fields::new(&root, what, reason, sink)?;
@@ -285,7 +298,7 @@ impl Challenge {
                     Ok(n) => n,
                     Err(x) => {
                         let m = cat(&["accepts entry: network: ", x.message()]);
-                        fail(sink, Error::new(reason, m));
+                        fail(sink, Error::coded(reason, m));
                         return None;
                     }
                 };
@@ -364,7 +377,7 @@ impl Challenge {
 
     /// Chooses the offer to pay under a policy ([`Policy::select_from`]).
     pub fn select(&self, policy: &Policy) -> Result<Offer> {
-        policy.select_from(self.offers.iter().cloned())
+        policy.select_in(&self.offers)
     }
 
     /// The JSON of the payment for entry `index`, as [`crate::client::build_payment`] builds
@@ -426,8 +439,11 @@ impl Challenge {
     }
 }
 
+/// `"0x…"`: lower-case hex needs no escaping.
 fn hex_str(out: &mut String, bytes: &[u8]) {
-    write_str(out, &alloy_primitives::hex::encode_prefixed(bytes));
+    out.push_str("\"0x");
+    crate::text::push_hex(out, bytes);
+    out.push('"');
 }
 
 fn member(out: &mut String, key: &str, value: &str) {
@@ -438,9 +454,9 @@ fn member(out: &mut String, key: &str, value: &str) {
 /// `{"from":…,"to":…,"value":…,"validAfter":…,"validBefore":…,"nonce":…}`.
 fn write_authorization(out: &mut String, a: &Authorization) {
     out.push('{');
-    member(out, "from", &a.from.to_checksum(None));
+    member(out, "from", &checksummed(&a.from));
     out.push(',');
-    member(out, "to", &a.to.to_checksum(None));
+    member(out, "to", &checksummed(&a.to));
     out.push(',');
     member(out, "value", &decimal_u256::format(&a.value));
     out.push(',');
@@ -488,11 +504,7 @@ pub fn typed_data_text(offer: &ExactEvmRequirement, a: &Authorization) -> String
     out.push_str(",\"chainId\":");
     out.push_str(&dec(offer.chain_id));
     out.push(',');
-    member(
-        &mut out,
-        "verifyingContract",
-        &offer.asset.to_checksum(None),
-    );
+    member(&mut out, "verifyingContract", &checksummed(&offer.asset));
     out.push_str("},\"message\":");
     write_authorization(&mut out, a);
     out.push('}');
@@ -503,7 +515,7 @@ pub fn typed_data_text(offer: &ExactEvmRequirement, a: &Authorization) -> String
 /// object with a boolean `success` and a string `network`; `transaction`, `errorReason`,
 /// `payer` strings when present (error: `invalid_payload`).
 pub fn decode_receipt(value: &str) -> Result<String> {
-    let reason = Reason::InvalidPayload;
+    let reason = INVALID_PAYLOAD;
     let text = header_text(value, PAYMENT_RESPONSE, reason)?;
     let sink = Sink::new(None);
     let checked = check_receipt(&text, &sink);
@@ -511,7 +523,7 @@ pub fn decode_receipt(value: &str) -> Result<String> {
 }
 
 fn check_receipt(text: &str, sink: &Sink) -> Option<()> {
-    let reason = Reason::InvalidPayload;
+    let reason = INVALID_PAYLOAD;
     let root = parse_json(text, PAYMENT_RESPONSE, reason, sink)?;
     let f = Fields::new(&root, PAYMENT_RESPONSE, reason, sink)?;
     if !matches!(f.req("success")?.kind, Kind::Bool(_)) {

@@ -6,7 +6,9 @@
 
 use crate::eip712::{signing_hash, typed_data_json};
 use crate::error::{Error, Reason, Result};
-use crate::exact::{parse_address, Authorization, ExactEvmPayload, ExactEvmRequirement};
+use crate::exact::{
+    checksummed, parse_address, Authorization, ExactEvmPayload, ExactEvmRequirement,
+};
 use crate::money::format_amount;
 use crate::network::Network;
 use crate::text::{cat, dec};
@@ -161,7 +163,7 @@ impl Policy {
                         Reason::NoAcceptableRequirement,
                         cat(&[
                             "asset ",
-                            &offer.asset.to_checksum(None),
+                            &checksummed(&offer.asset),
                             " on ",
                             offer.network.as_str(),
                             " is not allowed",
@@ -181,7 +183,7 @@ impl Policy {
                     " is above the maximum per payment ",
                     &decimal_u256::format(&cap),
                     " (atomic units of ",
-                    &offer.asset.to_checksum(None),
+                    &checksummed(&offer.asset),
                     ")",
                 ]),
             )),
@@ -200,40 +202,57 @@ impl Policy {
 
     /// [`Policy::select`] over parsed offers (as [`crate::challenge::Challenge`] has them).
     pub fn select_from(&self, offers: impl IntoIterator<Item = Result<Offer>>) -> Result<Offer> {
-        let mut acceptable = Vec::new();
-        let mut refusals: Vec<Error> = Vec::new();
-        for offer in offers {
-            match offer {
-                Ok(o) => match self.refusal(&o.requirement) {
-                    None => acceptable.push(o),
-                    Some(e) => refusals.push(e),
-                },
-                Err(e) => refusals.push(e),
-            }
-        }
-        let rank = |o: &Offer| {
-            self.preferred_networks
-                .iter()
-                .position(|n| *n == o.requirement.network)
-                .unwrap_or(usize::MAX)
-        };
-        if let Some(best) = acceptable.iter().min_by_key(|o| rank(o)) {
-            return Ok(best.clone());
-        }
-        if !refusals.is_empty() && refusals.iter().all(|e| e.reason() == Reason::OverMax) {
-            return Err(refusals.swap_remove(0));
-        }
+        let offers: Vec<Result<Offer>> = offers.into_iter().collect();
+        self.select_in(&offers)
+    }
+
+    /// [`Policy::select_from`] over a slice: clones only the chosen offer.
+    pub(crate) fn select_in(&self, offers: &[Result<Offer>]) -> Result<Offer> {
+        let mut best: Option<(usize, &Offer)> = None;
+        // The refusals, as "code: message; code: message…" (`{e}` of each).
         let mut why = String::from("no payment requirement is acceptable: ");
-        for (i, e) in refusals.iter().enumerate() {
-            if i > 0 {
+        let mut refusals = 0usize;
+        // The first refusal, while every refusal is `over_max`.
+        let mut over_max: Option<Error> = None;
+        for offer in offers {
+            let refused;
+            let e = match offer {
+                Ok(o) => match self.refusal(&o.requirement) {
+                    None => {
+                        let rank = self
+                            .preferred_networks
+                            .iter()
+                            .position(|n| *n == o.requirement.network)
+                            .unwrap_or(usize::MAX);
+                        if best.is_none_or(|(r, _)| rank < r) {
+                            best = Some((rank, o));
+                        }
+                        continue;
+                    }
+                    Some(e) => {
+                        refused = e;
+                        &refused
+                    }
+                },
+                Err(e) => e,
+            };
+            if refusals > 0 {
                 why.push_str("; ");
             }
-            // `{e}`: "code: message".
             why.push_str(e.code());
             why.push_str(": ");
             why.push_str(e.message());
+            if e.reason() != Reason::OverMax {
+                over_max = None;
+            } else if refusals == 0 {
+                over_max = Some(e.clone());
+            }
+            refusals += 1;
         }
-        Err(Error::new(Reason::NoAcceptableRequirement, why))
+        if let Some((_, best)) = best {
+            return Ok(best.clone());
+        }
+        Err(over_max.unwrap_or_else(|| Error::new(Reason::NoAcceptableRequirement, why)))
     }
 }
 

@@ -22,10 +22,18 @@ macro_rules! reasons {
             pub const ALL: &'static [Reason] = &[$(Reason::$variant,)*];
 
             /// The wire string, e.g. `"invalid_exact_evm_signature"`.
-            // Not inlined: one table of the codes, not one per crate that asks.
-            #[inline(never)]
+            // Inlined: a constant reason folds to its own string, so a bundle that only meets a
+            // few reasons keeps only their codes, not the table of every code.
+            #[inline(always)]
             pub const fn as_str(self) -> &'static str {
-                match self { $(Reason::$variant => $code,)* }
+                self.code().code
+            }
+
+            /// The reason with its code, one static per reason ([`Error`] points to it, so
+            /// `Error::code` needs no table of every code).
+            #[inline(always)]
+            pub(crate) const fn code(self) -> &'static Code {
+                match self { $(Reason::$variant => &Code { reason: Reason::$variant, code: $code },)* }
             }
 
             /// Parses a wire string; `None` for a code this crate does not know.
@@ -137,27 +145,42 @@ impl fmt::Display for Reason {
 /// An x402 failure: a stable [`Reason`] and a message with the context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
-    reason: Reason,
+    /// The reason and its code, fixed where the error is made (where the reason is usually a
+    /// constant, so only the codes a program can meet are in it).
+    code: &'static Code,
     message: String,
+}
+
+/// A reason and its wire string.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Code {
+    reason: Reason,
+    code: &'static str,
 }
 
 impl Error {
     /// Creates an error with a reason and a message.
+    #[inline(always)]
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self::coded(reason.code(), message.into())
+    }
+
+    /// Creates an error with a reason chosen at run time ([`Reason::code`] in a constant).
+    pub(crate) fn coded(code: &'static Code, message: impl Into<String>) -> Self {
         Self {
-            reason,
+            code,
             message: message.into(),
         }
     }
 
     /// The stable reason.
     pub const fn reason(&self) -> Reason {
-        self.reason
+        self.code.reason
     }
 
     /// The reason's wire string (`invalid_exact_evm_signature`, ...).
     pub const fn code(&self) -> &'static str {
-        self.reason.as_str()
+        self.code.code
     }
 
     /// The human-readable message.
@@ -178,7 +201,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.reason, self.message)
+        write!(f, "{}: {}", self.code.code, self.message)
     }
 }
 

@@ -23,28 +23,63 @@ pub fn parse_address(s: &str) -> core::result::Result<Address, String> {
         .map(str::as_bytes)
         .unwrap_or_default();
     let mut bytes = [0u8; 20];
-    let mut nibbles = hex_part.iter().map(|&b| crate::text::hex_val(b));
-    for byte in &mut bytes {
-        match (nibbles.next().flatten(), nibbles.next().flatten()) {
-            (Some(hi), Some(lo)) => *byte = (hi << 4) | lo,
-            _ => return Err(bad(" is not a 0x-prefixed 20-byte hex address")),
-        }
+    if hex_part.is_empty() || unhex(hex_part, &mut bytes).is_none() {
+        return Err(bad(" is not a 0x-prefixed 20-byte hex address"));
     }
     let addr = Address::from(bytes);
     let lower = hex_part.iter().all(|b| !b.is_ascii_uppercase());
     let upper = hex_part.iter().all(|b| !b.is_ascii_lowercase());
-    if !lower && !upper && addr.to_checksum(None) != s {
+    if !lower && !upper && checksummed(&addr) != s {
         return Err(bad(" has an invalid EIP-55 checksum"));
     }
     Ok(addr)
 }
 
+/// Decodes pairs of hex digits into `out` (zeroed, half as long as `hex`), a byte a pair;
+/// `None` at a digit that is not hex.
+fn unhex(hex: &[u8], out: &mut [u8]) -> Option<()> {
+    for (i, &c) in hex.iter().enumerate() {
+        let byte = out.get_mut(i / 2)?;
+        *byte = (*byte << 4) | crate::text::hex_val(c)?;
+    }
+    Some(())
+}
+
+/// The EIP-55 checksummed form of an address (`0x` and 40 hex digits, a letter upper-case
+/// where the matching nibble of the keccak-256 of the lower-case digits is 8 or more): the same
+/// text as alloy's `Address::to_checksum(None)`, with less code in a wasm bundle.
+pub fn checksummed(address: &Address) -> String {
+    let mut lower = [0u8; 40];
+    for (i, digit) in lower.iter_mut().enumerate() {
+        let b = address[i / 2];
+        *digit = crate::text::HEX[usize::from(if i % 2 == 0 { b >> 4 } else { b & 15 })];
+    }
+    let hash = alloy_primitives::keccak256(lower);
+    let mut out = String::with_capacity(42);
+    out.push_str("0x");
+    for (i, &c) in lower.iter().enumerate() {
+        let bit = if i % 2 == 0 { 0x80 } else { 0x08 };
+        let upper = c > b'9' && hash[i / 2] & bit != 0;
+        out.push(char::from(if upper { c - 32 } else { c }));
+    }
+    out
+}
+
 /// Parses `0x`-prefixed hex of at least one byte (a signature as the wire and wallets write it).
 /// A `Vec`, not [`Bytes`]: the browser bundle would otherwise link the `bytes` crate for it.
 pub fn parse_hex_bytes(s: &str) -> Option<Vec<u8>> {
-    s.strip_prefix("0x")
-        .filter(|h| !h.is_empty() && h.len() % 2 == 0)
-        .and_then(|h| hex::decode(h).ok())
+    let h = s
+        .strip_prefix("0x")
+        .filter(|h| !h.is_empty() && h.len() % 2 == 0)?;
+    // As `hex::decode` (which this replaces in the browser bundle), a second `0x`/`0X` is
+    // skipped.
+    let h = match h.as_bytes() {
+        [b'0', b'x' | b'X', rest @ ..] => rest,
+        h => h,
+    };
+    let mut out = alloc::vec![0; h.len() / 2];
+    unhex(h, &mut out)?;
+    Some(out)
 }
 
 /// A requirement of the exact EVM scheme, every field parsed.

@@ -5,7 +5,7 @@
 //! so a v1 payload sent in a v2 header gets `invalid_x402_version`, not a confusing field error.
 
 use crate::base64;
-use crate::error::{Error, Reason, Result};
+use crate::error::{Code, Error, Reason, Result};
 use crate::text::{cat, dec};
 use crate::wire::{v1, v2, AnyPaymentPayload, SettleResponse};
 use alloc::{format, string::String};
@@ -36,7 +36,7 @@ pub fn encode<T: Serialize>(message: &T) -> Result<String> {
 /// The text a header value carries: spaces and tabs around it trimmed, its size capped, then
 /// base64 and UTF-8 checked. `reason` is what any failure is reported as. Shared with the
 /// serde-free reader ([`crate::challenge`]).
-pub(crate) fn header_text(value: &str, header: &str, reason: Reason) -> Result<String> {
+pub(crate) fn header_text(value: &str, header: &str, reason: &'static Code) -> Result<String> {
     let mut value = value.as_bytes();
     while let [b' ' | b'\t', rest @ ..] = value {
         value = rest;
@@ -44,7 +44,7 @@ pub(crate) fn header_text(value: &str, header: &str, reason: Reason) -> Result<S
     while let [rest @ .., b' ' | b'\t'] = value {
         value = rest;
     }
-    let bad = |why: &str| Error::new(reason, cat(&[header, ": ", why]));
+    let bad = |why: &str| Error::coded(reason, cat(&[header, ": ", why]));
     if value.len() > MAX_HEADER_LEN {
         return Err(bad(&cat(&[
             &dec(value.len() as u64),
@@ -59,7 +59,7 @@ pub(crate) fn header_text(value: &str, header: &str, reason: Reason) -> Result<S
 
 /// Decodes a header value to JSON ([`header_text`], then JSON).
 fn decode_json(value: &str, header: &str, reason: Reason) -> Result<serde_json::Value> {
-    let text = header_text(value, header, reason)?;
+    let text = header_text(value, header, reason.code())?;
     serde_json::from_str(&text)
         .map_err(|e| Error::new(reason, format!("{header}: invalid JSON: {e}")))
 }

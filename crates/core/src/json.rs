@@ -111,27 +111,43 @@ impl<'a> Value<'a> {
 
 /// Parses a complete JSON text (surrounding whitespace allowed).
 pub fn parse(text: &str) -> Result<Value<'_>, JsonError> {
-    let mut p = Parser { s: text, i: 0 };
+    let mut p = Parser {
+        s: text,
+        i: 0,
+        error: JsonError {
+            offset: 0,
+            what: "",
+        },
+    };
     p.ws();
-    let v = p.value(0)?;
+    let v = p.value(0);
     p.ws();
-    if p.i != text.len() {
-        return Err(p.err("trailing characters after the JSON value"));
+    match v {
+        Some(_) if p.i != text.len() => {
+            p.fail::<()>("trailing characters after the JSON value");
+            Err(p.error)
+        }
+        Some(v) => Ok(v),
+        None => Err(p.error),
     }
-    Ok(v)
 }
 
+/// The reader's steps return `Option`: the error that stopped them is left in `error`, so a
+/// failing step costs a null check, not the copy of an error out of every frame.
 struct Parser<'a> {
     s: &'a str,
     i: usize,
+    error: JsonError,
 }
 
 impl<'a> Parser<'a> {
-    fn err(&self, what: &'static str) -> JsonError {
-        JsonError {
+    /// Records the error `what` at the current offset.
+    fn fail<T>(&mut self, what: &'static str) -> Option<T> {
+        self.error = JsonError {
             offset: self.i,
             what,
-        }
+        };
+        None
     }
 
     fn peek(&self) -> Option<u8> {
@@ -153,10 +169,10 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value<'a>, JsonError> {
+    fn value(&mut self, depth: usize) -> Option<Value<'a>> {
         let start = self.i;
         let kind = match self.peek() {
-            None => return Err(self.err("unexpected end of JSON")),
+            None => return self.fail("unexpected end of JSON"),
             Some(b'{') => self.object(depth)?,
             Some(b'[') => self.array(depth)?,
             Some(b'"') => Kind::String(self.string()?),
@@ -173,42 +189,42 @@ impl<'a> Parser<'a> {
                 } else if rest.starts_with("null") {
                     (Kind::Null, 4)
                 } else {
-                    return Err(self.err("expected a JSON value"));
+                    return self.fail("expected a JSON value");
                 };
                 self.i += len;
                 kind
             }
         };
-        Ok(Value {
+        Some(Value {
             raw: &self.s[start..self.i],
             kind,
         })
     }
 
-    fn nested(&self, depth: usize) -> Result<usize, JsonError> {
+    fn nested(&mut self, depth: usize) -> Option<usize> {
         if depth >= MAX_DEPTH {
-            return Err(self.err("JSON nested too deeply"));
+            return self.fail("JSON nested too deeply");
         }
-        Ok(depth + 1)
+        Some(depth + 1)
     }
 
-    fn object(&mut self, depth: usize) -> Result<Kind<'a>, JsonError> {
+    fn object(&mut self, depth: usize) -> Option<Kind<'a>> {
         let depth = self.nested(depth)?;
         self.i += 1;
         let mut members = Vec::new();
         self.ws();
         if self.eat(b'}') {
-            return Ok(Kind::Object(members));
+            return Some(Kind::Object(members));
         }
         loop {
             self.ws();
             if self.peek() != Some(b'"') {
-                return Err(self.err("expected a string key"));
+                return self.fail("expected a string key");
             }
             let key = self.string()?;
             self.ws();
             if !self.eat(b':') {
-                return Err(self.err("expected ':' after a key"));
+                return self.fail("expected ':' after a key");
             }
             self.ws();
             let v = self.value(depth)?;
@@ -218,19 +234,19 @@ impl<'a> Parser<'a> {
                 continue;
             }
             if self.eat(b'}') {
-                return Ok(Kind::Object(members));
+                return Some(Kind::Object(members));
             }
-            return Err(self.err("expected ',' or '}' in an object"));
+            return self.fail("expected ',' or '}' in an object");
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<Kind<'a>, JsonError> {
+    fn array(&mut self, depth: usize) -> Option<Kind<'a>> {
         let depth = self.nested(depth)?;
         self.i += 1;
         let mut items = Vec::new();
         self.ws();
         if self.eat(b']') {
-            return Ok(Kind::Array(items));
+            return Some(Kind::Array(items));
         }
         loop {
             self.ws();
@@ -240,9 +256,9 @@ impl<'a> Parser<'a> {
                 continue;
             }
             if self.eat(b']') {
-                return Ok(Kind::Array(items));
+                return Some(Kind::Array(items));
             }
-            return Err(self.err("expected ',' or ']' in an array"));
+            return self.fail("expected ',' or ']' in an array");
         }
     }
 
@@ -254,18 +270,18 @@ impl<'a> Parser<'a> {
         self.i - start
     }
 
-    fn number(&mut self) -> Result<(), JsonError> {
+    fn number(&mut self) -> Option<()> {
         let start = self.i;
         self.eat(b'-');
         if self.eat(b'0') {
             if matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(self.err("leading zero in a number"));
+                return self.fail("leading zero in a number");
             }
         } else if self.digits() == 0 {
-            return Err(self.err("expected digits in a number"));
+            return self.fail("expected digits in a number");
         }
         if self.eat(b'.') && self.digits() == 0 {
-            return Err(self.err("expected digits after '.'"));
+            return self.fail("expected digits after '.'");
         }
         if matches!(self.peek(), Some(b'e' | b'E')) {
             self.i += 1;
@@ -273,32 +289,34 @@ impl<'a> Parser<'a> {
                 self.eat(b'-');
             }
             if self.digits() == 0 {
-                return Err(self.err("expected digits in an exponent"));
+                return self.fail("expected digits in an exponent");
             }
         }
         if !in_f64_range(&self.s.as_bytes()[start..self.i]) {
             self.i = start;
-            return Err(self.err("number out of range"));
+            return self.fail("number out of range");
         }
-        Ok(())
+        Some(())
     }
 
-    fn hex4(&mut self) -> Result<u32, JsonError> {
+    fn hex4(&mut self) -> Option<u32> {
         let mut h = 0;
         for k in 0..4 {
-            let d = self
+            let Some(d) = self
                 .s
                 .as_bytes()
                 .get(self.i + k)
                 .and_then(|&b| crate::text::hex_val(b))
-                .ok_or_else(|| self.err("expected 4 hex digits after \\u"))?;
+            else {
+                return self.fail("expected 4 hex digits after \\u");
+            };
             h = (h << 4) | u32::from(d);
         }
         self.i += 4;
-        Ok(h)
+        Some(h)
     }
 
-    fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
+    fn string(&mut self) -> Option<Cow<'a, str>> {
         self.i += 1; // the opening quote
         let bytes = self.s.as_bytes();
         // Unescaped runs are borrowed (no escapes: the whole string) or copied whole. A run
@@ -307,13 +325,13 @@ impl<'a> Parser<'a> {
         let mut run = self.i;
         loop {
             let Some(&b) = bytes.get(self.i) else {
-                return Err(self.err("unterminated string"));
+                return self.fail("unterminated string");
             };
             match b {
                 b'"' => {
                     let text = &self.s[run..self.i];
                     self.i += 1;
-                    return Ok(match out {
+                    return Some(match out {
                         None => Cow::Borrowed(text),
                         Some(mut o) => {
                             o.push_str(text);
@@ -326,7 +344,7 @@ impl<'a> Parser<'a> {
                     o.push_str(&self.s[run..self.i]);
                     self.i += 1;
                     let Some(&e) = bytes.get(self.i) else {
-                        return Err(self.err("unterminated string"));
+                        return self.fail("unterminated string");
                     };
                     self.i += 1;
                     let c = match e {
@@ -339,32 +357,35 @@ impl<'a> Parser<'a> {
                         b'r' => '\r',
                         b't' => '\t',
                         b'u' => self.unicode_escape()?,
-                        _ => return Err(self.err("invalid escape in a string")),
+                        _ => return self.fail("invalid escape in a string"),
                     };
                     o.push(c);
                     run = self.i;
                 }
-                0..=0x1f => return Err(self.err("control character in a string")),
+                0..=0x1f => return self.fail("control character in a string"),
                 _ => self.i += 1,
             }
         }
     }
 
-    fn unicode_escape(&mut self) -> Result<char, JsonError> {
+    fn unicode_escape(&mut self) -> Option<char> {
         let hi = self.hex4()?;
         let code = if (0xd800..0xdc00).contains(&hi) {
             if !(self.eat(b'\\') && self.eat(b'u')) {
-                return Err(self.err("lone surrogate in a \\u escape"));
+                return self.fail("lone surrogate in a \\u escape");
             }
             let lo = self.hex4()?;
             if !(0xdc00..0xe000).contains(&lo) {
-                return Err(self.err("lone surrogate in a \\u escape"));
+                return self.fail("lone surrogate in a \\u escape");
             }
             0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
         } else {
             hi
         };
-        char::from_u32(code).ok_or_else(|| self.err("lone surrogate in a \\u escape"))
+        match char::from_u32(code) {
+            Some(c) => Some(c),
+            None => self.fail("lone surrogate in a \\u escape"),
+        }
     }
 }
 

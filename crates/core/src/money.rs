@@ -9,7 +9,7 @@
 //! rejected instead of silently ignored.
 
 use crate::error::{Error, Reason, Result};
-use alloc::{format, string::String, vec::Vec};
+use alloc::{format, string::String};
 use alloy_primitives::U256;
 
 /// Converts a price such as `"$0.01"`, `"0.5"` or `"$1"` to atomic units of an asset with
@@ -61,24 +61,24 @@ pub fn format_amount(atomic: U256, decimals: u8) -> String {
     if scale == 0 {
         return digits;
     }
-    // At least one integer digit: zeros in front, then the point `scale` digits from the end.
+    // At least one integer digit: zeros in front, then the point `scale` digits from the end;
+    // the fraction without its trailing zeros (and without the point when nothing is left).
     let digits = digits.as_bytes();
     let width = digits.len().max(scale + 1);
-    let mut out = Vec::with_capacity(width + 1);
-    let padded = core::iter::repeat_n(b'0', width - digits.len()).chain(digits.iter().copied());
-    for (k, d) in padded.enumerate() {
+    let pad = width - digits.len();
+    let digit = |k: usize| if k < pad { b'0' } else { digits[k - pad] };
+    let mut end = width;
+    while end > width - scale && digit(end - 1) == b'0' {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end + 1);
+    for k in 0..end {
         if k + scale == width {
-            out.push(b'.');
+            out.push('.');
         }
-        out.push(d);
+        out.push(char::from(digit(k)));
     }
-    while out.last() == Some(&b'0') {
-        out.pop();
-    }
-    if out.last() == Some(&b'.') {
-        out.pop();
-    }
-    String::from_utf8(out).unwrap_or_default()
+    out
 }
 
 #[cfg(test)]

@@ -38,6 +38,17 @@ pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {
     Some(n)
 }
 
+/// Lower-case hex digits.
+pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends the lower-case hex digits of `bytes`.
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+}
+
 /// The value of a hex digit.
 pub(crate) fn hex_val(b: u8) -> Option<u8> {
     match b {

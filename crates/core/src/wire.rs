@@ -109,7 +109,9 @@ pub mod decimal_u256 {
     /// halves (no 128-bit arithmetic).
     pub fn format(v: &U256) -> alloc::string::String {
         let mut limbs = *v.as_limbs();
-        let mut digits = alloc::vec::Vec::with_capacity(20);
+        // 78 digits hold every uint256; they are written from the end.
+        let mut digits = [0u8; 78];
+        let mut start = digits.len();
         loop {
             let mut rem = 0u64;
             for limb in limbs.iter_mut().rev() {
@@ -118,13 +120,13 @@ pub mod decimal_u256 {
                 *limb = ((hi / 10) << 32) | (lo / 10);
                 rem = lo % 10;
             }
-            digits.push(b'0' + rem as u8);
+            start -= 1;
+            digits[start] = b'0' + rem as u8;
             if limbs == [0; 4] {
                 break;
             }
         }
-        digits.reverse();
-        alloc::string::String::from_utf8(digits).unwrap_or_default()
+        digits[start..].iter().map(|&d| char::from(d)).collect()
     }
 
     /// Serializes as a decimal string.

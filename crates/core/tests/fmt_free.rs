@@ -6,7 +6,7 @@
 
 use alloy_primitives::{Address, U256};
 use proptest::prelude::*;
-use x402_core::exact::parse_address;
+use x402_core::exact::{checksummed, parse_address, parse_hex_bytes};
 use x402_core::json;
 use x402_core::money::format_amount;
 use x402_core::network::Network;
@@ -128,6 +128,34 @@ proptest! {
             let (ns, reference) = s.split_once(':').unwrap();
             prop_assert_eq!(n.chain_id(), (ns == "eip155").then(|| reference.parse().unwrap()));
         }
+    }
+}
+
+/// `parse_hex_bytes` as it was written with `hex::decode`.
+fn parse_hex_bytes_std(s: &str) -> Option<Vec<u8>> {
+    s.strip_prefix("0x")
+        .filter(|h| !h.is_empty() && h.len() % 2 == 0)
+        .and_then(|h| alloy_primitives::hex::decode(h).ok())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn checksummed_is_alloy(bytes in any::<[u8; 20]>()) {
+        let a = Address::from(bytes);
+        prop_assert_eq!(checksummed(&a), a.to_checksum(None));
+    }
+
+    #[test]
+    fn hex_bytes_parse_as_before(
+        s in "(0x|0X){0,2}[0-9a-fA-F]{0,70}|0x[0-9a-fA-FxX:g ]{0,12}|.{0,8}",
+        bytes in proptest::collection::vec(any::<u8>(), 1..80),
+    ) {
+        prop_assert_eq!(parse_hex_bytes(&s), parse_hex_bytes_std(&s), "{}", s);
+        let text = format!("0x{}", alloy_primitives::hex::encode(&bytes));
+        prop_assert_eq!(parse_hex_bytes(&text), Some(bytes.clone()));
+        prop_assert_eq!(parse_hex_bytes(&text.to_uppercase().replacen('X', "x", 1)), Some(bytes));
     }
 }
 
