@@ -206,6 +206,16 @@ fn calls(wallet: &JsValue) -> Vec<String> {
         .collect()
 }
 
+/// `wrapFetch` with the one option `key: bad` throws `invalid_config` naming the option.
+fn refused_as_invalid_config(key: &str, bad: JsValue) {
+    let err = PayingFetch::new(JsValue::UNDEFINED, JsValue::UNDEFINED, obj(&[(key, bad)]))
+        .err()
+        .unwrap();
+    assert_eq!(code(&err), "invalid_config");
+    let message = get(&err, "message").as_string().unwrap();
+    assert!(message.contains(key), "{message}");
+}
+
 fn now() -> u64 {
     (js_sys::Date::now() / 1000.0) as u64
 }
@@ -642,12 +652,7 @@ async fn asset_lists_caps_and_preferences_come_from_the_options() {
             js_sys::Array::of1(&"base".into()).into(),
         ),
     ] {
-        let err = PayingFetch::new(JsValue::UNDEFINED, JsValue::UNDEFINED, obj(&[(key, bad)]))
-            .err()
-            .unwrap();
-        assert_eq!(code(&err), "invalid_config");
-        let message = get(&err, "message").as_string().unwrap();
-        assert!(message.contains(key), "{message}");
+        refused_as_invalid_config(key, bad);
     }
     // Two offers, another chain first: the preferred network is chosen.
     let mut other = requirement(10_000);
@@ -703,12 +708,7 @@ async fn amount_options_take_strings_safe_integers_and_bigints_and_refuse_the_re
         ("budget", obj(&[("periodSeconds", JsValue::from(0.0))])),
         ("budget", obj(&[("storageKey", JsValue::from(7.0))])),
     ] {
-        let err = PayingFetch::new(JsValue::UNDEFINED, JsValue::UNDEFINED, obj(&[(key, bad)]))
-            .err()
-            .unwrap();
-        assert_eq!(code(&err), "invalid_config");
-        let message = get(&err, "message").as_string().unwrap();
-        assert!(message.contains(key), "{message}");
+        refused_as_invalid_config(key, bad);
     }
     // Options that JSON cannot represent (a cycle) are invalid_config too, not a crash.
     let cyclic = Object::new();
