@@ -25,11 +25,11 @@ use x402_core::{
 
 #[wasm_bindgen(module = "/js/flow.js")]
 extern "C" {
-    /// The paying `fetch` function over a [`Payer`].
     /// The policy and budget options as JSON text.
     #[wasm_bindgen(js_name = optionsText, catch)]
     fn options_text(options: &JsValue) -> Result<String, JsValue>;
 
+    /// The paying `fetch` function over a [`Payer`] (`budget_key`: where the budget is stored).
     #[wasm_bindgen(js_name = payingFetch, catch)]
     fn paying_fetch(
         fetch: &JsValue,
@@ -195,6 +195,7 @@ impl Quote {
     }
 }
 
+/// An `invalid_config` error naming the option and what it must be.
 pub(crate) fn invalid_option(what: &str, why: &str) -> JsValue {
     let mut m = String::from("invalid option ");
     m.push_str(what);
