@@ -244,9 +244,14 @@ fn list<'v, 'a>(options: &'v Value<'a>, key: &str) -> Result<Option<&'v [Value<'
 }
 
 fn networks(options: &Value<'_>, key: &str) -> Result<Option<Vec<Network>>, JsValue> {
-    list(options, key)?
-        .map(|items| items.iter().map(|n| network(Some(n), key)).collect())
-        .transpose()
+    let Some(items) = list(options, key)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for n in items {
+        out.push(network(Some(n), key)?);
+    }
+    Ok(Some(out))
 }
 
 /// The core [`Policy`] from the options `maxAmount` (absent: the default $0.10; `null`: no

@@ -26,6 +26,10 @@ pub const X_PAYMENT_RESPONSE: &str = "X-PAYMENT-RESPONSE";
 /// 0.5–2 KiB; smart-wallet signatures make payloads a few KiB.
 pub const MAX_HEADER_LEN: usize = 16 * 1024;
 
+/// The tail of the message for a header over [`MAX_HEADER_LEN`] (its digits written out, so
+/// the reader does not format the constant at run time).
+const LIMIT_TEXT: &str = " bytes exceeds the 16384-byte limit";
+
 /// Encodes a message as a header value: padded standard base64 of compact JSON.
 pub fn encode<T: Serialize>(message: &T) -> Result<String> {
     let json = serde_json::to_vec(message)
@@ -46,12 +50,10 @@ pub(crate) fn header_text(value: &str, header: &str, reason: &'static Code) -> R
     }
     let bad = |why: &str| Error::coded(reason, cat(&[header, ": ", why]));
     if value.len() > MAX_HEADER_LEN {
-        return Err(bad(&cat(&[
-            &dec(value.len() as u64),
-            " bytes exceeds the ",
-            &dec(MAX_HEADER_LEN as u64),
-            "-byte limit",
-        ])));
+        return Err(Error::coded(
+            reason,
+            cat(&[header, ": ", &dec(value.len() as u64), LIMIT_TEXT]),
+        ));
     }
     let bytes = base64::decode_bytes(value).map_err(|e| bad(e.message()))?;
     String::from_utf8(bytes).map_err(|_| bad("decoded bytes are not UTF-8"))
@@ -140,6 +142,14 @@ pub fn decode_payment_response(value: &str) -> Result<SettleResponse> {
 mod tests {
     use super::*;
     use alloc::string::ToString;
+
+    #[test]
+    fn limit_text_names_the_limit() {
+        assert_eq!(
+            LIMIT_TEXT,
+            format!(" bytes exceeds the {MAX_HEADER_LEN}-byte limit")
+        );
+    }
 
     #[test]
     fn header_errors_are_clear() {

@@ -1348,3 +1348,50 @@ proptest! {
         prop_assert_eq!(json::parse(&s).is_ok(), serde_json::from_str::<Value>(&s).is_ok(), "{:?}", s);
     }
 }
+
+/// The reader's `x402Version` checks, size limit and receipt `amount` errors word their
+/// messages as the serde path does (fixed cases of the rewritten error paths).
+#[test]
+fn reader_error_messages_match_serde() {
+    let required = |json: &str| base64::encode(json.as_bytes());
+    for json in ["{}", "{\"x402Version\":1}", "{\"x402Version\":\"2\"}"] {
+        let ours = Challenge::from_header(&required(json)).unwrap_err();
+        let serde = header::decode_payment_required(&required(json)).unwrap_err();
+        assert_eq!(ours.reason(), Reason::InvalidX402Version, "{json}");
+        assert_eq!(ours, serde, "{json}");
+    }
+    let ours = Challenge::from_v1_body("{\"x402Version\":2}").unwrap_err();
+    let serde = header::parse_v1_challenge_body(b"{\"x402Version\":2}").unwrap_err();
+    assert_eq!(ours, serde);
+    let e = Challenge::from_header(&required("{\"x402Version\":2,\"x402Version\":2}")).unwrap_err();
+    assert_eq!(e.message(), "PAYMENT-REQUIRED: duplicate x402Version");
+    assert_eq!(e.reason(), Reason::InvalidX402Version);
+    let e = Challenge::from_v1_body("{\"x402Version\":1,\"x402Version\":1}").unwrap_err();
+    assert_eq!(e.message(), "402 body: duplicate x402Version");
+    assert_eq!(e.reason(), Reason::InvalidX402Version);
+
+    let big = "A".repeat(header::MAX_HEADER_LEN + 4);
+    let ours = Challenge::from_header(&big).unwrap_err();
+    assert_eq!(ours, header::decode_payment_required(&big).unwrap_err());
+    assert_eq!(
+        ours.message(),
+        "PAYMENT-REQUIRED: 16388 bytes exceeds the 16384-byte limit"
+    );
+
+    let receipt = |amount: &str| {
+        required(&format!(
+            "{{\"success\":true,\"network\":\"eip155:8453\",\"amount\":{amount}}}"
+        ))
+    };
+    assert!(challenge::decode_receipt(&receipt("null")).is_ok());
+    assert!(challenge::decode_receipt(&receipt("\"12\"")).is_ok());
+    for (amount, why) in [
+        ("12", "expected a string"),
+        ("\"012\"", "leading zeros in a decimal integer string"),
+        ("\"x\"", "expected a decimal integer string"),
+    ] {
+        let e = challenge::decode_receipt(&receipt(amount)).unwrap_err();
+        assert_eq!(e.reason(), Reason::InvalidPayload);
+        assert_eq!(e.message(), format!("PAYMENT-RESPONSE: amount: {why}"));
+    }
+}
