@@ -17,7 +17,6 @@ export const ready = init().then(() => { loaded = true; });
 // Whoever awaits `ready` (or calls a wrapped fetch) sees the failure; do not report it unhandled.
 ready.catch(() => {});
 
-
 /**
  * Wraps `fetch` so that HTTP 402 x402 challenges are paid once with `wallet` (as js/web.js).
  * Before the wasm module is loaded, the payer is made on the first call, after `ready`.
