@@ -11,17 +11,11 @@ await init({ module_or_path: await readFile(new URL('../pkg/local/x402_bg.wasm',
 /** Already resolved (the module is loaded before this entry finishes evaluating). */
 export const ready = Promise.resolve();
 
-/**
- * Wraps `fetch` so that HTTP 402 x402 challenges are paid once with `wallet`.
- * Same shape as @x402/fetch's `wrapFetchWithPayment(fetch, client)`.
- */
-export function wrapFetch(fetch, wallet, options = {}) {
-  return wrap(fetch, wallet, options);
-}
-
 /** A wallet for a private key (`0x` + 64 hex digits): `{ address, signTypedData }`. */
 export function localWallet(privateKey) {
   return new LocalWallet(privateKey);
 }
 
-export { wrapFetch as wrapFetchWithPayment, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse };
+// wrapFetch(fetch, wallet, options): the wasm function itself (same shape as @x402/fetch's
+// wrapFetchWithPayment); it reads absent options as none.
+export { wrap as wrapFetch, wrap as wrapFetchWithPayment, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse };

@@ -7,12 +7,7 @@ await init({ module_or_path: await readFile(new URL('../pkg/web/x402_bg.wasm', i
 /** Already resolved in Node (the module is loaded before this entry finishes evaluating). */
 export const ready = Promise.resolve();
 
-/**
- * Wraps `fetch` so that HTTP 402 x402 challenges are paid once with `wallet`.
- * Same shape as @x402/fetch's `wrapFetchWithPayment(fetch, client)`.
- */
-export function wrapFetch(fetch, wallet, options = {}) {
-  return wrap(fetch, wallet, options);
-}
-export { wrapFetch as wrapFetchWithPayment, paymentReceipt, decodePaymentRequired, decodePaymentResponse };
+// wrapFetch(fetch, wallet, options): the wasm function itself (same shape as @x402/fetch's
+// wrapFetchWithPayment); it reads absent options as none.
+export { wrap as wrapFetch, wrap as wrapFetchWithPayment, paymentReceipt, decodePaymentRequired, decodePaymentResponse };
 export { discoverWallets, listWallets, requestWallets } from './wallets.js';
