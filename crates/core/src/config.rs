@@ -37,6 +37,9 @@ pub const DEFAULT_FACILITATOR_TIMEOUT_SECONDS: u64 = 30;
 pub const DEFAULT_GAS_LIMIT: u64 = 200_000;
 /// Default cap on the total size of request headers.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Default `Cache-Control` of every response that carries paid content: no shared cache may
+/// store it, and the browser keeps no copy either.
+pub const DEFAULT_PAID_CACHE_CONTROL: &str = "private, no-store";
 
 /// When a paid request is settled relative to the response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,8 +148,11 @@ pub struct Config {
     pub content: ContentSource,
     /// Settlement.
     pub settlement: Settlement,
-    /// Whether `/verify`, `/settle`, `/supported` are served.
+    /// Whether `/verify`, `/settle`, `/supported` are served (default: not).
     pub facilitator_endpoints: bool,
+    /// Whether the facilitator endpoints judge any requirements a caller sends (an open,
+    /// public facilitator) instead of only the offers of this Worker's own routes.
+    pub open_facilitator: bool,
     /// Path prefix of the facilitator endpoints (`""`: at the root).
     pub facilitator_prefix: String,
     /// Whether `GET /discovery/resources` is served.
@@ -155,6 +161,15 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// `Access-Control-Allow-Origin` value.
     pub cors_allow_origin: String,
+    /// `Cache-Control` of every response carrying paid content (it always holds `private` or
+    /// `no-store`).
+    pub paid_cache_control: String,
+    /// Extra module scripts the HTML paywall page loads before the drop-in (an analytics tag,
+    /// a wallet connector): site paths (`/…`) or `https://` URLs.
+    pub paywall_scripts: Vec<String>,
+    /// Method and path patterns served without payment although a priced route covers the path
+    /// for other methods (without one, such a request is answered 405).
+    pub free_routes: Vec<Pattern>,
 }
 
 fn invalid(field: &str, msg: impl core::fmt::Display) -> Error {
@@ -187,6 +202,14 @@ struct RawConfig {
     max_request_header_bytes: Option<usize>,
     #[serde(default)]
     cors_allow_origin: Option<String>,
+    #[serde(default)]
+    open_facilitator: Option<bool>,
+    #[serde(default)]
+    paid_cache_control: Option<String>,
+    #[serde(default)]
+    paywall_scripts: Option<Vec<String>>,
+    #[serde(default)]
+    free_routes: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -585,21 +608,117 @@ impl Config {
         if !(4096..=1 << 20).contains(&max_header_bytes) {
             return Err(invalid("maxRequestHeaderBytes", "must be 4096..=1048576"));
         }
+        let paid_cache_control = raw
+            .paid_cache_control
+            .unwrap_or_else(|| DEFAULT_PAID_CACHE_CONTROL.into());
+        let directives = paid_cache_control.to_ascii_lowercase();
+        let shareable = !directives
+            .split(',')
+            .any(|d| matches!(d.trim(), "private" | "no-store"))
+            || directives.contains("public")
+            || directives.contains("s-maxage");
+        if shareable
+            || !paid_cache_control
+                .bytes()
+                .all(|b| b == b' ' || b.is_ascii_graphic())
+        {
+            return Err(invalid(
+                "paidCacheControl",
+                "must contain \"private\" or \"no-store\" and no \"public\" or \"s-maxage\": paid content is never stored by a shared cache",
+            ));
+        }
+        let paywall_scripts = raw.paywall_scripts.unwrap_or_default();
+        for (i, src) in paywall_scripts.iter().enumerate() {
+            let ok = (src.starts_with('/') && !src.starts_with("//")
+                || src.starts_with("https://"))
+                && src
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"\"'<>`\\".contains(&b));
+            if !ok {
+                return Err(invalid(
+                    &format!("paywallScripts[{i}]"),
+                    "must be a site path (/...) or an https:// URL, without quotes or angle brackets",
+                ));
+            }
+        }
+        let free_routes = raw
+            .free_routes
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Pattern::parse(p).map_err(|e| invalid(&format!("freeRoutes[{i}]"), e.message()))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             routes,
             content: content(&raw.content, "content")?,
             settlement: settlement(&raw.settlement)?,
-            facilitator_endpoints: raw.facilitator_endpoints.unwrap_or(true),
+            facilitator_endpoints: raw.facilitator_endpoints.unwrap_or(false),
+            open_facilitator: raw.open_facilitator.unwrap_or(false),
             facilitator_prefix,
             discovery: raw.discovery.unwrap_or(true),
             max_header_bytes,
             cors_allow_origin: raw.cors_allow_origin.unwrap_or_else(|| "*".into()),
+            paid_cache_control,
+            paywall_scripts,
+            free_routes,
         })
     }
 
     /// The first route matching a request (`path` normalised).
     pub fn route_for(&self, method: &str, path: &str) -> Option<&Route> {
         self.routes.iter().find(|r| r.pattern.matches(method, path))
+    }
+
+    /// What to do with a request that no priced route matches (`path` normalised): a path that
+    /// a priced route covers for other methods is not proxied unpaid (a POST to a GET-priced
+    /// path), unless a `freeRoutes` pattern names it. Returns the methods the priced routes
+    /// allow there (for a 405's `Allow`), or `None` when the request may be served free.
+    pub fn refused_methods(&self, method: &str, path: &str) -> Option<Vec<&'static str>> {
+        const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+        if method.eq_ignore_ascii_case("OPTIONS")
+            || self.free_routes.iter().any(|p| p.matches(method, path))
+        {
+            return None;
+        }
+        let allowed: Vec<&'static str> = METHODS
+            .into_iter()
+            .filter(|m| self.route_for(m, path).is_some())
+            .collect();
+        (!allowed.is_empty()).then_some(allowed)
+    }
+
+    /// The offer of one of this Worker's routes that equals `r` (scheme, network, asset, payTo,
+    /// amount and `maxTimeoutSeconds`; `extra`'s EIP-712 name and version when given): the
+    /// requirements the facilitator endpoints accept unless [`Config::open_facilitator`].
+    pub fn own_offer_v2(&self, r: &v2::PaymentRequirements) -> Option<&Route> {
+        self.routes.iter().find(|route| {
+            route.requirements_v2().iter().any(|o| {
+                o.scheme == r.scheme
+                    && o.network == r.network
+                    && o.amount == r.amount
+                    && o.asset.eq_ignore_ascii_case(&r.asset)
+                    && o.pay_to.eq_ignore_ascii_case(&r.pay_to)
+                    && o.max_timeout_seconds == r.max_timeout_seconds
+                    && same_domain(o.extra.as_ref(), r.extra.as_ref())
+            })
+        })
+    }
+
+    /// [`Config::own_offer_v2`] for a v1 requirement (`maxAmountRequired`, v1 network name).
+    pub fn own_offer_v1(&self, r: &v1::PaymentRequirements) -> Option<&Route> {
+        self.routes.iter().find(|route| {
+            route.requirements_v1(&r.resource).iter().any(|o| {
+                o.scheme == r.scheme
+                    && o.network == r.network
+                    && o.max_amount_required == r.max_amount_required
+                    && o.asset.eq_ignore_ascii_case(&r.asset)
+                    && o.pay_to.eq_ignore_ascii_case(&r.pay_to)
+                    && o.max_timeout_seconds == r.max_timeout_seconds
+                    && same_domain(o.extra.as_ref(), r.extra.as_ref())
+            })
+        })
     }
 
     /// `GET /supported`: every (version, network) the routes accept.
@@ -682,6 +801,16 @@ impl Config {
             },
         }
     }
+}
+
+/// Whether a caller's `extra` names the same EIP-712 domain as ours (absent fields are ours).
+fn same_domain(ours: Option<&JsonMap>, theirs: Option<&JsonMap>) -> bool {
+    let (Some(ours), Some(theirs)) = (ours, theirs) else {
+        return true;
+    };
+    ["name", "version"]
+        .iter()
+        .all(|k| theirs.get(*k).is_none_or(|v| Some(v) == ours.get(*k)))
 }
 
 impl Route {
@@ -897,6 +1026,33 @@ mod tests {
             ("/settlement/rpcUrl", json!("ftp://x"), "settlement.rpcUrl"),
             ("/content/source", json!("s3"), "content.source"),
             ("/maxRequestHeaderBytes", json!(10), "maxRequestHeaderBytes"),
+            (
+                "/paidCacheControl",
+                json!("public, max-age=60"),
+                "paidCacheControl",
+            ),
+            ("/paidCacheControl", json!("max-age=60"), "paidCacheControl"),
+            (
+                "/paidCacheControl",
+                json!("private, s-maxage=60"),
+                "paidCacheControl",
+            ),
+            (
+                "/paywallScripts",
+                json!(["//evil.example/x.js"]),
+                "paywallScripts[0]",
+            ),
+            (
+                "/paywallScripts",
+                json!(["/ok.js", "http://plain.example/x.js"]),
+                "paywallScripts[1]",
+            ),
+            (
+                "/paywallScripts",
+                json!(["/x.js\"><script>"]),
+                "paywallScripts[0]",
+            ),
+            ("/freeRoutes", json!(["FETCH /x"]), "freeRoutes[0]"),
         ];
         for (pointer, value, needle) in cases {
             let mut v = base();
@@ -924,5 +1080,67 @@ mod tests {
             .message()
             .contains("settlement.rpcUrl"));
         assert!(Config::from_json(&json!("nope")).is_err());
+    }
+
+    #[test]
+    fn safety_defaults() {
+        let c = Config::from_json(&base()).unwrap();
+        assert!(
+            !c.facilitator_endpoints,
+            "facilitator endpoints are off by default"
+        );
+        assert!(!c.open_facilitator);
+        assert_eq!(c.paid_cache_control, DEFAULT_PAID_CACHE_CONTROL);
+        assert!(c.paywall_scripts.is_empty());
+        let mut v = base();
+        v["paidCacheControl"] = json!("private, max-age=0");
+        v["paywallScripts"] = json!(["/demo-wallet.js", "https://cdn.example/w.js"]);
+        v["freeRoutes"] = json!(["POST /paid/comments"]);
+        let c = Config::from_json(&v).unwrap();
+        assert_eq!(c.paid_cache_control, "private, max-age=0");
+        assert_eq!(c.paywall_scripts.len(), 2);
+        // A POST to a GET-priced path is refused with the methods the routes price there...
+        assert_eq!(
+            c.refused_methods("POST", "/paid/one.html"),
+            Some(vec!["GET", "HEAD"])
+        );
+        assert_eq!(
+            c.refused_methods("DELETE", "/paid/x"),
+            Some(vec!["GET", "HEAD"])
+        );
+        // ...unless routed explicitly; unpriced paths and preflights are served.
+        assert_eq!(c.refused_methods("POST", "/paid/comments"), None);
+        assert_eq!(c.refused_methods("POST", "/free.html"), None);
+        assert_eq!(c.refused_methods("OPTIONS", "/paid/one.html"), None);
+        // The facilitator endpoints' own offers: equal in every term, not another payTo.
+        let one = c.route_for("GET", "/paid/one.html").unwrap();
+        let mut r = one.requirements_v2()[0].clone();
+        assert!(c.own_offer_v2(&r).is_some());
+        r.extra = None;
+        assert!(c.own_offer_v2(&r).is_some(), "absent extra is ours");
+        for edit in [
+            (|r: &mut v2::PaymentRequirements| {
+                r.pay_to = "0x0000000000000000000000000000000000000007".into()
+            }) as fn(&mut v2::PaymentRequirements),
+            |r| r.amount = U256::from(1),
+            |r| r.asset = "0x0000000000000000000000000000000000000001".into(),
+            |r| r.max_timeout_seconds = 1_000_000_000_000,
+            |r| r.scheme = "upto".into(),
+        ] {
+            let mut x = one.requirements_v2()[0].clone();
+            edit(&mut x);
+            assert!(c.own_offer_v2(&x).is_none(), "{x:?}");
+        }
+        let mut x = one.requirements_v2()[0].clone();
+        x.extra
+            .as_mut()
+            .unwrap()
+            .insert("name".into(), json!("Evil Coin"));
+        assert!(c.own_offer_v2(&x).is_none());
+        let v1r = c.routes[2].requirements_v1("http://h/api/x");
+        assert!(c.own_offer_v1(&v1r[0]).is_some());
+        let mut bad = v1r[0].clone();
+        bad.pay_to = "0x0000000000000000000000000000000000000007".into();
+        assert!(c.own_offer_v1(&bad).is_none());
     }
 }

@@ -28,6 +28,10 @@ use k256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
 /// Seconds that must remain before `validBefore` for a settlement to land (the reference
 /// rejects `validBefore < now + 6`).
 pub const SETTLEMENT_MARGIN_SECONDS: u64 = 6;
+/// Clock skew allowed between payer and verifier above the requirement's own bound: an
+/// authorization may be valid until at most `now + maxTimeoutSeconds + CLOCK_SKEW_SECONDS`.
+/// Without this bound a payment signed with `validBefore = 2^256 - 1` would stay valid forever.
+pub const CLOCK_SKEW_SECONDS: u64 = 60;
 
 /// The 32-byte suffix of an ERC-6492 wrapped signature.
 pub const ERC6492_MAGIC: [u8; 32] = [
@@ -558,6 +562,18 @@ fn check(
             format!(
                 "authorization expired (validBefore {} < now {now} + {SETTLEMENT_MARGIN_SECONDS}s)",
                 auth.valid_before
+            ),
+        ));
+    }
+    let latest = now_u
+        + U256::from(requirement.max_timeout_seconds)
+        + U256::from(CLOCK_SKEW_SECONDS);
+    if auth.valid_before > latest {
+        return Err(Error::new(
+            Reason::InvalidExactEvmPayloadAuthorizationValidBefore,
+            format!(
+                "authorization valid for too long (validBefore {} > now {now} + maxTimeoutSeconds {} + {CLOCK_SKEW_SECONDS}s)",
+                auth.valid_before, requirement.max_timeout_seconds
             ),
         ));
     }
