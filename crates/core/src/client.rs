@@ -4,6 +4,7 @@
 //!
 //! Nothing here reads the clock or randomness: `now` and the `nonce` are parameters.
 
+use crate::asset::find_asset;
 use crate::eip712::{signing_hash, typed_data_json};
 use crate::error::{Error, Reason, Result};
 use crate::exact::{
@@ -20,8 +21,17 @@ use serde::{Deserialize, Serialize};
 /// Seconds `validAfter` is back-dated to tolerate clock skew (the reference uses 600).
 pub const VALID_AFTER_SKEW_SECONDS: u64 = 600;
 
-/// Default maximum per payment: 100000 atomic units, $0.10 of a 6-decimal stablecoin.
+/// Default maximum per payment: 100000 millionths of a token, $0.10 of a stablecoin (scaled
+/// to each asset's decimals, see [`Policy::max_amount`]).
 pub const DEFAULT_MAX_AMOUNT: u64 = 100_000;
+
+/// The decimals [`Policy::max_amount`] (and a budget's amounts) are written in: millionths of a
+/// token, the atomic unit of USDC.
+pub const CAP_DECIMALS: u8 = 6;
+
+/// Default bound on a requirement's `maxTimeoutSeconds`: what this client signs is valid for at
+/// most an hour.
+pub const DEFAULT_MAX_TIMEOUT_SECONDS: u64 = 3600;
 
 /// An asset the client agrees to pay with, optionally with its own cap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,24 +41,34 @@ pub struct AllowedAsset {
     pub network: Network,
     /// Token contract (string so configs stay JSON-friendly; parsed when used).
     pub asset: String,
-    /// Cap per payment in atomic units, instead of the policy's `maxAmount`.
+    /// Cap per payment in the asset's own atomic units, instead of the policy's `maxAmount`.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_u256")]
     pub max_amount: Option<U256>,
+    /// Decimals of the asset's atomic unit. Required for an asset that is not in
+    /// [`crate::asset::KNOWN_ASSETS`] (the table wins for one that is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<u8>,
 }
 
 /// What the client is willing to pay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Policy {
-    /// Maximum per payment in atomic units (`None`: no cap). Default $0.10 in 6 decimals.
+    /// Maximum per payment (`None`: no cap), in millionths of a token ([`CAP_DECIMALS`]) and
+    /// scaled to each asset's decimals: the default, 100000, is 0.10 of any token (100000 units
+    /// of USDC, 10^17 of an 18-decimal token, none of a 0-decimal one).
     #[serde(with = "opt_u256")]
     pub max_amount: Option<U256>,
     /// Networks allowed (`None`: any EVM network).
     pub allowed_networks: Option<Vec<Network>>,
-    /// Assets allowed (`None`: any asset).
+    /// Assets allowed. `None`: the known stablecoins ([`crate::asset::KNOWN_ASSETS`]); a list:
+    /// only those, and an asset missing from the table only with its `decimals`.
     pub allowed_assets: Option<Vec<AllowedAsset>>,
     /// Networks to prefer, best first; otherwise the server's order is kept.
     pub preferred_networks: Vec<Network>,
+    /// Longest `maxTimeoutSeconds` accepted (the authorization's validity window); longer offers
+    /// are refused with `invalid_payment_requirements`. Default [`DEFAULT_MAX_TIMEOUT_SECONDS`].
+    pub max_timeout_seconds: u64,
 }
 
 impl Default for Policy {
@@ -58,7 +78,33 @@ impl Default for Policy {
             allowed_networks: None,
             allowed_assets: None,
             preferred_networks: Vec::new(),
+            max_timeout_seconds: DEFAULT_MAX_TIMEOUT_SECONDS,
         }
+    }
+}
+
+/// `amount` written with `from` decimals, rewritten with `to` decimals: digits dropped (rounded
+/// up when `up` and a dropped digit is not zero) or zeros added; `U256::MAX` when too large.
+/// Done on the decimal text, so the browser bundle needs no uint256 division.
+pub fn rescale(amount: U256, from: u8, to: u8, up: bool) -> U256 {
+    let mut text = decimal_u256::format(&amount);
+    let keep = text
+        .len()
+        .saturating_sub(usize::from(from.saturating_sub(to)));
+    let round = up && text.as_bytes()[keep..].iter().any(|&d| d != b'0');
+    text.truncate(keep);
+    for _ in from..to {
+        text.push('0');
+    }
+    let kept = if keep == 0 || amount.is_zero() {
+        U256::ZERO
+    } else {
+        decimal_u256::parse(&text).unwrap_or(U256::MAX)
+    };
+    if round {
+        kept.saturating_add(U256::from(1u8))
+    } else {
+        kept
     }
 }
 
@@ -141,52 +187,89 @@ impl AnyPaymentRequired {
 }
 
 impl Policy {
+    /// The decimals of an offer's asset: from the known table, else from this policy's
+    /// `allowedAssets` entry for it; `None` when neither knows them.
+    pub fn decimals(&self, offer: &ExactEvmRequirement) -> Option<u8> {
+        find_asset(&offer.network, &offer.asset)
+            .map(|a| a.decimals)
+            .or_else(|| self.allowed(offer).and_then(|a| a.decimals))
+    }
+
+    /// This policy's `allowedAssets` entry for an offer's asset.
+    fn allowed(&self, offer: &ExactEvmRequirement) -> Option<&AllowedAsset> {
+        self.allowed_assets.as_ref()?.iter().find(|a| {
+            a.network == offer.network && parse_address(&a.asset).is_ok_and(|x| x == offer.asset)
+        })
+    }
+
     /// Why this policy refuses an offer, or `None` if it accepts it.
     pub fn refusal(&self, offer: &ExactEvmRequirement) -> Option<Error> {
+        let refuse = |reason, parts: &[&str]| Some(Error::new(reason, cat(parts)));
         if let Some(nets) = &self.allowed_networks {
             if !nets.contains(&offer.network) {
-                return Some(Error::new(
+                return refuse(
                     Reason::NoAcceptableRequirement,
-                    cat(&["network ", offer.network.as_str(), " is not allowed"]),
-                ));
+                    &["network ", offer.network.as_str(), " is not allowed"],
+                );
             }
         }
-        let mut cap = self.max_amount;
-        if let Some(assets) = &self.allowed_assets {
-            let rule = assets.iter().find(|a| {
-                a.network == offer.network
-                    && parse_address(&a.asset).is_ok_and(|x| x == offer.asset)
-            });
-            match rule {
-                None => {
-                    return Some(Error::new(
-                        Reason::NoAcceptableRequirement,
-                        cat(&[
-                            "asset ",
-                            &checksummed(&offer.asset),
-                            " on ",
-                            offer.network.as_str(),
-                            " is not allowed",
-                        ]),
-                    ))
-                }
-                Some(rule) if rule.max_amount.is_some() => cap = rule.max_amount,
-                Some(_) => {}
-            }
+        if offer.max_timeout_seconds > self.max_timeout_seconds {
+            return refuse(
+                Reason::InvalidPaymentRequirements,
+                &[
+                    "maxTimeoutSeconds ",
+                    &dec(offer.max_timeout_seconds),
+                    " is longer than the ",
+                    &dec(self.max_timeout_seconds),
+                    " s a payment of this client stays valid",
+                ],
+            );
         }
+        let asset = checksummed(&offer.asset);
+        let rule = self.allowed(offer);
+        if self.allowed_assets.is_some() && rule.is_none() {
+            return refuse(
+                Reason::NoAcceptableRequirement,
+                &[
+                    "asset ",
+                    &asset,
+                    " on ",
+                    offer.network.as_str(),
+                    " is not allowed",
+                ],
+            );
+        }
+        let Some(decimals) = self.decimals(offer) else {
+            return refuse(
+                Reason::NoAcceptableRequirement,
+                &[
+                    "asset ",
+                    &asset,
+                    " on ",
+                    offer.network.as_str(),
+                    " is not a known stablecoin (allow it with its decimals in allowedAssets)",
+                ],
+            );
+        };
+        let cap = match rule.and_then(|r| r.max_amount) {
+            Some(own) => Some(own),
+            None => self
+                .max_amount
+                .map(|m| rescale(m, CAP_DECIMALS, decimals, false)),
+        };
         match cap {
-            Some(cap) if offer.amount > cap => Some(Error::new(
+            Some(cap) if offer.amount > cap => refuse(
                 Reason::OverMax,
-                cat(&[
+                &[
                     "price ",
                     &decimal_u256::format(&offer.amount),
                     " is above the maximum per payment ",
                     &decimal_u256::format(&cap),
                     " (atomic units of ",
-                    &checksummed(&offer.asset),
+                    &asset,
                     ")",
-                ]),
-            )),
+                ],
+            ),
             _ => None,
         }
     }
@@ -212,11 +295,11 @@ impl Policy {
         // The refusals, as "code: message; code: message…" (`{e}` of each).
         let mut why = String::from("no payment requirement is acceptable: ");
         let mut refusals = 0usize;
-        // The first refusal, while every refusal is `over_max`.
-        let mut over_max: Option<Error> = None;
+        // The first refusal, while every refusal is this policy's, for the same reason.
+        let mut sole: Option<Error> = None;
         for offer in offers {
             let refused;
-            let e = match offer {
+            let (e, policy) = match offer {
                 Ok(o) => match self.refusal(&o.requirement) {
                     None => {
                         let rank = self
@@ -231,10 +314,10 @@ impl Policy {
                     }
                     Some(e) => {
                         refused = e;
-                        &refused
+                        (&refused, true)
                     }
                 },
-                Err(e) => e,
+                Err(e) => (e, false),
             };
             if refusals > 0 {
                 why.push_str("; ");
@@ -242,17 +325,25 @@ impl Policy {
             why.push_str(e.code());
             why.push_str(": ");
             why.push_str(e.message());
-            if e.reason() != Reason::OverMax {
-                over_max = None;
-            } else if refusals == 0 {
-                over_max = Some(e.clone());
+            if refusals == 0 && policy {
+                sole = Some(e.clone());
+            } else if !policy || sole.as_ref().is_some_and(|s| s.reason() != e.reason()) {
+                sole = None;
             }
             refusals += 1;
         }
         if let Some((_, best)) = best {
             return Ok(best.clone());
         }
-        Err(over_max.unwrap_or_else(|| Error::new(Reason::NoAcceptableRequirement, why)))
+        // Caps and the time bound alone refused every offer: say which, with its own code.
+        Err(sole
+            .filter(|e| {
+                matches!(
+                    e.reason(),
+                    Reason::OverMax | Reason::InvalidPaymentRequirements
+                )
+            })
+            .unwrap_or_else(|| Error::new(Reason::NoAcceptableRequirement, why)))
     }
 }
 

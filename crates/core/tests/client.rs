@@ -7,8 +7,10 @@ mod common;
 
 use common::*;
 use serde_json::json;
+use x402_core::asset::default_asset;
 use x402_core::client::{
-    build_authorization, build_payment, typed_data, AllowedAsset, Budget, Policy,
+    build_authorization, build_payment, rescale, typed_data, AllowedAsset, Budget, Policy,
+    DEFAULT_MAX_TIMEOUT_SECONDS,
 };
 use x402_core::network::Network;
 use x402_core::wire::{v1, v2, AnyPaymentPayload, AnyPaymentRequired};
@@ -17,11 +19,35 @@ use x402_core::{header, Address, Reason, U256};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+/// The requirement in the default stablecoin of `network` (from the known table).
 fn on(network: &str, amount: u64) -> v2::PaymentRequirements {
     let mut r = requirement();
     r.network = network.parse().unwrap();
     r.amount = U256::from(amount);
+    let asset = default_asset(&r.network).unwrap();
+    r.asset = asset.address.to_checksum(None);
+    r.extra.as_mut().unwrap()["name"] = asset.eip712_name.into();
     r
+}
+
+/// A requirement in a token that is not in the known table.
+fn unknown_token(amount: U256) -> v2::PaymentRequirements {
+    let mut r = requirement();
+    r.asset = Address::repeat_byte(0x11).to_checksum(None);
+    r.amount = amount;
+    r
+}
+
+fn allow(asset: &str, decimals: Option<u8>, max_amount: Option<U256>) -> Policy {
+    Policy {
+        allowed_assets: Some(vec![AllowedAsset {
+            network: Network::eip155(31337),
+            asset: asset.to_lowercase(),
+            max_amount,
+            decimals,
+        }]),
+        ..Policy::default()
+    }
 }
 
 fn solana_option() -> v2::PaymentRequirements {
@@ -104,14 +130,7 @@ fn max_amount_per_payment() {
 fn allowed_assets_with_their_own_cap() {
     let asset = requirement().asset;
     let c = challenge(vec![on("eip155:31337", 500_000)]);
-    let allow = |cap: Option<u64>| Policy {
-        allowed_assets: Some(vec![AllowedAsset {
-            network: Network::eip155(31337),
-            asset: asset.to_lowercase(),
-            max_amount: cap.map(U256::from),
-        }]),
-        ..Policy::default()
-    };
+    let allow = |cap: Option<u64>| allow(&asset, None, cap.map(U256::from));
     assert!(allow(Some(1_000_000)).select(&c).is_ok());
     assert_eq!(
         allow(Some(1)).select(&c).unwrap_err().reason(),
@@ -126,6 +145,7 @@ fn allowed_assets_with_their_own_cap() {
             network: Network::eip155(31337),
             asset: format!("{}", Address::ZERO),
             max_amount: None,
+            decimals: Some(6),
         }]),
         ..Policy::default()
     };
@@ -143,11 +163,142 @@ fn policy_is_serializable() {
     let policy = Policy::default();
     let json = serde_json::to_value(&policy).unwrap();
     assert_eq!(json["maxAmount"], "100000");
+    assert_eq!(json["maxTimeoutSeconds"], 3600);
     let back: Policy =
         serde_json::from_value(json!({"maxAmount": "5", "preferredNetworks": ["eip155:8453"]}))
             .unwrap();
     assert_eq!(back.max_amount, Some(U256::from(5)));
+    assert_eq!(back.max_timeout_seconds, DEFAULT_MAX_TIMEOUT_SECONDS);
     assert!(serde_json::from_value::<Policy>(json!({"maxAmount": "-5"})).is_err());
+    let with_decimals = allow(&requirement().asset, Some(0), Some(U256::from(5)));
+    let json = serde_json::to_value(&with_decimals).unwrap();
+    assert_eq!(json["allowedAssets"][0]["decimals"], 0);
+    assert_eq!(
+        serde_json::from_value::<Policy>(json).unwrap(),
+        with_decimals
+    );
+}
+
+#[test]
+fn unknown_assets_are_refused_unless_allowed_with_their_decimals() {
+    let r = unknown_token(U256::from(3));
+    let c = challenge(vec![r.clone()]);
+    let err = Policy::default().select(&c).unwrap_err();
+    assert_eq!(err.reason(), Reason::NoAcceptableRequirement);
+    assert!(err.message().contains("not a known stablecoin"), "{err}");
+    // Allowed, but without its decimals: still refused (its price cannot be shown).
+    let err = allow(&r.asset, None, None).select(&c).unwrap_err();
+    assert!(err.message().contains("not a known stablecoin"), "{err}");
+    // A 0-decimal token: the default cap (0.10 of a token) is none of it; its own cap is in
+    // its own units.
+    let zero = allow(&r.asset, Some(0), None);
+    assert_eq!(zero.select(&c).unwrap_err().reason(), Reason::OverMax);
+    let zero = allow(&r.asset, Some(0), Some(U256::from(5)));
+    let offer = zero.select(&c).unwrap();
+    assert_eq!(zero.decimals(&offer.requirement), Some(0));
+    assert_eq!(
+        allow(&r.asset, Some(0), Some(U256::from(2)))
+            .select(&c)
+            .unwrap_err()
+            .reason(),
+        Reason::OverMax
+    );
+    // For a known asset the table's decimals win over the option's.
+    let usdc = allow(&requirement().asset, Some(18), None);
+    let offer = usdc.select(&challenge(vec![requirement()])).unwrap();
+    assert_eq!(usdc.decimals(&offer.requirement), Some(6));
+}
+
+#[test]
+fn the_cap_is_in_the_assets_own_units() {
+    // $0.10 of an 18-decimal token is 10^17 atomic units, not 100000.
+    let tenth = U256::from(10u8).pow(U256::from(17u8));
+    let r = unknown_token(tenth);
+    let p = allow(&r.asset, Some(18), None);
+    assert!(p.select(&challenge(vec![r.clone()])).is_ok());
+    let err = p
+        .select(&challenge(vec![unknown_token(tenth + U256::from(1u8))]))
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::OverMax);
+    assert!(
+        err.message()
+            .contains("maximum per payment 100000000000000000 "),
+        "{err}"
+    );
+    // A 2-decimal token: 0.10 is 10 units.
+    let p = allow(&r.asset, Some(2), None);
+    assert!(p
+        .select(&challenge(vec![unknown_token(U256::from(10u8))]))
+        .is_ok());
+    assert!(p
+        .select(&challenge(vec![unknown_token(U256::from(11u8))]))
+        .is_err());
+}
+
+#[test]
+fn max_timeout_seconds_is_bounded() {
+    let with_timeout = |t: u64| {
+        let mut r = requirement();
+        r.max_timeout_seconds = t;
+        r
+    };
+    let err = Policy::default()
+        .select(&challenge(vec![with_timeout(1_000_000_000_000)]))
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::InvalidPaymentRequirements);
+    assert!(
+        err.message()
+            .contains("maxTimeoutSeconds 1000000000000 is longer than the 3600 s"),
+        "{err}"
+    );
+    assert!(Policy::default()
+        .select(&challenge(vec![with_timeout(3600)]))
+        .is_ok());
+    assert!(Policy::default()
+        .select(&challenge(vec![with_timeout(3601)]))
+        .is_err());
+    // An acceptable offer next to the unbounded one is taken.
+    let c = challenge(vec![with_timeout(u64::MAX), with_timeout(60)]);
+    assert_eq!(Policy::default().select(&c).unwrap().index, 1);
+    // The bound is an option.
+    let short = Policy {
+        max_timeout_seconds: 30,
+        ..Policy::default()
+    };
+    assert_eq!(
+        short
+            .select(&challenge(vec![with_timeout(60)]))
+            .unwrap_err()
+            .reason(),
+        Reason::InvalidPaymentRequirements
+    );
+    // Mixed with another refusal: no acceptable requirement, listing both.
+    let c = challenge(vec![with_timeout(u64::MAX), on("eip155:31337", 500_000)]);
+    let err = Policy::default().select(&c).unwrap_err();
+    assert_eq!(err.reason(), Reason::NoAcceptableRequirement);
+    assert!(
+        err.message().contains("over_max") && err.message().contains("maxTimeoutSeconds"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rescaling_amounts_between_decimals() {
+    let r = |v: u64, from, to, up| rescale(U256::from(v), from, to, up);
+    assert_eq!(r(123_456_789, 6, 3, false), U256::from(123_456u64));
+    assert_eq!(r(123_456_789, 6, 3, true), U256::from(123_457u64));
+    assert_eq!(r(123_456_000, 6, 3, true), U256::from(123_456u64));
+    assert_eq!(r(5, 0, 6, false), U256::from(5_000_000u64));
+    assert_eq!(r(100_000, 6, 0, false), U256::ZERO);
+    assert_eq!(r(100_000, 6, 0, true), U256::from(1u8));
+    assert_eq!(r(0, 0, 18, true), U256::ZERO);
+    assert_eq!(r(7, 6, 6, true), U256::from(7u8));
+    assert_eq!(rescale(U256::MAX, 0, 1, false), U256::MAX);
+    assert_eq!(
+        rescale(U256::MAX, 77, 0, false),
+        U256::from(1u8),
+        "78 digits, 77 dropped"
+    );
 }
 
 #[test]

@@ -468,8 +468,9 @@ prop_compose! {
         network in network(),
         asset in address_string(),
         max_amount in prop::option::of(u256()),
+        decimals in prop::option::of(any::<u8>()),
     ) -> AllowedAsset {
-        AllowedAsset { network, asset, max_amount }
+        AllowedAsset { network, asset, max_amount, decimals }
     }
 }
 
@@ -479,8 +480,9 @@ prop_compose! {
         allowed_networks in prop::option::of(vec(network(), 0..4)),
         allowed_assets in prop::option::of(vec(allowed_asset(), 0..3)),
         preferred_networks in vec(network(), 0..4),
+        max_timeout_seconds in any::<u64>(),
     ) -> Policy {
-        Policy { max_amount, allowed_networks, allowed_assets, preferred_networks }
+        Policy { max_amount, allowed_networks, allowed_assets, preferred_networks, max_timeout_seconds }
     }
 }
 
@@ -1083,7 +1085,18 @@ proptest! {
         let challenge = AnyPaymentRequired::V2(
             header::decode_payment_required(&header::encode(&challenge).unwrap()).map_err(fail)?,
         );
-        let policy = Policy { max_amount: None, ..Policy::default() };
+        // Any asset (with its decimals) and any time window: the payment itself is under test.
+        let policy = Policy {
+            max_amount: None,
+            max_timeout_seconds: u64::MAX,
+            allowed_assets: Some(vec![AllowedAsset {
+                network: requirement.network.clone(),
+                asset: requirement.asset.clone(),
+                max_amount: None,
+                decimals: Some(6),
+            }]),
+            ..Policy::default()
+        };
         let offer = policy.select(&challenge).map_err(fail)?;
         let auth = client::build_authorization(&offer.requirement, signer.address(), now, nonce);
         let sig = signer.sign_authorization(&offer.requirement, &auth).map_err(fail)?;
