@@ -26,26 +26,53 @@ const attempt = (fn, doing, fallback = 'wallet_error') =>
   Promise.resolve().then(fn).catch((e) => { throw walletError(e, doing, fallback); });
 
 /**
+ * The decoded `PAYMENT-RESPONSE` (v2) or `X-PAYMENT-RESPONSE` (v1) of a response, unchecked
+ * (for display), or undefined.
+ */
+export function receiptOf(res) {
+  try { return JSON.parse(atob(res.headers.get('PAYMENT-RESPONSE') ?? res.headers.get('X-PAYMENT-RESPONSE'))); } catch { /* none */ }
+}
+
+// A paid answer that leaves the payment's outcome unknown: the transfer was broadcast and is not
+// confirmed yet (x402 `settlement_pending`, in PAYMENT-RESPONSE or the 402's `error`).
+const PENDING = /"settlement_pending"/;
+async function unsettled(res) {
+  if (res.status > 499) return true;
+  if (res.status !== 402) return false;
+  let text = JSON.stringify(receiptOf(res)) + await res.clone().text().catch(() => '');
+  try { text += atob(res.headers.get('PAYMENT-REQUIRED')); } catch { /* none */ }
+  return PENDING.test(text);
+}
+
+/**
  * `fetch(input, init)` that pays one 402 with `wallet`: send; on 402 let `payer` read the
  * challenge (`PAYMENT-REQUIRED` first, the v1 JSON body as fallback) and choose; ask `confirm`;
- * connect, switch chain, sign; repeat the request once with the payment header. Never loops. A
- * signed payment whose request failed at the network level is kept and re-sent unchanged when
- * the same request meets the same challenge again, so a lost response cannot cost a second
- * signature.
+ * connect, switch chain, sign; repeat the request once with the payment header. Never loops.
+ *
+ * A payment whose outcome is unknown (no answer, a 5xx, or `settlement_pending`) is kept for its
+ * validity window and is the only payment sent for that request (method and URL) until an
+ * answer settles it: the next call sends it at once and never asks the wallet again, so a lost
+ * or slow settlement cannot cost a second payment. `onStatus('pending', offer)` reports it; the
+ * pending answer is returned, and a network failure thrown. With `options.pendingStorage` (the
+ * drop-in: localStorage) it is kept there too, under `x402:pending:<URL>`, across page loads.
  */
 export function payingFetch(fetch, wallet, options, payer, key) {
   const send = typeof fetch === 'function' ? fetch : globalThis.fetch;
   if (typeof send !== 'function') throw fail('invalid_config', 'no fetch function');
-  const { confirm, onStatus, chains } = options ?? {};
-  const status = (state) => {
-    try { if (typeof onStatus === 'function') onStatus(state); } catch { /* a status display cannot stop a payment */ }
+  const { confirm, onStatus, chains, pendingStorage: kept } = options ?? {};
+  const status = (state, offer) => {
+    try { if (typeof onStatus === 'function') onStatus(state, offer); } catch { /* a status display cannot stop a payment */ }
   };
   const provider = typeof wallet?.request === 'function';
   const rpc = (method, params, doing, fallback) =>
     attempt(() => wallet.request({ method, params }), doing, fallback);
-  // Request slot (method, URL, challenge) → { name, value, until }: payments signed whose
-  // response has not arrived.
+  // Request (method and URL) → its payment `{ name, value, until, offer }` whose outcome is not
+  // known yet, or the promise of one while it is being signed.
   const signed = new Map();
+  const keep = (slot, payment) => {
+    if (payment) signed.set(slot, payment); else signed.delete(slot);
+    try { kept?.[payment ? 'setItem' : 'removeItem']('x402:pending:' + slot, JSON.stringify(payment)); } catch { /* kept in memory */ }
+  };
   // The budget's text (under `key`, when there is a budget) lives in `options.storage`, else
   // localStorage (shared by an origin's tabs); without either, in the payer's memory. Full or
   // blocked storage is skipped.
@@ -117,33 +144,49 @@ export function payingFetch(fetch, wallet, options, payer, key) {
     if (typeof signature !== 'string') throw fail('wallet_error', 'the wallet returned no signature');
     const [name, value, budget] = payer.payment(quote, signature);
     save(budget);
-    return { name, value, until: now + offer.maxTimeoutSeconds };
+    return { name, value, until: now + offer.maxTimeoutSeconds, offer };
   }
 
   return async (input, init) => {
     const request = new Request(input, init);
     const alreadyPaid = request.headers.has('PAYMENT-SIGNATURE') || request.headers.has('X-PAYMENT');
+    const slot = (request.method === 'GET' ? '' : request.method + ' ') + request.url;
+    const now = Math.floor(Date.now() / 1000);
+    let payment;
+    if (!alreadyPaid) {
+      try { payment = await (signed.get(slot) ?? JSON.parse(kept?.getItem('x402:pending:' + slot) ?? 'null')); } catch { /* none */ }
+      // Too close to its end to settle: gone (and forgotten).
+      if (payment && !(payment.until > now + 5)) keep(slot, payment = null);
+    }
     // Cloned before sending, so that a body can be sent again.
     const retry = request.clone();
-    const response = await send.call(globalThis, request);
-    if (response.status !== 402) return response;
-    if (alreadyPaid) {
-      throw fail('payment_already_attempted', 'the request already carried a payment and the server answered 402 again');
-    }
-    const header = response.headers.get('PAYMENT-REQUIRED');
-    const text = header ?? await response.text();
-    const now = Math.floor(Date.now() / 1000);
-    const slot = `${request.method} ${request.url}\n${text}`;
-    let payment = signed.get(slot);
-    if (!(payment?.until > now + 5)) {
-      payment = await sign(payer.quote(text, header !== null, new URL(request.url).origin, now, load()), now);
-      signed.set(slot, payment);
+    if (!payment) {
+      const response = await send.call(globalThis, request);
+      if (response.status !== 402) return response;
+      if (alreadyPaid) {
+        throw fail('payment_already_attempted', 'the request already carried a payment and the server answered 402 again');
+      }
+      const header = response.headers.get('PAYMENT-REQUIRED');
+      const text = header ?? await response.text();
+      // A call for the same request that is signing already: its payment is this one's too.
+      payment = signed.get(slot);
+      if (!payment) {
+        signed.set(slot, payment = sign(payer.quote(text, header !== null, new URL(request.url).origin, now, load()), now));
+        payment.catch(() => signed.delete(slot));
+      }
+      keep(slot, payment = await payment);
     }
     retry.headers.set(payment.name, payment.value);
-    status('settling');
-    // On a network failure the signed payment stays for the next attempt.
-    const paid = await send.call(globalThis, retry);
-    signed.delete(slot);
+    status('settling', payment.offer);
+    let paid;
+    try {
+      paid = await send.call(globalThis, retry);
+    } catch (e) {
+      status('pending', payment.offer);
+      throw e;
+    }
+    if (await unsettled(paid)) status('pending', payment.offer);
+    else keep(slot);
     return paid;
   };
 }
@@ -154,9 +197,9 @@ export function payingFetch(fetch, wallet, options, payer, key) {
  * written as `null` (which would mean "no cap").
  */
 export function optionsText(options) {
-  const { maxAmount, allowedNetworks, allowedAssets, preferredNetworks, budget } = options ?? {};
+  const { maxAmount, allowedNetworks, allowedAssets, preferredNetworks, maxTimeoutSeconds, budget } = options ?? {};
   return JSON.stringify(
-    { maxAmount, allowedNetworks, allowedAssets, preferredNetworks, budget },
+    { maxAmount, allowedNetworks, allowedAssets, preferredNetworks, maxTimeoutSeconds, budget },
     (_, v) => (typeof v === 'bigint' || (typeof v === 'number' && !Number.isFinite(v)) ? String(v) : v),
   );
 }

@@ -2,7 +2,7 @@
 //! of an origin, re-read before each check); `js/flow.js` reads and writes the text, so this
 //! part is plain Rust. Where there is no storage (Node, workers) it lives in memory.
 
-use crate::pay::{amount, invalid_option, member};
+use crate::pay::{amount, invalid_option, member, whole};
 use wasm_bindgen::prelude::*;
 use x402_core::{client::Budget, json::Value, U256};
 
@@ -35,11 +35,7 @@ impl BudgetStore {
             .map(|l| amount(l, "budget.limit"))
             .transpose()?;
         let period_seconds = member(cfg, "periodSeconds")
-            .map(|p| {
-                p.as_u64().filter(|p| *p > 0).ok_or_else(|| {
-                    invalid_option("budget.periodSeconds", "a whole number of seconds")
-                })
-            })
+            .map(|p| whole(p, "budget.periodSeconds", 1, u64::MAX))
             .transpose()?;
         let mut budget = Budget::new(U256::from(DEFAULT_LIMIT), DAY);
         budget.limit = limit.unwrap_or(budget.limit);

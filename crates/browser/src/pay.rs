@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 use x402_core::{
     asset::find_asset,
     challenge::{typed_data_text, Challenge},
-    client::{build_authorization, AllowedAsset, Offer, Policy},
+    client::{build_authorization, rescale, AllowedAsset, Offer, Policy, CAP_DECIMALS},
     exact::{checksummed, parse_address, parse_hex_bytes, Authorization},
     header,
     json::{self, Value},
@@ -43,8 +43,9 @@ extern "C" {
 /// `wrapFetch(fetch, wallet, options)`: a function with the signature of `fetch` that pays x402
 /// challenges. `fetch`: the function to send with (the global `fetch` when not a function).
 /// `wallet`: an EIP-1193 provider or a signer. `options`: `maxAmount`, `allowedNetworks`,
-/// `allowedAssets`, `preferredNetworks` (core `Policy`), `budget`, `storage`, `confirm`,
-/// `onStatus`, `chains`. Errors (`invalid_config`) are thrown at once.
+/// `allowedAssets`, `preferredNetworks`, `maxTimeoutSeconds` (core `Policy`), `budget`,
+/// `storage`, `pendingStorage`, `confirm`, `onStatus`, `chains`. Errors (`invalid_config`) are
+/// thrown at once.
 #[wasm_bindgen(js_name = wrapFetch)]
 pub fn wrap_fetch(fetch: JsValue, wallet: JsValue, options: JsValue) -> Result<Function, JsValue> {
     let payer = Payer::new(&options)?;
@@ -65,6 +66,8 @@ pub struct Quote {
     challenge: Challenge,
     offer: Offer,
     decimals: u8,
+    /// The price in the budget's unit (millionths of a token, rounded up).
+    units: U256,
     origin: String,
     now: u64,
     signing: Option<Authorization>,
@@ -119,18 +122,22 @@ impl Payer {
         };
         let offer = challenge.select(&self.policy).map_err(from_core)?;
         let req = &offer.requirement;
-        let decimals = find_asset(&req.network, &req.asset).map_or(6, |a| a.decimals);
+        // An offer the policy accepted has known decimals.
+        let decimals = self.policy.decimals(req).unwrap_or(CAP_DECIMALS);
+        // A budget counts millionths of a token, whatever the asset's decimals.
+        let units = rescale(req.amount, decimals, CAP_DECIMALS, true);
         let now = now as u64;
         if let Some(b) = &mut self.budget {
             b.refresh(stored.as_deref());
             b.budget()
-                .check(&origin, req.amount, now, decimals)
+                .check(&origin, units, now, CAP_DECIMALS)
                 .map_err(from_core)?;
         }
         Ok(Quote {
             challenge,
             offer,
             decimals,
+            units,
             origin,
             now,
             signing: None,
@@ -161,12 +168,10 @@ impl Payer {
             header::PAYMENT_SIGNATURE
         };
         let budget = match &mut self.budget {
-            Some(b) => {
-                let r = &quote.offer.requirement;
-                b.record(&quote.origin, r.amount, quote.now, quote.decimals)
-                    .map_err(from_core)?
-                    .into()
-            }
+            Some(b) => b
+                .record(&quote.origin, quote.units, quote.now, CAP_DECIMALS)
+                .map_err(from_core)?
+                .into(),
             None => JsValue::UNDEFINED,
         };
         Ok(Array::of3(&name.into(), &value.into(), &budget))
@@ -254,15 +259,25 @@ fn networks(options: &Value<'_>, key: &str) -> Result<Option<Vec<Network>>, JsVa
     Ok(Some(out))
 }
 
+/// A whole number option in `min..=max`.
+pub(crate) fn whole(v: &Value<'_>, what: &str, min: u64, max: u64) -> Result<u64, JsValue> {
+    v.as_u64()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| invalid_option(what, "out of range"))
+}
+
 /// The core [`Policy`] from the options `maxAmount` (absent: the default $0.10; `null`: no
-/// cap), `allowedNetworks`, `allowedAssets` (`[{ network, asset, maxAmount? }]`) and
-/// `preferredNetworks`.
+/// cap), `allowedNetworks`, `allowedAssets` (`[{ network, asset, decimals?, maxAmount? }]`),
+/// `preferredNetworks` and `maxTimeoutSeconds`.
 fn policy_from(options: &Value<'_>) -> Result<Policy, JsValue> {
     let mut policy = Policy::default();
     match options.get("maxAmount") {
         Ok(Some(max)) if max.is_null() => policy.max_amount = None,
         Ok(Some(max)) => policy.max_amount = Some(amount(max, "maxAmount")?),
         _ => {}
+    }
+    if let Some(t) = member(options, "maxTimeoutSeconds") {
+        policy.max_timeout_seconds = whole(t, "maxTimeoutSeconds", 1, MAX_SAFE_INTEGER)?;
     }
     policy.allowed_networks = networks(options, "allowedNetworks")?;
     policy.preferred_networks = networks(options, "preferredNetworks")?.unwrap_or_default();
@@ -277,6 +292,9 @@ fn policy_from(options: &Value<'_>) -> Result<Policy, JsValue> {
                 asset: asset.into(),
                 max_amount: member(a, "maxAmount")
                     .map(|cap| amount(cap, "allowedAssets[].maxAmount"))
+                    .transpose()?,
+                decimals: member(a, "decimals")
+                    .map(|d| whole(d, "allowedAssets[].decimals", 0, 77).map(|d| d as u8))
                     .transpose()?,
             });
         }

@@ -57,6 +57,13 @@ export function fakeServer(opts) {
     const sig = req.headers.get('PAYMENT-SIGNATURE') ?? req.headers.get('X-PAYMENT');
     seen.push({ sig, name: req.headers.has('X-PAYMENT') ? 'X-PAYMENT' : 'PAYMENT-SIGNATURE', body: await req.clone().text() });
     if (sig && opts.failPaid > 0) { opts.failPaid--; throw new TypeError('Failed to fetch'); }
+    // Scripted answers to paid requests, in order: [status, errorReason] (402 + PAYMENT-RESPONSE).
+    const next = sig && opts.paid?.shift();
+    if (next) {
+      const [status, reason] = next;
+      const receipt = btoa(JSON.stringify({ success: false, errorReason: reason, network: 'eip155:31337', transaction: '0x' + '12'.repeat(32) }));
+      return new Response(JSON.stringify({ error: reason }), { status, headers: reason ? { 'PAYMENT-RESPONSE': receipt } : {} });
+    }
     if (sig && !opts.again) return new Response('paid', { status: 200, headers: { 'PAYMENT-RESPONSE': opts.receipt } });
     if (opts.v1Body) return new Response(opts.v1Body, { status: 402, headers: { 'content-type': 'application/json' } });
     const headers = opts.challenge ? { 'PAYMENT-REQUIRED': opts.challenge } : {};
@@ -66,7 +73,7 @@ export function fakeServer(opts) {
 }
 export function memoryStorage() {
   const m = new Map();
-  return { m, getItem: (k) => m.get(k) ?? null, setItem: (k, v) => m.set(k, String(v)) };
+  return { m, getItem: (k) => m.get(k) ?? null, setItem: (k, v) => m.set(k, String(v)), removeItem: (k) => m.delete(k) };
 }
 "#)]
 extern "C" {
@@ -551,14 +558,155 @@ async fn a_network_failure_re_sends_the_same_payment_without_a_new_signature() {
             .await
             .unwrap();
     assert_eq!(get(&second, "status").as_f64(), Some(200.0));
+    // The kept payment goes out at once: no unpaid request first.
     let sent = seen(&srv);
-    assert_eq!(sent.length(), 4);
-    assert_eq!(get(&sent.get(1), "sig"), get(&sent.get(3), "sig"));
-    let signs = calls(&w)
+    assert_eq!(sent.length(), 3);
+    assert_eq!(get(&sent.get(1), "sig"), get(&sent.get(2), "sig"));
+    assert_eq!(signs(&w), 1);
+}
+
+fn signs(wallet: &JsValue) -> usize {
+    calls(wallet)
         .iter()
         .filter(|c| *c == "eth_signTypedData_v4")
-        .count();
-    assert_eq!(signs, 1);
+        .count()
+}
+
+/// Answers the fake server gives to paid requests, in order: `[status, errorReason]`.
+fn paid_answers(answers: &[(u16, &str)]) -> JsValue {
+    answers
+        .iter()
+        .map(|(status, reason)| {
+            js_sys::Array::of2(&JsValue::from(f64::from(*status)), &JsValue::from(*reason))
+        })
+        .collect::<js_sys::Array>()
+        .into()
+}
+
+fn status_log() -> (js_sys::Array, JsValue) {
+    let log = js_sys::Array::new();
+    let l2 = log.clone();
+    let f = Closure::<dyn Fn(JsValue)>::new(move |s: JsValue| {
+        l2.push(&s);
+    });
+    (log, f.into_js_value())
+}
+
+/// `settlement_pending` (and a 5xx) leave the payment's outcome unknown: the same payment is the
+/// only one re-sent, at once, until an answer settles it; the wallet signs once; the pending
+/// answer is returned, not thrown; `onStatus` says `pending`. Issue #9.2: before, the paying fetch
+/// forgot the payment after any answer and the next call signed a second one.
+#[wasm_bindgen_test]
+async fn a_pending_settlement_is_re_sent_and_never_signed_again() {
+    let (_, h) = challenge(10_000);
+    let paid = paid_answers(&[
+        (402, "settlement_pending"),
+        (503, ""),
+        (402, "settlement_pending"),
+    ]);
+    let srv = server(&[("challenge", h.into()), ("paid", paid)]);
+    let w = wallet(31337, &[]);
+    let (log, on_status) = status_log();
+    let opts = obj(&[("onStatus", on_status)]);
+    let payer = PayingFetch::new(get(&srv, "fetch"), w.clone(), opts).unwrap();
+    let url = JsValue::from("https://news.test/paid/one");
+    for expected in [402.0, 503.0, 402.0, 200.0] {
+        let res = JsFuture::from(payer.fetch(url.clone(), JsValue::UNDEFINED))
+            .await
+            .unwrap();
+        assert_eq!(get(&res, "status").as_f64(), Some(expected));
+    }
+    let sent = seen(&srv);
+    assert_eq!(
+        sent.length(),
+        5,
+        "one unpaid request, then the payment four times"
+    );
+    for i in 2..5 {
+        assert_eq!(get(&sent.get(1), "sig"), get(&sent.get(i), "sig"));
+    }
+    assert_eq!(signs(&w), 1, "one signature");
+    let states: Vec<String> = log.iter().map(|s| s.as_string().unwrap()).collect();
+    assert_eq!(
+        states,
+        [
+            "connect", "sign", "settling", "pending", "settling", "pending", "settling", "pending",
+            "settling"
+        ]
+    );
+    // Settled: forgotten. The next 402 is a new payment.
+    JsFuture::from(payer.fetch(url.clone(), JsValue::UNDEFINED))
+        .await
+        .unwrap();
+    assert_eq!(signs(&w), 2);
+    assert_eq!(seen(&srv).length(), 7);
+
+    // Two calls at once: one signature, both send it.
+    let srv = server(&[("challenge", challenge(10_000).1.into())]);
+    let w = wallet(31337, &[]);
+    let payer = PayingFetch::new(get(&srv, "fetch"), w.clone(), JsValue::UNDEFINED).unwrap();
+    let both = js_sys::Promise::all(&js_sys::Array::of2(
+        &payer.fetch(url.clone(), JsValue::UNDEFINED),
+        &payer.fetch(url.clone(), JsValue::UNDEFINED),
+    ));
+    JsFuture::from(both).await.unwrap();
+    assert_eq!(signs(&w), 1);
+}
+
+/// A refusal after a pending answer is definitive: the payment is forgotten and a new 402 may be
+/// paid anew.
+#[wasm_bindgen_test]
+async fn a_definitive_refusal_after_pending_forgets_the_payment() {
+    let (_, h) = challenge(10_000);
+    let paid = paid_answers(&[
+        (402, "settlement_pending"),
+        (402, "invalid_exact_evm_transaction_failed"),
+    ]);
+    let srv = server(&[("challenge", h.into()), ("paid", paid)]);
+    let w = wallet(31337, &[]);
+    let payer = PayingFetch::new(get(&srv, "fetch"), w.clone(), JsValue::UNDEFINED).unwrap();
+    let url = JsValue::from("https://news.test/paid/one");
+    for expected in [402.0, 402.0, 200.0] {
+        let res = JsFuture::from(payer.fetch(url.clone(), JsValue::UNDEFINED))
+            .await
+            .unwrap();
+        assert_eq!(get(&res, "status").as_f64(), Some(expected));
+    }
+    assert_eq!(signs(&w), 2, "signed anew after the refusal");
+    let sent = seen(&srv);
+    assert_eq!(sent.length(), 5);
+    assert_ne!(get(&sent.get(2), "sig"), get(&sent.get(4), "sig"));
+}
+
+/// With `pendingStorage` a pending payment outlives the paying fetch (a page reload): a new one
+/// sends it before anything else, without a wallet; it is removed once the content came.
+#[wasm_bindgen_test]
+async fn a_pending_payment_in_storage_is_re_sent_after_a_reload() {
+    let (_, h) = challenge(10_000);
+    let paid = paid_answers(&[(402, "settlement_pending")]);
+    let srv = server(&[("challenge", h.into()), ("paid", paid)]);
+    let storage = memory_storage();
+    let opts = obj(&[("pendingStorage", storage.clone())]);
+    let url = JsValue::from("https://news.test/paid/one");
+    let payer = PayingFetch::new(get(&srv, "fetch"), wallet(31337, &[]), opts.clone()).unwrap();
+    JsFuture::from(payer.fetch(url.clone(), JsValue::UNDEFINED))
+        .await
+        .unwrap();
+    let kept = item(&storage, "x402:pending:https://news.test/paid/one");
+    let kept: serde_json::Value = serde_json::from_str(&kept).unwrap();
+    assert_eq!(kept["name"], "PAYMENT-SIGNATURE");
+    assert_eq!(kept["offer"]["price"], "0.01");
+    // "Reloaded": a new paying fetch, and no wallet at all.
+    let payer = PayingFetch::new(get(&srv, "fetch"), JsValue::UNDEFINED, opts).unwrap();
+    let res = JsFuture::from(payer.fetch(url, JsValue::UNDEFINED))
+        .await
+        .unwrap();
+    assert_eq!(get(&res, "status").as_f64(), Some(200.0));
+    let sent = seen(&srv);
+    assert_eq!(sent.length(), 3);
+    assert_eq!(get(&sent.get(1), "sig"), get(&sent.get(2), "sig"));
+    let m: js_sys::Map = get(&storage, "m").unchecked_into();
+    assert_eq!(m.size(), 0, "removed once settled");
 }
 
 #[wasm_bindgen_test]
@@ -721,4 +869,148 @@ async fn amount_options_take_strings_safe_integers_and_bigints_and_refuse_the_re
     .err()
     .unwrap();
     assert_eq!(code(&err), "invalid_config");
+}
+
+/// A challenge whose one requirement is changed by `edit` (a hostile server's terms).
+fn hostile(edit: impl FnOnce(&mut v2::PaymentRequirements)) -> String {
+    let (mut c, _) = challenge(10_000);
+    edit(&mut c.accepts[0]);
+    header::encode(&c).unwrap()
+}
+
+const OTHER_TOKEN: &str = "0x1111111111111111111111111111111111111111";
+
+/// What the client signs is bounded whatever the server asks (issue #10.4): a token outside the
+/// known table is refused unless allowed with its decimals; the cap applies in the token's own
+/// units; an authorization valid for 10^12 s is refused. Before, each of these reached the
+/// wallet (and a 0-decimal token of 3 units was shown as 0.000003).
+#[wasm_bindgen_test]
+async fn hostile_terms_are_refused_before_the_wallet() {
+    let unknown = hostile(|r| {
+        r.asset = OTHER_TOKEN.into();
+        r.amount = U256::from(3u8);
+    });
+    let srv = server(&[("challenge", unknown.clone().into())]);
+    let w = wallet(31337, &[]);
+    let err = pay(&srv, &w, &JsValue::UNDEFINED, &JsValue::UNDEFINED)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "no_acceptable_requirement");
+    assert!(
+        get(&err, "message")
+            .as_string()
+            .unwrap()
+            .contains("not a known stablecoin"),
+        "{err:?}"
+    );
+    assert!(calls(&w).is_empty(), "the wallet was not asked");
+
+    // Allowed with its decimals (0) and its own cap: the price is 3 tokens, and it is paid.
+    let allowed = |decimals: f64, max: Option<&str>| {
+        let mut entry = vec![
+            ("network", "eip155:31337".into()),
+            ("asset", OTHER_TOKEN.into()),
+            ("decimals", decimals.into()),
+        ];
+        if let Some(m) = max {
+            entry.push(("maxAmount", m.into()));
+        }
+        js_sys::Array::of1(&obj(&entry)).into()
+    };
+    let offers = js_sys::Array::new();
+    let o2 = offers.clone();
+    let confirm = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |o: JsValue| {
+        o2.push(&o);
+        JsValue::TRUE
+    });
+    let confirm = confirm.into_js_value();
+    let srv = server(&[("challenge", unknown.clone().into())]);
+    let opts = obj(&[
+        ("allowedAssets", allowed(0.0, Some("5"))),
+        ("confirm", confirm.clone()),
+    ]);
+    pay(&srv, &wallet(31337, &[]), &opts, &JsValue::UNDEFINED)
+        .await
+        .unwrap();
+    let offer = offers.get(0);
+    assert_eq!(get(&offer, "price").as_string().unwrap(), "3");
+    assert_eq!(get(&offer, "decimals").as_f64(), Some(0.0));
+    // Without its own cap, the default (0.10 of a token) is none of a 0-decimal token.
+    let w = wallet(31337, &[]);
+    let opts = obj(&[("allowedAssets", allowed(0.0, None))]);
+    let err = pay(&srv, &w, &opts, &JsValue::UNDEFINED).await.unwrap_err();
+    assert_eq!(code(&err), "over_max");
+    assert!(calls(&w).is_empty());
+
+    // An 18-decimal token: 0.05 of it (5 * 10^16 units) is under the default $0.10 cap and
+    // counts 50000 (millionths of a token) in the budget; 0.2 of it is over the cap.
+    let tenth = U256::from(10u8).pow(U256::from(17u8));
+    let storage = memory_storage();
+    for (amount, ok) in [
+        (tenth / U256::from(2u8), true),
+        (tenth * U256::from(2u8), false),
+    ] {
+        let c = hostile(|r| {
+            r.asset = OTHER_TOKEN.into();
+            r.amount = amount;
+        });
+        let srv = server(&[("challenge", c.into())]);
+        let w = wallet(31337, &[]);
+        let opts = obj(&[
+            ("allowedAssets", allowed(18.0, None)),
+            ("budget", obj(&[])),
+            ("storage", storage.clone()),
+        ]);
+        let res = pay(&srv, &w, &opts, &JsValue::UNDEFINED).await;
+        if ok {
+            res.unwrap();
+            let stored = item(&storage, "x402:budget");
+            let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+            assert_eq!(stored["spent"]["https://news.test"]["amount"], "50000");
+        } else {
+            let err = res.unwrap_err();
+            assert_eq!(code(&err), "over_max");
+            assert!(
+                get(&err, "message")
+                    .as_string()
+                    .unwrap()
+                    .contains("maximum per payment 100000000000000000 "),
+                "{err:?}"
+            );
+            assert!(calls(&w).is_empty());
+        }
+    }
+
+    // maxTimeoutSeconds of 10^12 (an authorization valid for 30,000 years): refused.
+    let forever = hostile(|r| r.max_timeout_seconds = 1_000_000_000_000);
+    let srv = server(&[("challenge", forever.into())]);
+    let w = wallet(31337, &[]);
+    let err = pay(&srv, &w, &JsValue::UNDEFINED, &JsValue::UNDEFINED)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "invalid_payment_requirements");
+    assert!(
+        get(&err, "message")
+            .as_string()
+            .unwrap()
+            .contains("maxTimeoutSeconds 1000000000000 is above the limit 3600"),
+        "{err:?}"
+    );
+    assert!(calls(&w).is_empty());
+    // The bound is an option: 300 s (the test challenge) refused under a 60 s bound.
+    let (_, h) = challenge(10_000);
+    let srv = server(&[("challenge", h.into())]);
+    let opts = obj(&[("maxTimeoutSeconds", 60.into())]);
+    let err = pay(&srv, &wallet(31337, &[]), &opts, &JsValue::UNDEFINED)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "invalid_payment_requirements");
+    for (key, bad) in [
+        ("maxTimeoutSeconds", JsValue::from(0.0)),
+        ("maxTimeoutSeconds", JsValue::from(1.5)),
+        ("allowedAssets", allowed(78.0, None)),
+        ("allowedAssets", allowed(-1.0, None)),
+    ] {
+        refused_as_invalid_config(key, bad);
+    }
 }

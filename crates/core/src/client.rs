@@ -83,29 +83,45 @@ impl Default for Policy {
     }
 }
 
-/// `amount` written with `from` decimals, rewritten with `to` decimals: digits dropped (rounded
-/// up when `up` and a dropped digit is not zero) or zeros added; `U256::MAX` when too large.
-/// Done on the decimal text, so the browser bundle needs no uint256 division.
+/// `amount` written with `from` decimals, rewritten with `to` decimals: divided by ten per
+/// decimal less (rounded up when `up` and a dropped digit is not zero) or multiplied by ten per
+/// decimal more (`U256::MAX` when too large). On 32-bit halves of the limbs, as
+/// [`decimal_u256`] does, so the browser bundle needs no uint256 division.
 pub fn rescale(amount: U256, from: u8, to: u8, up: bool) -> U256 {
-    let mut text = decimal_u256::format(&amount);
-    let keep = text
-        .len()
-        .saturating_sub(usize::from(from.saturating_sub(to)));
-    let round = up && text.as_bytes()[keep..].iter().any(|&d| d != b'0');
-    text.truncate(keep);
+    let mut limbs = *amount.as_limbs();
+    let mut dropped = false;
+    for _ in to..from {
+        let mut rem = 0u64;
+        for limb in limbs.iter_mut().rev() {
+            let hi = (rem << 32) | (*limb >> 32);
+            let lo = ((hi % 10) << 32) | (*limb & 0xffff_ffff);
+            *limb = ((hi / 10) << 32) | (lo / 10);
+            rem = lo % 10;
+        }
+        dropped |= rem != 0;
+    }
     for _ in from..to {
-        text.push('0');
+        let mut carry = 0u64;
+        for limb in &mut limbs {
+            let lo = (*limb & 0xffff_ffff) * 10 + carry;
+            let hi = (*limb >> 32) * 10 + (lo >> 32);
+            *limb = (hi << 32) | (lo & 0xffff_ffff);
+            carry = hi >> 32;
+        }
+        if carry != 0 {
+            return U256::MAX;
+        }
     }
-    let kept = if keep == 0 || amount.is_zero() {
-        U256::ZERO
-    } else {
-        decimal_u256::parse(&text).unwrap_or(U256::MAX)
-    };
-    if round {
-        kept.saturating_add(U256::from(1u8))
-    } else {
-        kept
+    // After a division there is room for one more.
+    if up && dropped {
+        for limb in &mut limbs {
+            *limb = limb.wrapping_add(1);
+            if *limb != 0 {
+                break;
+            }
+        }
     }
+    U256::from_limbs(limbs)
 }
 
 mod opt_u256 {
@@ -204,52 +220,44 @@ impl Policy {
 
     /// Why this policy refuses an offer, or `None` if it accepts it.
     pub fn refusal(&self, offer: &ExactEvmRequirement) -> Option<Error> {
-        let refuse = |reason, parts: &[&str]| Some(Error::new(reason, cat(parts)));
+        // Each reason is a constant at its `Error::new`: the browser bundle then links only
+        // these codes, not the table of every code.
         if let Some(nets) = &self.allowed_networks {
             if !nets.contains(&offer.network) {
-                return refuse(
+                return Some(Error::new(
                     Reason::NoAcceptableRequirement,
-                    &["network ", offer.network.as_str(), " is not allowed"],
-                );
+                    cat(&["network ", offer.network.as_str(), " is not allowed"]),
+                ));
             }
         }
         if offer.max_timeout_seconds > self.max_timeout_seconds {
-            return refuse(
+            return Some(Error::new(
                 Reason::InvalidPaymentRequirements,
-                &[
+                cat(&[
                     "maxTimeoutSeconds ",
                     &dec(offer.max_timeout_seconds),
-                    " is longer than the ",
+                    " is above the limit ",
                     &dec(self.max_timeout_seconds),
-                    " s a payment of this client stays valid",
-                ],
-            );
+                ]),
+            ));
         }
-        let asset = checksummed(&offer.asset);
         let rule = self.allowed(offer);
-        if self.allowed_assets.is_some() && rule.is_none() {
-            return refuse(
+        let decimals = find_asset(&offer.network, &offer.asset)
+            .map(|a| a.decimals)
+            .or_else(|| rule.and_then(|a| a.decimals));
+        // Not in the list when there is one; not in the table nor listed with its decimals.
+        let (Some(decimals), false) = (decimals, self.allowed_assets.is_some() && rule.is_none())
+        else {
+            return Some(Error::new(
                 Reason::NoAcceptableRequirement,
-                &[
+                cat(&[
                     "asset ",
-                    &asset,
+                    &checksummed(&offer.asset),
                     " on ",
                     offer.network.as_str(),
-                    " is not allowed",
-                ],
-            );
-        }
-        let Some(decimals) = self.decimals(offer) else {
-            return refuse(
-                Reason::NoAcceptableRequirement,
-                &[
-                    "asset ",
-                    &asset,
-                    " on ",
-                    offer.network.as_str(),
-                    " is not a known stablecoin (allow it with its decimals in allowedAssets)",
-                ],
-            );
+                    " is not allowed (not a known stablecoin, nor in allowedAssets with its decimals)",
+                ]),
+            ));
         };
         let cap = match rule.and_then(|r| r.max_amount) {
             Some(own) => Some(own),
@@ -258,18 +266,18 @@ impl Policy {
                 .map(|m| rescale(m, CAP_DECIMALS, decimals, false)),
         };
         match cap {
-            Some(cap) if offer.amount > cap => refuse(
+            Some(cap) if offer.amount > cap => Some(Error::new(
                 Reason::OverMax,
-                &[
+                cat(&[
                     "price ",
                     &decimal_u256::format(&offer.amount),
                     " is above the maximum per payment ",
                     &decimal_u256::format(&cap),
                     " (atomic units of ",
-                    &asset,
+                    &checksummed(&offer.asset),
                     ")",
-                ],
-            ),
+                ]),
+            )),
             _ => None,
         }
     }
@@ -278,7 +286,9 @@ impl Policy {
     /// the first acceptable one in the server's order.
     ///
     /// Errors: `over_max` when price caps alone refused every offer,
-    /// `no_acceptable_requirement` otherwise (the message lists each refusal).
+    /// `invalid_payment_requirements` when the offers' terms alone did (a `maxTimeoutSeconds`
+    /// above the policy's bound, malformed addresses), `no_acceptable_requirement` otherwise (the
+    /// message lists each refusal).
     pub fn select(&self, challenge: &AnyPaymentRequired) -> Result<Offer> {
         self.select_from(challenge.offers())
     }
@@ -295,11 +305,11 @@ impl Policy {
         // The refusals, as "code: message; code: message…" (`{e}` of each).
         let mut why = String::from("no payment requirement is acceptable: ");
         let mut refusals = 0usize;
-        // The first refusal, while every refusal is this policy's, for the same reason.
+        // The first refusal, while every refusal has its reason.
         let mut sole: Option<Error> = None;
         for offer in offers {
             let refused;
-            let (e, policy) = match offer {
+            let e = match offer {
                 Ok(o) => match self.refusal(&o.requirement) {
                     None => {
                         let rank = self
@@ -314,10 +324,10 @@ impl Policy {
                     }
                     Some(e) => {
                         refused = e;
-                        (&refused, true)
+                        &refused
                     }
                 },
-                Err(e) => (e, false),
+                Err(e) => e,
             };
             if refusals > 0 {
                 why.push_str("; ");
@@ -325,9 +335,9 @@ impl Policy {
             why.push_str(e.code());
             why.push_str(": ");
             why.push_str(e.message());
-            if refusals == 0 && policy {
+            if refusals == 0 {
                 sole = Some(e.clone());
-            } else if !policy || sole.as_ref().is_some_and(|s| s.reason() != e.reason()) {
+            } else if sole.as_ref().is_some_and(|s| s.reason() != e.reason()) {
                 sole = None;
             }
             refusals += 1;
@@ -335,7 +345,8 @@ impl Policy {
         if let Some((_, best)) = best {
             return Ok(best.clone());
         }
-        // Caps and the time bound alone refused every offer: say which, with its own code.
+        // Caps alone, or unacceptable terms alone (a time bound, malformed addresses), refused
+        // every offer: say which, with its own code.
         Err(sole
             .filter(|e| {
                 matches!(

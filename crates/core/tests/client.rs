@@ -248,7 +248,7 @@ fn max_timeout_seconds_is_bounded() {
     assert_eq!(err.reason(), Reason::InvalidPaymentRequirements);
     assert!(
         err.message()
-            .contains("maxTimeoutSeconds 1000000000000 is longer than the 3600 s"),
+            .contains("maxTimeoutSeconds 1000000000000 is above the limit 3600"),
         "{err}"
     );
     assert!(Policy::default()
