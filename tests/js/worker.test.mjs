@@ -363,33 +363,19 @@ describe('payment', () => {
   });
 });
 
-describe('facilitator endpoints and discovery', () => {
-  test('GET /supported, POST /verify, POST /settle with the same code', async () => {
-    const sup = await (await fetch(`${worker.url}/supported`)).json();
-    assert.ok(sup.kinds.some((k) => k.x402Version === 2 && k.scheme === 'exact' && k.network === 'eip155:31337'));
-    assert.deepEqual(sup.signers['eip155:*'], [ROLES.relayer.address]);
-    const payer = ROLES.payers[0];
-    const { accepts: [accepted] } = await challenge('/paid/two.html');
-    const { payload } = await paymentHeader(accepted, payer);
-    const body = JSON.stringify({ x402Version: 2, paymentPayload: payload, paymentRequirements: accepted });
-    const post = (ep, b = body) => fetch(worker.url + ep, { method: 'POST', body: b, headers: { 'content-type': 'application/json' } });
-    assert.deepEqual(await (await post('/verify')).json(), { isValid: true, payer: payer.address });
-    const bad = structuredClone(payload);
-    bad.payload.authorization.value = '1';
-    const inv = await (await post('/verify', JSON.stringify({ x402Version: 2, paymentPayload: bad, paymentRequirements: accepted }))).json();
-    assert.equal(inv.isValid, false);
-    assert.equal(inv.invalidReason, 'invalid_exact_evm_authorization_value');
+describe('facilitator endpoints (off by default) and discovery', () => {
+  test('the default configuration serves no facilitator endpoint (no open relay); its paths are ordinary content', async () => {
     const transfers = await transferCount(chain.rpcUrl);
-    const settled = await (await post('/settle')).json();
-    assert.equal(settled.success, true, JSON.stringify(settled));
-    assert.match(settled.transaction, /^0x[0-9a-f]{64}$/);
-    assert.equal(await transferCount(chain.rpcUrl), transfers + 1);
-    const twice = await (await post('/settle')).json();
-    assert.equal(twice.transaction, settled.transaction, 'a repeat reports the same settlement');
-    assert.equal(await transferCount(chain.rpcUrl), transfers + 1);
-    const junk = await post('/verify', '{');
-    assert.equal(junk.status, 400);
-    assert.equal((await junk.json()).error, 'invalid_payload');
+    const { accepts: [accepted] } = await challenge('/paid/two.html');
+    const { payload } = await paymentHeader(accepted, ROLES.payers[0]);
+    const body = JSON.stringify({ x402Version: 2, paymentPayload: payload, paymentRequirements: accepted });
+    for (const [method, ep] of [['GET', '/supported'], ['POST', '/verify'], ['POST', '/settle']]) {
+      const res = await fetch(worker.url + ep, { method, body: method === 'POST' ? body : undefined });
+      const text = await res.text();
+      assert.equal(res.status, 404, `${method} ${ep}: ${text}`);
+      assert.doesNotMatch(text, /isValid|success|kinds/);
+    }
+    assert.equal(await transferCount(chain.rpcUrl), transfers, 'nothing settled');
   });
 
   test('GET /discovery/resources lists the paid routes', async () => {

@@ -689,6 +689,21 @@ impl Config {
         (!allowed.is_empty()).then_some(allowed)
     }
 
+    /// Where a request no priced route matches is fetched from: the content source of a priced
+    /// route covering the same path for other methods (so a `freeRoutes` entry reaches the
+    /// same origin as the paid ones), else the default.
+    pub fn free_content(&self, path: &str) -> &ContentSource {
+        self.routes
+            .iter()
+            .filter(|r| {
+                ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                    .iter()
+                    .any(|m| r.pattern.matches(m, path))
+            })
+            .find_map(|r| r.content.as_ref())
+            .unwrap_or(&self.content)
+    }
+
     /// The offer of one of this Worker's routes that equals `r` (scheme, network, asset, payTo,
     /// amount and `maxTimeoutSeconds`; `extra`'s EIP-712 name and version when given): the
     /// requirements the facilitator endpoints accept unless [`Config::open_facilitator`].
@@ -1112,6 +1127,7 @@ mod tests {
         assert_eq!(c.refused_methods("POST", "/paid/comments"), None);
         assert_eq!(c.refused_methods("POST", "/free.html"), None);
         assert_eq!(c.refused_methods("OPTIONS", "/paid/one.html"), None);
+        assert_eq!(c.free_content("/paid/comments"), &c.content);
         // The facilitator endpoints' own offers: equal in every term, not another payTo.
         let one = c.route_for("GET", "/paid/one.html").unwrap();
         let mut r = one.requirements_v2()[0].clone();

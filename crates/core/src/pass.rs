@@ -2,11 +2,14 @@
 //! serves the same resource again without paying, until it expires.
 //!
 //! A pass is `<claims>.<mac>`: `claims` is URL-safe base64 (no padding) of
-//! `x402pass1\n<path>\n<payer>\n<transaction>\n<expiry>` and `mac` is URL-safe base64 of
-//! HMAC-SHA256 over the claims text with a server secret. It is bound to the normalised
-//! resource path, the payer, the settlement transaction and an expiry (unix seconds); a pass
-//! for another path, a changed byte, or a past expiry is refused (`invalid_pass`). Cookie-safe:
-//! only `A–Z a–z 0–9 - _ .`.
+//! `x402pass2\n<key id>\n<path>\n<payer>\n<transaction>\n<expiry>` and `mac` is URL-safe
+//! base64 of HMAC-SHA256 over the claims text with a server secret. It is bound to the
+//! normalised resource path, the payer, the settlement transaction and an expiry (unix
+//! seconds); a pass for another path, a changed byte, or a past expiry is refused
+//! (`invalid_pass`). The key id ([`key_id`]) names the secret that signed it, so a secret can
+//! be rotated: passes are checked with the current secret or a previous one kept for a while,
+//! and a pass of a secret no longer configured is refused. Cookie-safe: only
+//! `A–Z a–z 0–9 - _ .`.
 
 use crate::error::{Error, Reason, Result};
 use alloc::{format, string::String, vec::Vec};
@@ -14,10 +17,21 @@ use alloy_primitives::{Address, B256};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-const TAG: &str = "x402pass1";
+const TAG: &str = "x402pass2";
 
 /// Shortest accepted secret, in bytes.
 pub const MIN_SECRET_LEN: usize = 16;
+
+/// Secrets published as examples (this repository's `.dev.vars.example`): anyone can forge a
+/// pass with them, so a paywall refuses them outside the local test chain.
+pub const EXAMPLE_SECRETS: [&str; 1] = ["demo-pass-secret-change-me-0123456789"];
+
+/// The key id of a secret: 8 URL-safe base64 characters of an HMAC of a fixed label (names
+/// the secret without revealing it).
+pub fn key_id(secret: &[u8]) -> Result<String> {
+    let tag = mac(secret, "x402pass key id")?;
+    Ok(b64url(&tag[..6]))
+}
 
 /// What a valid pass says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,18 +97,28 @@ fn unb64url(text: &str) -> Result<Vec<u8>> {
     crate::base64::decode(&std).map_err(|_| invalid("pass is not URL-safe base64"))
 }
 
-/// Issues a pass.
+/// Issues a pass signed with `secret`.
 pub fn issue(secret: &[u8], claims: &PassClaims) -> Result<String> {
     let text = format!(
-        "{TAG}\n{}\n{}\n{}\n{}",
-        claims.path, claims.payer, claims.transaction, claims.expires
+        "{TAG}\n{}\n{}\n{}\n{}\n{}",
+        key_id(secret)?,
+        claims.path,
+        claims.payer,
+        claims.transaction,
+        claims.expires
     );
     let tag = mac(secret, &text)?;
     Ok(format!("{}.{}", b64url(text.as_bytes()), b64url(&tag)))
 }
 
-/// Checks a pass for `path` (normalised) at unix time `now`; returns its claims.
-pub fn verify(secret: &[u8], pass: &str, path: &str, now: u64) -> Result<PassClaims> {
+/// Checks a pass for `path` (normalised) at unix time `now` against the configured `secrets`
+/// (the current one first, then previous ones kept during a rotation); returns its claims.
+pub fn verify<S: AsRef<[u8]>>(
+    secrets: &[S],
+    pass: &str,
+    path: &str,
+    now: u64,
+) -> Result<PassClaims> {
     if pass.len() > 1024 {
         return Err(invalid("pass too long"));
     }
@@ -104,6 +128,18 @@ pub fn verify(secret: &[u8], pass: &str, path: &str, now: u64) -> Result<PassCla
     let claims_bytes = unb64url(claims_b64)?;
     let given = unb64url(mac_b64)?;
     let text = core::str::from_utf8(&claims_bytes).map_err(|_| invalid("pass claims"))?;
+    let mut parts = text.split('\n');
+    let (Some(TAG), Some(kid)) = (parts.next(), parts.next()) else {
+        return Err(invalid("pass claims are malformed"));
+    };
+    let mut secret = None;
+    for s in secrets {
+        if key_id(s.as_ref())? == kid {
+            secret = Some(s.as_ref());
+        }
+    }
+    let secret =
+        secret.ok_or_else(|| invalid("pass signed with a key this paywall no longer uses"))?;
     let expected = mac(secret, text)?;
     // Constant-time comparison.
     let diff = given.len() ^ expected.len()
@@ -114,9 +150,7 @@ pub fn verify(secret: &[u8], pass: &str, path: &str, now: u64) -> Result<PassCla
     if diff != 0 {
         return Err(invalid("pass signature does not match (forged or altered)"));
     }
-    let mut parts = text.split('\n');
-    let (Some(TAG), Some(p), Some(payer), Some(tx), Some(exp), None) = (
-        parts.next(),
+    let (Some(p), Some(payer), Some(tx), Some(exp), None) = (
         parts.next(),
         parts.next(),
         parts.next(),
@@ -162,7 +196,7 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
         assert_eq!(
-            verify(SECRET, &pass, "/paid/one.html", 1_999).unwrap(),
+            verify(&[SECRET], &pass, "/paid/one.html", 1_999).unwrap(),
             claims()
         );
     }
@@ -172,16 +206,16 @@ mod tests {
         let pass = issue(SECRET, &claims()).unwrap();
         let code = |r: Result<PassClaims>| r.unwrap_err().reason();
         assert_eq!(
-            code(verify(SECRET, &pass, "/paid/one.html", 2_000)),
+            code(verify(&[SECRET], &pass, "/paid/one.html", 2_000)),
             Reason::InvalidPass
         );
         assert_eq!(
-            code(verify(SECRET, &pass, "/paid/two.html", 1)),
+            code(verify(&[SECRET], &pass, "/paid/two.html", 1)),
             Reason::InvalidPass
         );
         assert_eq!(
             code(verify(
-                b"another secret of enough length",
+                &[b"another secret of enough length"],
                 &pass,
                 "/paid/one.html",
                 1
@@ -193,7 +227,7 @@ mod tests {
         other.path = "/paid/two.html".into();
         let forged_claims = issue(b"attacker secret 0123456789", &other).unwrap();
         assert_eq!(
-            code(verify(SECRET, &forged_claims, "/paid/two.html", 1)),
+            code(verify(&[SECRET], &forged_claims, "/paid/two.html", 1)),
             Reason::InvalidPass
         );
         let (c, m) = pass.split_once('.').unwrap();
@@ -201,7 +235,7 @@ mod tests {
         m[0] = if m[0] == b'A' { b'B' } else { b'A' };
         let flipped = format!("{c}.{}", String::from_utf8(m).unwrap());
         assert_eq!(
-            code(verify(SECRET, &flipped, "/paid/one.html", 1)),
+            code(verify(&[SECRET], &flipped, "/paid/one.html", 1)),
             Reason::InvalidPass
         );
         // Later expiry spliced into the claims with the old MAC.
@@ -214,12 +248,12 @@ mod tests {
             pass.split_once('.').unwrap().1
         );
         assert_eq!(
-            code(verify(SECRET, &spliced, "/paid/one.html", 1)),
+            code(verify(&[SECRET], &spliced, "/paid/one.html", 1)),
             Reason::InvalidPass
         );
         for junk in ["", ".", "abc", "a.b", "%%.%%", &"A".repeat(2000)] {
             assert_eq!(
-                code(verify(SECRET, junk, "/paid/one.html", 1)),
+                code(verify(&[SECRET], junk, "/paid/one.html", 1)),
                 Reason::InvalidPass,
                 "{junk}"
             );
@@ -228,5 +262,37 @@ mod tests {
             issue(b"short", &claims()).unwrap_err().reason(),
             Reason::InvalidConfig
         );
+    }
+
+    #[test]
+    fn key_rotation() {
+        const NEW: &[u8] = b"the next secret, 32 bytes long!!";
+        let old_pass = issue(SECRET, &claims()).unwrap();
+        let new_pass = issue(NEW, &claims()).unwrap();
+        assert_ne!(key_id(SECRET).unwrap(), key_id(NEW).unwrap());
+        assert_eq!(key_id(SECRET).unwrap().len(), 8);
+        // During a rotation both verify; afterwards the old secret's passes are refused.
+        for p in [&old_pass, &new_pass] {
+            assert!(verify(&[NEW, SECRET], p, "/paid/one.html", 1).is_ok());
+        }
+        let e = verify(&[NEW], &old_pass, "/paid/one.html", 1).unwrap_err();
+        assert_eq!(e.reason(), Reason::InvalidPass);
+        assert!(e.message().contains("no longer"), "{e}");
+        // The key id is bound by the MAC: naming another key id breaks it.
+        let text =
+            String::from_utf8(unb64url(old_pass.split_once('.').unwrap().0).unwrap()).unwrap();
+        let swapped = text.replace(&key_id(SECRET).unwrap(), &key_id(NEW).unwrap());
+        let forged = format!(
+            "{}.{}",
+            b64url(swapped.as_bytes()),
+            old_pass.split_once('.').unwrap().1
+        );
+        assert!(verify(&[NEW, SECRET], &forged, "/paid/one.html", 1).is_err());
+        // A version-1 pass (no key id) is refused.
+        let v1 = format!(
+            "{}.AAAA",
+            b64url(b"x402pass1\n/paid/one.html\n0x11\n0x22\n2000")
+        );
+        assert!(verify(&[SECRET], &v1, "/paid/one.html", 1).is_err());
     }
 }

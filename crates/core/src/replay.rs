@@ -1,82 +1,372 @@
-//! The replay guard's rules: one EIP-3009 authorization is honoured once
-//! (`x402-protocol.md` §7 "replay / nonce", §9 items 3–5).
+//! The replay guard's rules: one EIP-3009 authorization is honoured once, and one payer's
+//! balance is never promised twice.
 //!
-//! The guard keeps one [`Entry`] per authorization key (chain, token, payer, nonce) and is
-//! consulted atomically (the Worker keeps it in one Durable Object). [`decide`] is the whole
-//! policy; it is pure so it can be tested here.
+//! The paywall keeps one [`Book`] per payer and token (named by [`payer_key`]; the Worker keeps
+//! each in its own Durable Object, so no object is shared by all payers). A book holds one
+//! [`Entry`] per authorization nonce and the total of the amounts it accepted but has not seen
+//! settled. Every decision is a pure, synchronous method here, so the Durable Object only
+//! stores and serializes, and the rules are tested without one.
+//!
+//! The rules (x402 v2 specification, `specs/schemes/exact/scheme_exact_evm.md`, "replay
+//! protection"; EIP-3009 nonces are per token and payer):
+//! - a new authorization is reserved for one resource (path and query);
+//! - a copy of it for the same resource while the first is being checked waits; once that
+//!   request has served (background routes) or settled, the copy is served again without a
+//!   second charge, for [`RETRY_WINDOW_SECONDS`] after settlement and never past the
+//!   authorization's own `validBefore`;
+//! - for another resource it is refused (`invalid_exact_evm_nonce_already_used`, or
+//!   `duplicate_settlement` while in flight);
+//! - a request is admitted only while the payer's balance, less what is accepted and not yet
+//!   settled, covers its amount (`insufficient_funds`), so concurrent payments served before
+//!   settlement cannot spend one balance many times;
+//! - every entry ends: after `validBefore` the token refuses the authorization anyway, and the
+//!   entry is dropped ([`Book::purge`]).
 
-use alloc::{format, string::String};
-use alloy_primitives::{Address, B256};
+use alloc::{collections::BTreeMap, format, string::String, vec::Vec};
+use alloy_primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 
-/// The key of an authorization: EIP-3009 nonces are per token and payer.
-pub fn key(chain_id: u64, token: Address, payer: Address, nonce: B256) -> String {
-    format!("{chain_id}:{token:#x}:{payer:#x}:{nonce:#x}")
+/// How long after its settlement a settled authorization is served again to the same payer
+/// for the same resource (a retry after a lost response).
+pub const RETRY_WINDOW_SECONDS: u64 = 600;
+
+/// Names the book of one payer for one token on one chain.
+pub fn payer_key(chain_id: u64, token: Address, payer: Address) -> String {
+    format!("{chain_id}:{token:#x}:{payer:#x}")
 }
 
-/// What the guard remembers about an authorization.
+/// Names an authorization inside its payer's book.
+pub fn nonce_key(nonce: B256) -> String {
+    format!("{nonce:#x}")
+}
+
+/// Where an authorization stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
-pub enum Entry {
-    /// Reserved by a request that is verifying or settling it now.
+pub enum State {
+    /// Reserved by a request that is checking or settling it now; `admitted` once its funds
+    /// were found (it then counts against the payer's balance); `served` once content went out
+    /// before settlement (a background route).
     InFlight {
-        /// Normalised resource path.
-        resource: String,
+        /// Counted against the balance.
+        #[serde(default)]
+        admitted: bool,
+        /// Content was served for it.
+        served: bool,
     },
-    /// Settled on chain by this paywall.
+    /// Settled on chain by this paywall at unix time `at`.
     Settled {
-        /// Normalised resource path.
-        resource: String,
         /// Settlement transaction hash.
         transaction: String,
+        /// When the settlement was seen.
+        at: u64,
     },
     /// Broadcast, outcome unknown: never sent again.
     Pending {
-        /// Normalised resource path.
-        resource: String,
-        /// Transaction hash.
+        /// Transaction hash (empty when a facilitator's answer was lost).
         transaction: String,
+        /// Content was served for it (a background route).
+        served: bool,
     },
 }
 
-/// The answer to a reservation request.
+/// What the guard remembers about one authorization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// The resource it pays for: normalised path and query.
+    pub resource: String,
+    /// Its amount, in the token's atomic units.
+    #[serde(with = "crate::wire::decimal_u256")]
+    pub amount: U256,
+    /// Its `validBefore` (unix seconds; bounded by verification).
+    pub valid_before: u64,
+    /// Where it stands.
+    #[serde(flatten)]
+    pub state: State,
+}
+
+impl Entry {
+    /// Whether its amount may still leave the payer's balance through this paywall.
+    fn holds_funds(&self) -> bool {
+        matches!(
+            self.state,
+            State::InFlight { admitted: true, .. } | State::Pending { .. }
+        )
+    }
+}
+
+/// A request to reserve an authorization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reservation {
+    /// [`nonce_key`] of the authorization.
+    pub nonce: String,
+    /// Normalised path and query.
+    pub resource: String,
+    /// Amount of the authorization.
+    #[serde(with = "crate::wire::decimal_u256")]
+    pub amount: U256,
+    /// Its `validBefore`.
+    pub valid_before: u64,
+    /// Request time.
+    pub now: u64,
+}
+
+/// The book's settled total when a reservation was made: what [`Book::admit`] subtracts from
+/// a balance read after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// The book instance (a Durable Object restart starts a new count).
+    pub epoch: u64,
+    /// Amounts seen settled so far by this instance.
+    #[serde(with = "crate::wire::decimal_u256")]
+    pub settled: U256,
+}
+
+/// The answer to a [`Reservation`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "camelCase")]
 pub enum Decision {
-    /// Not seen before: reserved for the caller, which must later complete or release it.
-    Reserved,
-    /// Another request holds it right now (`duplicate_settlement`).
-    InFlight,
-    /// Already settled for this same resource: serve again, do not charge again.
-    AlreadySettled {
-        /// The earlier settlement.
-        transaction: String,
+    /// Not seen before: reserved for the caller, which must admit, then complete or release it.
+    Reserved {
+        /// For [`Book::admit`].
+        snapshot: Snapshot,
     },
-    /// Settled for another resource: the nonce is spent (`invalid_exact_evm_nonce_already_used`).
+    /// Already served or settled for this resource: serve again, charge nothing.
+    Serve {
+        /// The settlement, once known.
+        transaction: Option<String>,
+        /// When it was settled.
+        at: Option<u64>,
+    },
+    /// A copy for this resource is being checked or settled right now: ask again shortly.
+    Wait,
+    /// Being settled for another resource (`duplicate_settlement`).
+    InFlight,
+    /// Settled or broadcast for another resource: the nonce is spent
+    /// (`invalid_exact_evm_nonce_already_used`).
     UsedElsewhere,
-    /// Broadcast earlier, outcome unknown (`settlement_pending`).
+    /// Settled for this resource, but longer ago than the retry window.
+    RetryExpired {
+        /// When it was settled.
+        at: u64,
+    },
+    /// Broadcast earlier for this resource, outcome unknown (`settlement_pending`).
     Pending {
         /// Transaction hash.
         transaction: String,
     },
 }
 
-/// Decides on a reservation of an authorization for `resource`, given what is stored. The
-/// payer is part of the key, so "same payer" holds whenever an entry exists.
-pub fn decide(existing: Option<&Entry>, resource: &str) -> Decision {
-    match existing {
-        None => Decision::Reserved,
-        Some(Entry::InFlight { .. }) => Decision::InFlight,
-        Some(Entry::Settled {
-            resource: r,
-            transaction,
-        }) if r == resource => Decision::AlreadySettled {
-            transaction: transaction.clone(),
-        },
-        Some(Entry::Settled { .. }) => Decision::UsedElsewhere,
-        Some(Entry::Pending { transaction, .. }) => Decision::Pending {
-            transaction: transaction.clone(),
-        },
+/// Why [`Book::admit`] refused (the reservation is gone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "refusal", rename_all = "camelCase")]
+pub enum Refusal {
+    /// The balance, less what is accepted and not yet settled, does not cover the amount.
+    InsufficientFunds {
+        /// The balance as read, less settlements seen since the reservation.
+        #[serde(with = "crate::wire::decimal_u256")]
+        balance: U256,
+        /// Accepted by this paywall and not yet settled, other than this one.
+        #[serde(with = "crate::wire::decimal_u256")]
+        in_flight: U256,
+    },
+    /// The book restarted between reservation and admission: try again.
+    Restarted,
+    /// No reservation of that nonce (released, or expired).
+    NotReserved,
+}
+
+/// How a settlement attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum Outcome {
+    /// Settled.
+    Settled {
+        /// Transaction hash.
+        transaction: String,
+        /// When.
+        at: u64,
+    },
+    /// Broadcast, outcome unknown.
+    Pending {
+        /// Transaction hash, if known.
+        transaction: String,
+    },
+}
+
+/// One payer's authorizations, as the guard holds them.
+#[derive(Debug, Clone, Default)]
+pub struct Book {
+    entries: BTreeMap<String, Entry>,
+    settled: U256,
+    epoch: u64,
+}
+
+impl Book {
+    /// An empty book; `epoch` tells this instance from earlier ones (any value that differs
+    /// across restarts, such as the start time in milliseconds).
+    pub fn new(epoch: u64) -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            settled: U256::ZERO,
+            epoch,
+        }
+    }
+
+    /// Puts back an entry loaded from storage.
+    pub fn load(&mut self, nonce: String, entry: Entry) {
+        self.entries.insert(nonce, entry);
+    }
+
+    /// The entry of `nonce`.
+    pub fn get(&self, nonce: &str) -> Option<&Entry> {
+        self.entries.get(nonce)
+    }
+
+    /// Total accepted and not yet settled, other than `except`.
+    pub fn in_flight(&self, except: &str) -> U256 {
+        self.entries
+            .iter()
+            .filter(|(k, e)| k.as_str() != except && e.holds_funds())
+            .fold(U256::ZERO, |sum, (_, e)| sum.saturating_add(e.amount))
+    }
+
+    /// Drops the entries whose authorization has expired (`validBefore <= now`): the token
+    /// refuses them, so nothing can be replayed or settled. Returns their nonces, to delete
+    /// from storage.
+    pub fn purge(&mut self, now: u64) -> Vec<String> {
+        let gone: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.valid_before <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &gone {
+            self.entries.remove(k);
+        }
+        gone
+    }
+
+    /// Decides on a reservation; on [`Decision::Reserved`] the entry is in the book (store it).
+    pub fn reserve(&mut self, r: &Reservation) -> Decision {
+        let Some(e) = self.entries.get(&r.nonce) else {
+            self.entries.insert(
+                r.nonce.clone(),
+                Entry {
+                    resource: r.resource.clone(),
+                    amount: r.amount,
+                    valid_before: r.valid_before,
+                    state: State::InFlight {
+                        admitted: false,
+                        served: false,
+                    },
+                },
+            );
+            return Decision::Reserved {
+                snapshot: Snapshot {
+                    epoch: self.epoch,
+                    settled: self.settled,
+                },
+            };
+        };
+        let same = e.resource == r.resource;
+        match &e.state {
+            State::InFlight { .. } if !same => Decision::InFlight,
+            State::InFlight { served: true, .. } => Decision::Serve {
+                transaction: None,
+                at: None,
+            },
+            State::InFlight { served: false, .. } => Decision::Wait,
+            State::Settled { .. } | State::Pending { .. } if !same => Decision::UsedElsewhere,
+            State::Settled { transaction, at } => {
+                if r.now > at.saturating_add(RETRY_WINDOW_SECONDS) || r.now >= e.valid_before {
+                    Decision::RetryExpired { at: *at }
+                } else {
+                    Decision::Serve {
+                        transaction: Some(transaction.clone()),
+                        at: Some(*at),
+                    }
+                }
+            }
+            State::Pending { served: true, .. } => Decision::Serve {
+                transaction: None,
+                at: None,
+            },
+            State::Pending { transaction, .. } => Decision::Pending {
+                transaction: transaction.clone(),
+            },
+        }
+    }
+
+    /// Admits a reserved authorization once the payer's `balance` has been read (on chain,
+    /// after the reservation; `None` when the paywall cannot read it): the balance less the
+    /// settlements this book saw since `snapshot` must cover this amount and every other one
+    /// accepted and not yet settled (reservations not yet admitted do not count: eight
+    /// concurrent payments covered once by the balance admit exactly one). `served` marks it as
+    /// served before settlement. On a refusal the reservation is dropped (delete it from
+    /// storage).
+    pub fn admit(
+        &mut self,
+        nonce: &str,
+        balance: Option<U256>,
+        snapshot: Snapshot,
+        served: bool,
+    ) -> Result<(), Refusal> {
+        let Some(amount) = self.entries.get(nonce).map(|e| e.amount) else {
+            return Err(Refusal::NotReserved);
+        };
+        if let Some(balance) = balance {
+            if snapshot.epoch != self.epoch {
+                self.entries.remove(nonce);
+                return Err(Refusal::Restarted);
+            }
+            let seen_since = self.settled.saturating_sub(snapshot.settled);
+            let balance = balance.saturating_sub(seen_since);
+            let in_flight = self.in_flight(nonce);
+            if in_flight.saturating_add(amount) > balance {
+                self.entries.remove(nonce);
+                return Err(Refusal::InsufficientFunds { balance, in_flight });
+            }
+        }
+        if let Some(e) = self.entries.get_mut(nonce) {
+            e.state = State::InFlight {
+                admitted: true,
+                served,
+            };
+        }
+        Ok(())
+    }
+
+    /// Records how the settlement of `nonce` ended; returns the entry to store.
+    pub fn complete(&mut self, nonce: &str, outcome: Outcome) -> Option<&Entry> {
+        let e = self.entries.get_mut(nonce)?;
+        let served = matches!(
+            e.state,
+            State::InFlight { served: true, .. } | State::Pending { served: true, .. }
+        );
+        match outcome {
+            Outcome::Settled { transaction, at } => {
+                if e.holds_funds() {
+                    self.settled = self.settled.saturating_add(e.amount);
+                }
+                e.state = State::Settled { transaction, at };
+            }
+            Outcome::Pending { transaction } => {
+                e.state = State::Pending {
+                    transaction,
+                    served,
+                }
+            }
+        }
+        Some(e)
+    }
+
+    /// Forgets an authorization whose settlement definitely did not happen.
+    pub fn release(&mut self, nonce: &str) {
+        self.entries.remove(nonce);
     }
 }
 
@@ -84,38 +374,179 @@ pub fn decide(existing: Option<&Entry>, resource: &str) -> Decision {
 mod tests {
     use super::*;
 
+    const R: &str = "/paid/one.html";
+
+    fn res(nonce: &str, resource: &str, amount: u64, now: u64) -> Reservation {
+        Reservation {
+            nonce: nonce.into(),
+            resource: resource.into(),
+            amount: U256::from(amount),
+            valid_before: 1_300,
+            now,
+        }
+    }
+
+    fn snapshot(d: Decision) -> Snapshot {
+        match d {
+            Decision::Reserved { snapshot } => snapshot,
+            d => panic!("not reserved: {d:?}"),
+        }
+    }
+
     #[test]
     fn one_authorization_once() {
-        let r = "/paid/one.html";
-        assert_eq!(decide(None, r), Decision::Reserved);
-        let inflight = Entry::InFlight { resource: r.into() };
-        assert_eq!(decide(Some(&inflight), r), Decision::InFlight);
-        let settled = Entry::Settled {
-            resource: r.into(),
-            transaction: "0xab".into(),
-        };
+        let mut b = Book::new(7);
+        let s = snapshot(b.reserve(&res("a", R, 10, 1_000)));
+        // A copy racing for the first serve waits; for another resource it is a duplicate.
+        assert_eq!(b.reserve(&res("a", R, 10, 1_000)), Decision::Wait);
         assert_eq!(
-            decide(Some(&settled), r),
-            Decision::AlreadySettled {
-                transaction: "0xab".into()
+            b.reserve(&res("a", "/paid/two.html", 10, 1_000)),
+            Decision::InFlight
+        );
+        b.admit("a", Some(U256::from(10)), s, false).unwrap();
+        assert_eq!(b.reserve(&res("a", R, 10, 1_000)), Decision::Wait);
+        b.complete(
+            "a",
+            Outcome::Settled {
+                transaction: "0xab".into(),
+                at: 1_010,
+            },
+        );
+        assert_eq!(
+            b.reserve(&res("a", R, 10, 1_020)),
+            Decision::Serve {
+                transaction: Some("0xab".into()),
+                at: Some(1_010)
             }
         );
+        // The same payment with another query string is another resource.
         assert_eq!(
-            decide(Some(&settled), "/paid/two.html"),
+            b.reserve(&res("a", "/paid/one.html?x=1", 10, 1_020)),
             Decision::UsedElsewhere
         );
-        let pending = Entry::Pending {
-            resource: r.into(),
-            transaction: "0xcd".into(),
-        };
+        // Past validBefore, or past the retry window, it is not served again.
         assert_eq!(
-            decide(Some(&pending), r),
+            b.reserve(&res("a", R, 10, 1_300)),
+            Decision::RetryExpired { at: 1_010 }
+        );
+        let mut long = b.clone();
+        long.entries.get_mut("a").unwrap().valid_before = u64::MAX;
+        assert_eq!(
+            long.reserve(&res("a", R, 10, 1_010 + RETRY_WINDOW_SECONDS + 1)),
+            Decision::RetryExpired { at: 1_010 }
+        );
+        // Expired entries end.
+        assert_eq!(b.purge(1_299), Vec::<String>::new());
+        assert_eq!(b.purge(1_300), vec!["a".to_string()]);
+        assert!(b.get("a").is_none());
+    }
+
+    #[test]
+    fn background_retries_are_served_while_settling() {
+        let mut b = Book::new(1);
+        let s = snapshot(b.reserve(&res("a", R, 10, 1_000)));
+        b.admit("a", Some(U256::from(10)), s, true).unwrap();
+        let serve = Decision::Serve {
+            transaction: None,
+            at: None,
+        };
+        assert_eq!(b.reserve(&res("a", R, 10, 1_001)), serve);
+        b.complete(
+            "a",
+            Outcome::Pending {
+                transaction: "0xcd".into(),
+            },
+        );
+        assert_eq!(b.reserve(&res("a", R, 10, 1_002)), serve);
+        assert_eq!(
+            b.reserve(&res("a", "/api/other", 10, 1_002)),
+            Decision::UsedElsewhere
+        );
+        // Not served before settlement: a pending settlement is reported, not served.
+        let mut b = Book::new(1);
+        let s = snapshot(b.reserve(&res("a", R, 10, 1_000)));
+        b.admit("a", None, s, false).unwrap();
+        b.complete(
+            "a",
+            Outcome::Pending {
+                transaction: "0xcd".into(),
+            },
+        );
+        assert_eq!(
+            b.reserve(&res("a", R, 10, 1_001)),
             Decision::Pending {
                 transaction: "0xcd".into()
             }
         );
-        let json = serde_json::to_string(&settled).unwrap();
-        assert_eq!(serde_json::from_str::<Entry>(&json).unwrap(), settled);
-        assert!(key(1, Address::ZERO, Address::ZERO, B256::ZERO).starts_with("1:0x0000"));
+    }
+
+    #[test]
+    fn one_balance_is_promised_once() {
+        let mut b = Book::new(3);
+        let balance = Some(U256::from(10));
+        let snaps: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|n| snapshot(b.reserve(&res(n, &format!("/api/{n}"), 10, 1_000))))
+            .collect();
+        assert_eq!(b.admit("a", balance, snaps[0], true), Ok(()));
+        assert_eq!(
+            b.admit("b", balance, snaps[1], true),
+            Err(Refusal::InsufficientFunds {
+                balance: U256::from(10),
+                in_flight: U256::from(10),
+            })
+        );
+        assert!(b.get("b").is_none(), "a refused reservation is dropped");
+        // Settled while c's balance was being read: the balance read before the settlement
+        // still counts it, so the settlement is subtracted.
+        b.complete(
+            "a",
+            Outcome::Settled {
+                transaction: "0x1".into(),
+                at: 1_001,
+            },
+        );
+        assert_eq!(b.in_flight(""), U256::ZERO);
+        assert!(matches!(
+            b.admit("c", balance, snaps[2], true),
+            Err(Refusal::InsufficientFunds { .. })
+        ));
+        // A balance read after the settlement, with a new snapshot, admits exactly what it covers.
+        let s = snapshot(b.reserve(&res("d", "/api/d", 10, 1_002)));
+        assert_eq!(b.admit("d", Some(U256::from(19)), s, true), Ok(()));
+        let s = snapshot(b.reserve(&res("e", "/api/e", 10, 1_002)));
+        assert!(b.admit("e", Some(U256::from(19)), s, true).is_err());
+        // A failed settlement releases its funds.
+        b.release("d");
+        let s = snapshot(b.reserve(&res("e", "/api/e", 10, 1_002)));
+        assert_eq!(b.admit("e", Some(U256::from(10)), s, true), Ok(()));
+        // Without a balance (no RPC), admission only marks the entry.
+        let s = snapshot(b.reserve(&res("f", "/api/f", 10, 1_002)));
+        assert_eq!(b.admit("f", None, s, true), Ok(()));
+        // A restart between reservation and admission is refused, not guessed.
+        let s = snapshot(b.reserve(&res("g", "/api/g", 1, 1_002)));
+        b.epoch = 4;
+        assert_eq!(
+            b.admit("g", Some(U256::MAX), s, true),
+            Err(Refusal::Restarted)
+        );
+        assert_eq!(b.admit("zz", None, s, true), Err(Refusal::NotReserved));
+    }
+
+    #[test]
+    fn entries_round_trip_through_storage_json() {
+        let e = Entry {
+            resource: R.into(),
+            amount: U256::from(10_000),
+            valid_before: 1_300,
+            state: State::Settled {
+                transaction: "0xab".into(),
+                at: 1_010,
+            },
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<Entry>(&json).unwrap(), e);
+        assert!(payer_key(1, Address::ZERO, Address::ZERO).starts_with("1:0x0000"));
+        assert_eq!(nonce_key(B256::ZERO).len(), 66);
     }
 }

@@ -565,9 +565,8 @@ fn check(
             ),
         ));
     }
-    let latest = now_u
-        + U256::from(requirement.max_timeout_seconds)
-        + U256::from(CLOCK_SKEW_SECONDS);
+    let latest =
+        now_u + U256::from(requirement.max_timeout_seconds) + U256::from(CLOCK_SKEW_SECONDS);
     if auth.valid_before > latest {
         return Err(Error::new(
             Reason::InvalidExactEvmPayloadAuthorizationValidBefore,

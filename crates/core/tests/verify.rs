@@ -222,8 +222,14 @@ fn authorization_valid_for_too_long() {
     // payment valid forever (2^256 - 1) would re-open the resource for ever.
     let max = offered()[0].max_timeout_seconds;
     let limit = NOW + max + x402_core::verify::CLOCK_SKEW_SECONDS;
-    for too_long in [U256::MAX, U256::from(limit + 1), U256::from(NOW + 1_000_000_000_000)] {
-        let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| auth.valid_before = too_long);
+    for too_long in [
+        U256::MAX,
+        U256::from(limit + 1),
+        U256::from(NOW + 1_000_000_000_000),
+    ] {
+        let p = pay(&v2_challenge(), PAYER_KEY, |auth, _| {
+            auth.valid_before = too_long
+        });
         let e = verify(&p, &[], &offered(), NOW).unwrap_err();
         assert_eq!(
             e.reason(),

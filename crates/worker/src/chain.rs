@@ -1,11 +1,12 @@
 //! JSON-RPC over `fetch`: the on-chain checks before settling (balance, `authorizationState`,
 //! ERC-1271) and the receipt wait. Calldata and decoding come from `x402_core::evm_tx`.
 
+use crate::body::{read_response, BodyError, UPSTREAM_LIMIT};
 use serde_json::{json, Value};
 use worker::{Delay, Fetch, Headers, Method, Request, RequestInit};
 use x402_core::evm_tx;
 use x402_core::verify::VerifiedPayment;
-use x402_core::{Bytes, Error, Reason, B256};
+use x402_core::{Bytes, Error, Reason, B256, U256};
 
 /// A JSON-RPC failure: the node could not be reached, or it answered with an error.
 #[derive(Debug, Clone)]
@@ -25,7 +26,13 @@ impl RpcError {
     }
 }
 
-/// Sends one JSON-RPC request.
+/// What a client is told when the node gives no usable answer. The RPC URL itself (which
+/// usually carries a provider's API key) and the transport's error text only go to the
+/// Worker's log, never into a response.
+const UNREACHABLE: &str =
+    "no usable answer from the chain's JSON-RPC endpoint (details in the Worker log)";
+
+/// Sends one JSON-RPC request. Failures are logged with the URL; the error carries none.
 pub(crate) async fn rpc(url: &str, method: &str, params: Value) -> Result<Value, RpcError> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
     let headers = Headers::new();
@@ -34,16 +41,28 @@ pub(crate) async fn rpc(url: &str, method: &str, params: Value) -> Result<Value,
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(Some(body.into()));
-    let unreachable = |e: worker::Error| RpcError::Unreachable(format!("{method} on {url}: {e}"));
-    let req = Request::new_with_init(url, &init).map_err(unreachable)?;
-    let mut res = Fetch::Request(req).send().await.map_err(unreachable)?;
+    let unreachable = |why: &dyn std::fmt::Display| {
+        worker::console_error!("x402-worker: JSON-RPC {method} on {url}: {why}");
+        RpcError::Unreachable(format!("{method}: {UNREACHABLE}"))
+    };
+    let req = Request::new_with_init(url, &init).map_err(|e| unreachable(&e))?;
+    let mut res = Fetch::Request(req)
+        .send()
+        .await
+        .map_err(|e| unreachable(&e))?;
     if res.status_code() >= 400 {
-        return Err(RpcError::Unreachable(format!(
-            "{method} on {url}: HTTP {}",
-            res.status_code()
-        )));
+        return Err(unreachable(&format_args!("HTTP {}", res.status_code())));
     }
-    let v: Value = res.json().await.map_err(unreachable)?;
+    let text = match read_response(&mut res, UPSTREAM_LIMIT).await {
+        Ok(t) => t,
+        Err(BodyError::TooLarge) => {
+            return Err(unreachable(&format_args!(
+                "answer over {UPSTREAM_LIMIT} bytes"
+            )))
+        }
+        Err(BodyError::Failed(e)) => return Err(unreachable(&e)),
+    };
+    let v: Value = serde_json::from_slice(&text).map_err(|e| unreachable(&e))?;
     if let Some(err) = v.get("error") {
         let msg = err
             .get("message")
@@ -127,7 +146,7 @@ pub(crate) async fn check_contract_signature(url: &str, p: &VerifiedPayment) -> 
 }
 
 /// The on-chain checks of a verified payment: nonce unused, balance covers the value.
-pub(crate) async fn check_payment(url: &str, p: &VerifiedPayment) -> Result<(), Error> {
+pub(crate) async fn check_payment(url: &str, p: &VerifiedPayment) -> Result<U256, Error> {
     let token = p.requirement.asset.to_string();
     let a = &p.authorization;
     let used = call(
@@ -162,7 +181,7 @@ pub(crate) async fn check_payment(url: &str, p: &VerifiedPayment) -> Result<(), 
             format!("balance {balance} of {} is below {}", a.from, a.value),
         ));
     }
-    Ok(())
+    Ok(balance)
 }
 
 /// The outcome of waiting for a receipt.

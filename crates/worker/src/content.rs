@@ -16,6 +16,18 @@ const DROPPED: [&str; 5] = [
     "content-length",
 ];
 
+/// A `Cookie` header value without the paywall's pass cookie.
+fn without_pass_cookie(cookies: &str) -> String {
+    cookies
+        .split(';')
+        .map(str::trim)
+        .filter(|c| {
+            !c.is_empty() && c.split_once('=').map_or(*c, |(k, _)| k).trim() != respond::PASS_COOKIE
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Fetches the content of `ctx.path` (plus the query) for `req`.
 pub(crate) async fn fetch(
     app: &App,
@@ -47,9 +59,19 @@ pub(crate) async fn fetch_from(
     );
     let headers = Headers::new();
     for (k, v) in req.headers().entries() {
-        if !DROPPED.contains(&k.to_ascii_lowercase().as_str()) {
-            let _ = headers.append(&k, &v);
+        let name = k.to_ascii_lowercase();
+        if DROPPED.contains(&name.as_str()) {
+            continue;
         }
+        if name == "cookie" {
+            // The pass cookie is the paywall's, never the origin's: the other cookies go on.
+            let rest = without_pass_cookie(&v);
+            if !rest.is_empty() {
+                let _ = headers.append(&k, &rest);
+            }
+            continue;
+        }
+        let _ = headers.append(&k, &v);
     }
     let method = req.method();
     let mut init = RequestInit::new();

@@ -1,23 +1,56 @@
-//! The Worker as a facilitator: `POST /verify`, `POST /settle`, `GET /supported` (optionally
-//! behind a bearer secret) with the same verification and settlement code as the paywall, and
-//! `GET /discovery/resources` listing the priced routes.
+//! The Worker as a facilitator: `POST /verify`, `POST /settle`, `GET /supported` (off unless
+//! `facilitatorEndpoints`; behind a bearer secret, required in settlement mode `self`) with the
+//! same verification and settlement code as the paywall, and `GET /discovery/resources` listing
+//! the priced routes.
+//!
+//! The endpoints judge only requirements this Worker itself issues (one of its routes' offers:
+//! its payTo, asset, network, amount and `maxTimeoutSeconds`), so its relayer never pays gas for
+//! anyone else's transfers, unless the operator configures `openFacilitator`. Either way an
+//! amount of 0, a `maxTimeoutSeconds` over a day and an asset this Worker does not settle are
+//! refused.
 
+use crate::body::{self, BodyError};
 use crate::durable::RELAYER_KEY;
 use crate::respond::{json_response, reject};
 use crate::settle::{self, Guard, Outcome};
 use crate::{App, Ctx};
 use serde_json::json;
 use worker::{Env, Request, Response};
-use x402_core::config::Settlement;
-use x402_core::replay::{self, Decision, Entry};
+use x402_core::config::{Config, Settlement};
+use x402_core::replay::{Decision, Outcome as GuardOutcome};
 use x402_core::signer::LocalSigner;
 use x402_core::verify::{self, VerifiedPayment};
 use x402_core::wire::facilitator::FacilitatorRequest;
-use x402_core::wire::{SettleResponse, VerifyResponse};
-use x402_core::{Error, Reason};
+use x402_core::wire::{v1, v2, SettleResponse, VerifyResponse};
+use x402_core::{Error, Reason, U256};
 
-/// Secret that, when set, must be presented as `Authorization: Bearer <secret>`.
+/// Secret that, when set, must be presented as `Authorization: Bearer <secret>`; required when
+/// the endpoints are on in settlement mode `self`.
 pub(crate) const ENDPOINT_TOKEN: &str = "X402_FACILITATOR_TOKEN";
+/// The shortest endpoint token accepted.
+const MIN_TOKEN_LEN: usize = 16;
+/// The longest `maxTimeoutSeconds` the endpoints accept, even as an open facilitator (a day).
+pub(crate) const MAX_TIMEOUT_SECONDS: u64 = 86_400;
+
+/// The start-up check of the endpoint token: with the endpoints on in settlement mode `self`
+/// (where `/settle` spends the relayer's gas) the token is required, and when set it must not
+/// be trivially short. An error here makes every request answer `500 invalid_config`.
+pub(crate) fn check_token(config: &Config, token: Option<&str>) -> Result<(), Error> {
+    if !config.facilitator_endpoints {
+        return Ok(());
+    }
+    match token.map(str::trim) {
+        None if matches!(config.settlement, Settlement::SelfSettle { .. }) => Err(Error::new(
+            Reason::InvalidConfig,
+            format!("{ENDPOINT_TOKEN}: secret required when facilitatorEndpoints is on in settlement mode \"self\" (POST /settle spends the relayer's gas)"),
+        )),
+        Some(t) if t.len() < MIN_TOKEN_LEN => Err(Error::new(
+            Reason::InvalidConfig,
+            format!("{ENDPOINT_TOKEN}: must be at least {MIN_TOKEN_LEN} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
 
 fn relayer_address(env: &Env) -> Option<x402_core::Address> {
     let key = env.secret(RELAYER_KEY).ok()?.to_string();
@@ -102,12 +135,27 @@ pub(crate) async fn handle(
             origin,
         ));
     }
-    let body = match req.bytes().await {
-        Ok(b) if b.len() <= 64 * 1024 => b,
-        _ => {
+    // Refused on Content-Length before reading, and read with a cap (chunked bodies too).
+    let body = match body::read_request(&mut req, body::REQUEST_LIMIT).await {
+        Ok(b) if !b.is_empty() => b,
+        Ok(_) => {
+            let e = Error::new(Reason::InvalidPayload, "request body missing");
+            return Ok(reject(400, &e, origin));
+        }
+        Err(BodyError::TooLarge) => {
             let e = Error::new(
                 Reason::InvalidPayload,
-                "request body missing or over 64 KiB",
+                format!(
+                    "request body over the {} KiB limit",
+                    body::REQUEST_LIMIT / 1024
+                ),
+            );
+            return Ok(reject(413, &e, origin));
+        }
+        Err(BodyError::Failed(why)) => {
+            let e = Error::new(
+                Reason::InvalidPayload,
+                format!("request body unreadable: {why}"),
             );
             return Ok(reject(400, &e, origin));
         }
@@ -144,15 +192,7 @@ pub(crate) async fn handle(
         let s = SettleResponse::failure(&e, String::new(), network, Some(payer));
         return Ok(json_response(200, &json!(s), origin));
     }
-    let guard = Guard {
-        env,
-        key: replay::key(
-            verified.requirement.chain_id,
-            verified.requirement.asset,
-            verified.payer,
-            verified.authorization.nonce,
-        ),
-    };
+    let guard = Guard::of(env, &verified);
     let resource = "facilitator:/settle";
     let fail = |e: Error, tx: String| {
         Ok(json_response(
@@ -166,9 +206,12 @@ pub(crate) async fn handle(
             origin,
         ))
     };
-    match guard.reserve(resource).await {
-        Ok(Decision::Reserved) => {}
-        Ok(Decision::AlreadySettled { transaction }) => {
+    let snapshot = match guard.reserve(&verified, resource, ctx.now).await {
+        Ok(Decision::Reserved { snapshot }) => snapshot,
+        Ok(Decision::Serve {
+            transaction: Some(transaction),
+            ..
+        }) => {
             let s = SettleResponse::success(transaction, network.clone(), payer.clone());
             return Ok(json_response(200, &json!(s), origin));
         }
@@ -188,17 +231,26 @@ pub(crate) async fn handle(
             )
         }
         Err(e) => return fail(e, String::new()),
-    }
-    if let Err(e) = onchain(app, &verified).await {
-        guard.release().await;
+    };
+    let balance = match onchain(app, &verified).await {
+        Ok(b) => b,
+        Err(e) => {
+            guard.release().await;
+            return fail(e, String::new());
+        }
+    };
+    if let Err(e) = guard
+        .admit(balance, snapshot, false, verified.authorization.value)
+        .await
+    {
         return fail(e, String::new());
     }
     match settle::settle(env, &app.config.settlement, &verified, &request).await {
         Outcome::Settled(tx) => {
             guard
-                .complete(Entry::Settled {
-                    resource: resource.into(),
+                .complete(GuardOutcome::Settled {
                     transaction: tx.clone(),
+                    at: ctx.now,
                 })
                 .await;
             Ok(json_response(
@@ -209,8 +261,7 @@ pub(crate) async fn handle(
         }
         Outcome::Pending(tx, e) => {
             guard
-                .complete(Entry::Pending {
-                    resource: resource.into(),
+                .complete(GuardOutcome::Pending {
                     transaction: tx.clone(),
                 })
                 .await;
@@ -223,8 +274,9 @@ pub(crate) async fn handle(
     }
 }
 
-/// Verifies a facilitator request: the requirement must be one this Worker supports, then the
-/// same checks as the paywall (in the Worker, then on chain).
+/// Verifies a facilitator request: the requirement must be one this Worker issues (or, as an
+/// open facilitator, one it can settle: see [`judge_requirements`]), then the same checks as the
+/// paywall (in the Worker, then on chain).
 async fn check(
     app: &App,
     ctx: &Ctx,
@@ -255,6 +307,7 @@ async fn check(
             ),
         ),
     };
+    judge_requirements(&app.config, request).map_err(|e| (network.clone(), e))?;
     let supported = app.config.supported(None);
     if !supported.kinds.iter().any(|k| k.network == network) {
         return Err((
@@ -278,10 +331,158 @@ async fn check(
     Ok((network, verified))
 }
 
-/// The on-chain nonce and balance checks (where an RPC is configured).
-async fn onchain(app: &App, verified: &VerifiedPayment) -> Result<(), Error> {
+/// The on-chain nonce and balance checks (where an RPC is configured); the balance read.
+async fn onchain(app: &App, verified: &VerifiedPayment) -> Result<Option<x402_core::U256>, Error> {
     match app.config.settlement.rpc_url() {
-        Some(url) => crate::chain::check_payment(url, verified).await,
-        None => Ok(()),
+        Some(url) => crate::chain::check_payment(url, verified).await.map(Some),
+        None => Ok(None),
     }
+}
+
+/// The terms of a requirement that make it one of this Worker's offers.
+struct Terms {
+    scheme: String,
+    network: String,
+    asset: String,
+    pay_to: String,
+    amount: U256,
+    max_timeout_seconds: u64,
+    /// `extra.name` and `extra.version` (the token's EIP-712 domain), where given.
+    domain: [Option<serde_json::Value>; 2],
+}
+
+impl Terms {
+    fn domain(extra: Option<&x402_core::wire::JsonMap>) -> [Option<serde_json::Value>; 2] {
+        ["name", "version"].map(|k| extra.and_then(|e| e.get(k)).cloned())
+    }
+
+    fn v2(r: &v2::PaymentRequirements) -> Self {
+        Self {
+            scheme: r.scheme.clone(),
+            network: r.network.to_string(),
+            asset: r.asset.to_ascii_lowercase(),
+            pay_to: r.pay_to.to_ascii_lowercase(),
+            amount: r.amount,
+            max_timeout_seconds: r.max_timeout_seconds,
+            domain: Self::domain(r.extra.as_ref()),
+        }
+    }
+
+    fn v1(r: &v1::PaymentRequirements) -> Self {
+        Self {
+            scheme: r.scheme.clone(),
+            network: r.network.clone(),
+            asset: r.asset.to_ascii_lowercase(),
+            pay_to: r.pay_to.to_ascii_lowercase(),
+            amount: r.max_amount_required,
+            max_timeout_seconds: r.max_timeout_seconds,
+            domain: Self::domain(r.extra.as_ref()),
+        }
+    }
+
+    /// Whether `self` (a caller's) names the token of `ours`: same scheme, network, asset and,
+    /// where given, EIP-712 name and version.
+    fn same_token(&self, ours: &Terms) -> bool {
+        self.scheme == ours.scheme
+            && self.network == ours.network
+            && self.asset == ours.asset
+            && self
+                .domain
+                .iter()
+                .zip(&ours.domain)
+                .all(|(t, o)| t.is_none() || t == o)
+    }
+}
+
+fn refused(msg: String) -> Error {
+    Error::new(Reason::InvalidPaymentRequirements, msg)
+}
+
+/// Whether the endpoints may judge these requirements at all: an amount above 0 and a
+/// `maxTimeoutSeconds` of at most a day always; then one of this Worker's own offers exactly
+/// ([`Config::own_offer_v2`] / [`Config::own_offer_v1`]), or, with `openFacilitator`, any payTo
+/// and amount in a token this Worker's routes use (so the relayer only ever calls those
+/// contracts). Refusals are `invalid_payment_requirements`, naming the first term that differs.
+fn judge_requirements(config: &Config, request: &FacilitatorRequest) -> Result<(), Error> {
+    let (terms, own, offers): (Terms, bool, Vec<Terms>) = match request {
+        FacilitatorRequest::V1 {
+            payment_requirements: r,
+            ..
+        } => (
+            Terms::v1(r),
+            config.own_offer_v1(r).is_some(),
+            config
+                .routes
+                .iter()
+                .flat_map(|route| route.requirements_v1(&r.resource))
+                .map(|o| Terms::v1(&o))
+                .collect(),
+        ),
+        FacilitatorRequest::V2 {
+            payment_requirements: r,
+            ..
+        } => (
+            Terms::v2(r),
+            config.own_offer_v2(r).is_some(),
+            config
+                .routes
+                .iter()
+                .flat_map(|route| route.requirements_v2())
+                .map(|o| Terms::v2(&o))
+                .collect(),
+        ),
+    };
+    if terms.amount.is_zero() {
+        return Err(refused(
+            "paymentRequirements amount is 0: a payment must move more than nothing".into(),
+        ));
+    }
+    if terms.max_timeout_seconds > MAX_TIMEOUT_SECONDS {
+        return Err(refused(format!(
+            "paymentRequirements maxTimeoutSeconds {} is over {MAX_TIMEOUT_SECONDS}",
+            terms.max_timeout_seconds
+        )));
+    }
+    if own {
+        return Ok(());
+    }
+    let same_token: Vec<&Terms> = offers.iter().filter(|o| terms.same_token(o)).collect();
+    if same_token.is_empty() {
+        let what = if !offers.iter().any(|o| o.network == terms.network) {
+            format!("network {}", terms.network)
+        } else if !offers
+            .iter()
+            .any(|o| o.network == terms.network && o.asset == terms.asset)
+        {
+            format!("asset {} on {}", terms.asset, terms.network)
+        } else {
+            format!(
+                "scheme {:?} or the EIP-712 domain in extra for asset {}",
+                terms.scheme, terms.asset
+            )
+        };
+        return Err(refused(format!("{what} is not one this Worker settles")));
+    }
+    if config.open_facilitator {
+        return Ok(());
+    }
+    let differs = if !same_token.iter().any(|o| o.pay_to == terms.pay_to) {
+        format!("payTo {} is not this Worker's", terms.pay_to)
+    } else if !same_token
+        .iter()
+        .any(|o| o.pay_to == terms.pay_to && o.amount == terms.amount)
+    {
+        format!(
+            "amount {} is not the price of any of this Worker's routes",
+            terms.amount
+        )
+    } else {
+        format!(
+            "maxTimeoutSeconds {} is not this Worker's",
+            terms.max_timeout_seconds
+        )
+    };
+    Err(refused(format!(
+        "paymentRequirements are not an offer of this Worker ({differs}); this facilitator only judges its own routes' offers"
+    )))
 }

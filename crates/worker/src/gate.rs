@@ -1,15 +1,18 @@
 //! The paywall flow for a priced route: pass → payment header → verification in the Worker →
-//! replay reservation → on-chain checks → content → settlement (before the response, or in
-//! the background) → content with the receipt and a pass.
+//! reservation in the payer's replay guard → on-chain checks → admission against the payer's
+//! balance less what is in flight → content → settlement (before the response, or in the
+//! background) → content with the receipt and a pass. Every response carrying paid content is
+//! `Cache-Control: private` (the configured `paidCacheControl`).
 
 use crate::respond::{self, Challenge, PASS_COOKIE, PASS_HEADER};
 use crate::settle::{self, Guard, Outcome};
 use crate::{content, App, Ctx};
-use worker::{Context, Env, Request, Response};
+use std::time::Duration;
+use worker::{Context, Delay, Env, Request, Response};
 use x402_core::config::{Route, SettlementOrder};
 use x402_core::header::{self, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT, X_PAYMENT_RESPONSE};
 use x402_core::pass::{self, PassClaims};
-use x402_core::replay::{self, Decision, Entry};
+use x402_core::replay::{Decision, Outcome as GuardOutcome, RETRY_WINDOW_SECONDS};
 use x402_core::verify::{self, Verdict, VerifiedPayment};
 use x402_core::wire::facilitator::FacilitatorRequest;
 use x402_core::wire::{AnyPaymentPayload, SettleResponse};
@@ -38,15 +41,17 @@ pub(crate) async fn paid(
             v1_client,
             html: respond::is_browser(&req),
             allow_origin: origin,
+            paywall_scripts: &app.config.paywall_scripts,
         })
     };
 
-    // 1. An access pass for this path serves it without payment.
+    // 1. An access pass for this path serves it without payment (only where the route
+    // issues passes: a route with passLifetimeSeconds = 0 honours none).
     let mut pass_error = None;
-    if let Some(secret) = &app.pass_secret {
+    if route.pass_lifetime_seconds > 0 && !app.pass_secrets.is_empty() {
         for candidate in presented_passes(&req) {
-            match pass::verify(secret, &candidate, &ctx.path, ctx.now) {
-                Ok(_) => return content::fetch(app, route, &req, env, ctx, &[]).await,
+            match pass::verify(&app.pass_secrets, &candidate, &ctx.path, ctx.now) {
+                Ok(_) => return paid_content(app, route, &req, env, ctx, &[]).await,
                 Err(e) => pass_error = Some(e),
             }
         }
@@ -92,50 +97,90 @@ pub(crate) async fn paid(
     let failure = |e: &Error, tx: String| {
         SettleResponse::failure(e, tx, network_label.clone(), Some(payer.clone()))
     };
+    let background = route.order == SettlementOrder::Background;
+    let receipt = Receipt {
+        verified: &verified,
+        network: &network_label,
+        v1_client,
+    };
 
-    // 3. One authorization, honoured once.
-    let guard = Guard {
-        env,
-        key: replay::key(
-            verified.requirement.chain_id,
-            verified.requirement.asset,
-            verified.payer,
-            verified.authorization.nonce,
-        ),
+    // 3. One authorization, honoured once, for one resource (path and query): the payer's own
+    // replay guard decides.
+    let guard = Guard::of(env, &verified);
+    let resource = match &ctx.query {
+        Some(q) => format!("{}?{q}", ctx.path),
+        None => ctx.path.clone(),
     };
-    let decision = match guard.reserve(&ctx.path).await {
-        Ok(d) => d,
-        Err(e) => return respond::reject(503, &e, origin),
-    };
-    // `Some(transaction)`: this authorization is already settled for this resource.
-    let settled = match decision {
-        Decision::Reserved => None,
-        // A retry after a lost response: the content again, no second charge.
-        Decision::AlreadySettled { transaction } => Some(transaction),
-        Decision::InFlight => {
-            let e = Error::new(
-                Reason::DuplicateSettlement,
-                "this authorization is being settled by another request",
-            );
-            return challenge(Some(&e), Some(&failure(&e, String::new())));
-        }
-        Decision::UsedElsewhere => {
-            let e = Error::new(
-                Reason::InvalidExactEvmNonceAlreadyUsed,
-                "this authorization already paid for another resource",
-            );
-            return challenge(Some(&e), Some(&failure(&e, String::new())));
-        }
-        Decision::Pending { transaction } => {
-            if settle::pending_settled(&app.config.settlement, &transaction).await == Some(true) {
-                guard
-                    .complete(Entry::Settled {
-                        resource: ctx.path.clone(),
-                        transaction: transaction.clone(),
-                    })
+    let mut waited = 0;
+    let snapshot = loop {
+        let decision = match guard.reserve(&verified, &resource, ctx.now).await {
+            Ok(d) => d,
+            Err(e) => return respond::reject(503, &e, origin),
+        };
+        match decision {
+            Decision::Reserved { snapshot } => break snapshot,
+            // Served or settled for this resource already: a retry gets the content again,
+            // with no second charge (and, once settled, the first settlement's receipt).
+            Decision::Serve { transaction, at } => {
+                return serve_again(app, ctx, route, &req, env, &receipt, transaction, at).await
+            }
+            // Another copy of this payment for this resource is being checked or settled:
+            // wait (bounded) for its outcome.
+            Decision::Wait if waited < WAIT_POLLS => {
+                waited += 1;
+                Delay::from(Duration::from_millis(WAIT_POLL_MS)).await;
+            }
+            Decision::Wait => {
+                let e = Error::new(
+                    Reason::SettlementPending,
+                    "this payment is being settled by an earlier request for this resource; send it again shortly",
+                );
+                return challenge(Some(&e), Some(&failure(&e, String::new())));
+            }
+            Decision::InFlight => {
+                let e = Error::new(
+                    Reason::DuplicateSettlement,
+                    "this authorization is being settled for another resource",
+                );
+                return challenge(Some(&e), Some(&failure(&e, String::new())));
+            }
+            Decision::UsedElsewhere => {
+                let e = Error::new(
+                    Reason::InvalidExactEvmNonceAlreadyUsed,
+                    "this authorization already paid for another resource",
+                );
+                return challenge(Some(&e), Some(&failure(&e, String::new())));
+            }
+            Decision::RetryExpired { at } => {
+                let e = Error::new(
+                    Reason::InvalidExactEvmNonceAlreadyUsed,
+                    format!(
+                        "this authorization was settled at {at}; it is served again only within {RETRY_WINDOW_SECONDS} s of its settlement and before its validBefore"
+                    ),
+                );
+                return challenge(Some(&e), Some(&failure(&e, String::new())));
+            }
+            Decision::Pending { transaction } => {
+                if settle::pending_settled(&app.config.settlement, &transaction).await == Some(true)
+                {
+                    guard
+                        .complete(GuardOutcome::Settled {
+                            transaction: transaction.clone(),
+                            at: ctx.now,
+                        })
+                        .await;
+                    return serve_again(
+                        app,
+                        ctx,
+                        route,
+                        &req,
+                        env,
+                        &receipt,
+                        Some(transaction),
+                        Some(ctx.now),
+                    )
                     .await;
-                Some(transaction)
-            } else {
+                }
                 let message = if transaction.is_empty() {
                     "the facilitator's answer to an earlier settlement of this authorization was \
                      lost; its outcome is unknown and it will not be settled again"
@@ -150,52 +195,53 @@ pub(crate) async fn paid(
             }
         }
     };
-    if let Some(transaction) = settled {
-        return deliver(
-            app,
-            ctx,
-            route,
-            &req,
-            env,
-            &verified,
-            &transaction,
-            &network_label,
-            v1_client,
-        )
-        .await;
-    }
 
-    // 4. Nonce and balance on chain.
-    let onchain = async {
-        match app.config.settlement.rpc_url() {
-            Some(url) => crate::chain::check_payment(url, &verified).await,
-            None => Ok(()),
-        }
+    // 4. Nonce and balance on chain; then the payer's guard admits the payment only while the
+    // balance, less what it accepted and has not seen settled, covers it.
+    let balance = match app.config.settlement.rpc_url() {
+        Some(url) => match crate::chain::check_payment(url, &verified).await {
+            Ok(b) => Some(b),
+            Err(e) => {
+                guard.release().await;
+                if e.reason() == Reason::UnexpectedVerifyError {
+                    return respond::reject(503, &e, origin);
+                }
+                return challenge(Some(&e), None);
+            }
+        },
+        None => None,
     };
-    if let Err(e) = onchain.await {
-        guard.release().await;
+    if let Err(e) = guard
+        .admit(balance, snapshot, background, verified.authorization.value)
+        .await
+    {
         if e.reason() == Reason::UnexpectedVerifyError {
             return respond::reject(503, &e, origin);
         }
-        return challenge(Some(&e), None);
+        return challenge(Some(&e), Some(&failure(&e, String::new())));
     }
 
     // 5. Content, then settlement.
-    let res = content::fetch(app, route, &req, env, ctx, &[]).await;
+    let res = paid_content(app, route, &req, env, ctx, &[]).await;
     if res.status_code() >= 400 {
         // The origin failed: nothing is charged, its answer goes out as is.
         guard.release().await;
         return res;
     }
-    if route.order == SettlementOrder::Background {
+    if background {
         let env2 = env.clone();
         let settlement = app.config.settlement.clone();
-        let key = guard.key.clone();
-        let path = ctx.path.clone();
+        let payer_key = guard.payer.clone();
+        let nonce = guard.nonce.clone();
+        let now = ctx.now;
         wctx.wait_until(async move {
-            let g = Guard { env: &env2, key };
+            let g = Guard {
+                env: &env2,
+                payer: payer_key,
+                nonce,
+            };
             let outcome = settle::settle(&env2, &settlement, &verified, &facilitator_request).await;
-            record(&g, outcome, &path).await;
+            record(&g, outcome, now).await;
         });
         return respond::with_headers(
             res,
@@ -206,18 +252,17 @@ pub(crate) async fn paid(
     match settle::settle(env, &app.config.settlement, &verified, &facilitator_request).await {
         Outcome::Settled(tx) => {
             guard
-                .complete(Entry::Settled {
-                    resource: ctx.path.clone(),
+                .complete(GuardOutcome::Settled {
                     transaction: tx.clone(),
+                    at: ctx.now,
                 })
                 .await;
-            let extra = receipt_headers(app, ctx, route, &verified, &tx, &network_label, v1_client);
+            let extra = receipt_headers(app, ctx, route, &receipt, &tx, ctx.now);
             respond::with_headers(res, &extra, origin)
         }
         Outcome::Pending(tx, e) => {
             guard
-                .complete(Entry::Pending {
-                    resource: ctx.path.clone(),
+                .complete(GuardOutcome::Pending {
                     transaction: tx.clone(),
                 })
                 .await;
@@ -228,6 +273,38 @@ pub(crate) async fn paid(
             challenge(Some(&e), Some(&failure(&e, String::new())))
         }
     }
+}
+
+/// How often, and how long, a copy of a payment waits for the request that is settling it.
+const WAIT_POLL_MS: u64 = 250;
+const WAIT_POLLS: u32 = 40;
+
+/// What a receipt says about a verified payment.
+struct Receipt<'a> {
+    verified: &'a VerifiedPayment,
+    network: &'a str,
+    v1_client: bool,
+}
+
+/// Content for a priced route once paid for (payment, pass, retry): never storable by a
+/// shared cache, whatever the origin or the assets binding said.
+async fn paid_content(
+    app: &App,
+    route: &Route,
+    req: &Request,
+    env: &Env,
+    ctx: &Ctx,
+    extra: &[(&str, String)],
+) -> Response {
+    let res = content::fetch(app, route, req, env, ctx, extra).await;
+    if res.status_code() >= 400 {
+        return res;
+    }
+    respond::with_headers(
+        res,
+        &[("Cache-Control", app.config.paid_cache_control.clone())],
+        &app.config.cors_allow_origin,
+    )
 }
 
 /// The ERC-1271 check a [`Verdict::NeedsOnChainCheck`] asks for (nothing for `Valid`).
@@ -244,23 +321,16 @@ pub(crate) async fn contract_signature(app: &App, verdict: &Verdict) -> Result<(
     }
 }
 
-async fn record(guard: &Guard<'_>, outcome: Outcome, path: &str) {
+async fn record(guard: &Guard<'_>, outcome: Outcome, now: u64) {
     match outcome {
         Outcome::Settled(transaction) => {
+            let at = (worker::Date::now().as_millis() / 1000).max(now);
             guard
-                .complete(Entry::Settled {
-                    resource: path.into(),
-                    transaction,
-                })
+                .complete(GuardOutcome::Settled { transaction, at })
                 .await
         }
         Outcome::Pending(transaction, _) => {
-            guard
-                .complete(Entry::Pending {
-                    resource: path.into(),
-                    transaction,
-                })
-                .await
+            guard.complete(GuardOutcome::Pending { transaction }).await
         }
         Outcome::Failed(e) => {
             worker::console_error!("background settlement failed: {e}");
@@ -269,43 +339,51 @@ async fn record(guard: &Guard<'_>, outcome: Outcome, path: &str) {
     }
 }
 
+/// Serves a payment again (a retry of one already served or settled for this resource): the
+/// content, with the first settlement's receipt and a pass that ends when the first one did.
 #[allow(clippy::too_many_arguments)]
-async fn deliver(
+async fn serve_again(
     app: &App,
     ctx: &Ctx,
     route: &Route,
     req: &Request,
     env: &Env,
-    verified: &VerifiedPayment,
-    tx: &str,
-    network: &str,
-    v1_client: bool,
+    receipt: &Receipt<'_>,
+    transaction: Option<String>,
+    settled_at: Option<u64>,
 ) -> Response {
-    let res = content::fetch(app, route, req, env, ctx, &[]).await;
+    let res = paid_content(app, route, req, env, ctx, &[]).await;
     if res.status_code() >= 400 {
         return res;
     }
-    let extra = receipt_headers(app, ctx, route, verified, tx, network, v1_client);
+    let extra = match (transaction, settled_at) {
+        (Some(tx), Some(at)) => receipt_headers(app, ctx, route, receipt, &tx, at),
+        // Served before settlement, still settling.
+        _ => vec![("X-PAYMENT-SETTLEMENT", "background".to_string())],
+    };
     respond::with_headers(res, &extra, &app.config.cors_allow_origin)
 }
 
-/// `PAYMENT-RESPONSE` (or `X-PAYMENT-RESPONSE`) and, when passes are on, the pass as a header
-/// and as a cookie scoped to the resource path.
+/// `PAYMENT-RESPONSE` (or `X-PAYMENT-RESPONSE`) and, when the route issues passes, the pass
+/// as a header and as a cookie scoped to the resource path, expiring `passLifetimeSeconds`
+/// after the settlement at `settled_at` (a retry gets a pass that ends when the first did).
 fn receipt_headers(
     app: &App,
     ctx: &Ctx,
     route: &Route,
-    verified: &VerifiedPayment,
+    r: &Receipt<'_>,
     tx: &str,
-    network: &str,
-    v1_client: bool,
+    settled_at: u64,
 ) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    let receipt =
-        SettleResponse::success(tx.into(), network.into(), verified.payer.to_checksum(None));
+    let receipt = SettleResponse::success(
+        tx.into(),
+        r.network.into(),
+        r.verified.payer.to_checksum(None),
+    );
     if let Ok(v) = header::encode(&receipt) {
         out.push((
-            if v1_client {
+            if r.v1_client {
                 X_PAYMENT_RESPONSE
             } else {
                 PAYMENT_RESPONSE
@@ -313,12 +391,16 @@ fn receipt_headers(
             v,
         ));
     }
-    if let (Some(secret), true) = (&app.pass_secret, route.pass_lifetime_seconds > 0) {
+    let expires = settled_at.saturating_add(route.pass_lifetime_seconds);
+    if let (Some(secret), true) = (
+        app.pass_secrets.first(),
+        route.pass_lifetime_seconds > 0 && expires > ctx.now,
+    ) {
         let claims = PassClaims {
             path: ctx.path.clone(),
-            payer: verified.payer,
+            payer: r.verified.payer,
             transaction: tx.parse().unwrap_or(B256::ZERO),
-            expires: ctx.now + route.pass_lifetime_seconds,
+            expires,
         };
         if let Ok(p) = pass::issue(secret, &claims) {
             out.push((
@@ -326,7 +408,7 @@ fn receipt_headers(
                 format!(
                     "{PASS_COOKIE}={p}; Path={}; Max-Age={}; HttpOnly; Secure; SameSite=Lax",
                     x402_core::path::encode(&ctx.path),
-                    route.pass_lifetime_seconds
+                    expires - ctx.now
                 ),
             ));
             out.push((PASS_HEADER, p));

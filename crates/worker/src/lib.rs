@@ -10,6 +10,7 @@
 //! This crate is the binding: protocol logic (configuration, path normalisation, verification,
 //! transactions, passes, the replay rules) lives in `x402-core`.
 
+mod body;
 mod chain;
 mod content;
 #[allow(missing_docs)] // the #[durable_object] macro generates undocumented glue
@@ -30,11 +31,15 @@ use x402_core::{Error, Reason};
 const CONFIG_VAR: &str = "X402";
 /// Secret keying access passes (at least 16 bytes); passes are off without it.
 const PASS_SECRET: &str = "X402_PASS_SECRET";
+/// The previous pass secret during a rotation: its passes are still honoured until they
+/// expire, new ones are signed with [`PASS_SECRET`].
+const PASS_SECRET_PREVIOUS: &str = "X402_PASS_SECRET_PREVIOUS";
 
 /// The configuration and secrets of this Worker.
 pub(crate) struct App {
     pub(crate) config: Config,
-    pub(crate) pass_secret: Option<Vec<u8>>,
+    /// Pass secrets: the current one (signs), then the previous one (still verifies).
+    pub(crate) pass_secrets: Vec<Vec<u8>>,
 }
 
 /// What a request is, once normalised.
@@ -78,9 +83,14 @@ fn load(env: &Env) -> std::result::Result<Rc<App>, Error> {
         }
     };
     let pass_secret = env.secret(PASS_SECRET).ok().map(|s| s.to_string());
+    let pass_previous = env.secret(PASS_SECRET_PREVIOUS).ok().map(|s| s.to_string());
     let relayer_key = env.secret(durable::RELAYER_KEY).ok().map(|s| s.to_string());
+    let endpoint_token = env
+        .secret(facilitator::ENDPOINT_TOKEN)
+        .ok()
+        .map(|s| s.to_string());
     let mut key = raw.clone();
-    for part in [&pass_secret, &relayer_key] {
+    for part in [&pass_secret, &pass_previous, &relayer_key, &endpoint_token] {
         key.push('\0');
         key.push_str(part.as_deref().unwrap_or("\u{1}"));
     }
@@ -91,7 +101,9 @@ fn load(env: &Env) -> std::result::Result<Rc<App>, Error> {
     }) {
         return Ok(app);
     }
-    let app = Rc::new(parse_app(&raw, pass_secret, relayer_key)?);
+    let pass_previous = pass_previous.filter(|_| pass_secret.is_some());
+    let pass_secrets = [pass_secret, pass_previous];
+    let app = Rc::new(parse_app(&raw, pass_secrets, relayer_key, endpoint_token)?);
     LOADED.with_borrow_mut(|l| *l = Some((key, app.clone())));
     Ok(app)
 }
@@ -110,26 +122,38 @@ fn parse_config(raw: &str) -> std::result::Result<Config, Error> {
 /// Parses and checks the configuration and the secrets it needs.
 fn parse_app(
     raw: &str,
-    pass_secret: Option<String>,
+    pass_secrets: [Option<String>; 2],
     relayer_key: Option<String>,
+    endpoint_token: Option<String>,
 ) -> std::result::Result<App, Error> {
     let config = parse_config(raw)?;
-    let pass_secret = match pass_secret {
-        Some(s) => {
-            let s = s.into_bytes();
-            if s.len() < x402_core::pass::MIN_SECRET_LEN {
-                return Err(Error::new(
-                    Reason::InvalidConfig,
-                    format!(
-                        "{PASS_SECRET}: must be at least {} bytes",
-                        x402_core::pass::MIN_SECRET_LEN
-                    ),
-                ));
-            }
-            Some(s)
+    facilitator::check_token(&config, endpoint_token.as_deref())?;
+    let mut secrets = Vec::new();
+    for (name, secret) in [PASS_SECRET, PASS_SECRET_PREVIOUS].iter().zip(pass_secrets) {
+        let Some(s) = secret else { continue };
+        if s.len() < x402_core::pass::MIN_SECRET_LEN {
+            return Err(Error::new(
+                Reason::InvalidConfig,
+                format!(
+                    "{name}: must be at least {} bytes",
+                    x402_core::pass::MIN_SECRET_LEN
+                ),
+            ));
         }
-        None => None,
-    };
+        // A published example secret lets anyone forge passes: only for the local test chain.
+        let local_only = config
+            .routes
+            .iter()
+            .flat_map(|r| &r.options)
+            .all(|o| o.network.chain_id() == Some(31337));
+        if x402_core::pass::EXAMPLE_SECRETS.contains(&s.as_str()) && !local_only {
+            return Err(Error::new(
+                Reason::InvalidConfig,
+                format!("{name}: the example secret from .dev.vars.example is public (anyone can forge passes with it); set your own (openssl rand -hex 32)"),
+            ));
+        }
+        secrets.push(s.into_bytes());
+    }
     if let x402_core::config::Settlement::SelfSettle { .. } = config.settlement {
         let key = relayer_key.ok_or_else(|| {
             Error::new(
@@ -145,7 +169,7 @@ fn parse_app(
     }
     Ok(App {
         config,
-        pass_secret,
+        pass_secrets: secrets,
     })
 }
 
@@ -209,7 +233,15 @@ pub async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
     };
     match app.config.route_for(&method, &ctx.path) {
         Some(route) => Ok(gate::paid(&app, &ctx, route, req, &env, wctx).await),
-        None => Ok(content::fetch_from(&app.config.content, &req, &env, &ctx, &origin).await),
+        None => match app.config.refused_methods(&method, &ctx.path) {
+            // A path priced for other methods is never proxied unpaid (a POST to a GET-priced
+            // path), unless `freeRoutes` names it.
+            Some(allowed) => Ok(respond::method_not_allowed(&method, &allowed, &origin)),
+            None => {
+                let source = app.config.free_content(&ctx.path);
+                Ok(content::fetch_from(source, &req, &env, &ctx, &origin).await)
+            }
+        },
     }
 }
 

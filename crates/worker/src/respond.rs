@@ -83,6 +83,8 @@ pub(crate) struct Challenge<'a> {
     pub(crate) v1_client: bool,
     pub(crate) html: bool,
     pub(crate) allow_origin: &'a str,
+    /// Extra module scripts of the HTML paywall page (`paywallScripts`).
+    pub(crate) paywall_scripts: &'a [String],
 }
 
 /// A 402 challenge: `PAYMENT-REQUIRED` always; body the v1 form for v1 clients (or when the
@@ -117,7 +119,7 @@ pub(crate) fn challenge(c: &Challenge<'_>) -> Response {
         let _ = h.set("Content-Type", "text/html; charset=utf-8");
         return builder
             .with_headers(h)
-            .fixed(paywall_html(c.route, &pr).into_bytes());
+            .fixed(paywall_html(c.route, &pr, c.paywall_scripts).into_bytes());
     }
     let _ = h.set("Content-Type", "application/json");
     let message = c.error.map(|e| e.message().to_string());
@@ -142,7 +144,11 @@ fn escape(s: &str) -> String {
 /// The HTML paywall for direct navigation: the publisher drop-in (`/x402/x402.js`) turns its
 /// `data-x402-src` element into a pay box that unlocks the resource in place. The challenge is
 /// also embedded as JSON (and sent in `PAYMENT-REQUIRED`).
-fn paywall_html(route: &Route, pr: &x402_core::wire::PaymentRequired) -> String {
+fn paywall_html(
+    route: &Route,
+    pr: &x402_core::wire::PaymentRequired,
+    scripts: &[String],
+) -> String {
     let price = route
         .options
         .first()
@@ -160,10 +166,14 @@ fn paywall_html(route: &Route, pr: &x402_core::wire::PaymentRequired) -> String 
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>Payment required</title>\
 <script type=\"application/json\" id=\"x402-payment-required\">{json}</script>\
-<script type=\"module\" src=\"/x402/x402.js\"></script></head>\
+{}<script type=\"module\" src=\"/x402/x402.js\"></script></head>\
 <body><main data-x402-paywall><h1>Payment required</h1>\
 <div data-x402-src=\"{}\"><p>{}</p>\
 <p>Price: <strong>{}</strong>. Pay with an x402 client or a wallet.</p></div></main></body></html>\n",
+        scripts
+            .iter()
+            .map(|src| format!("<script type=\"module\" src=\"{}\"></script>", escape(src)))
+            .collect::<String>(),
         escape(&pr.resource.url),
         escape(&route.description),
         escape(&price)
@@ -195,6 +205,20 @@ pub(crate) fn with_headers(
         .with_status(status)
         .with_headers(h)
         .body(body)
+}
+
+/// `405`: the method is not priced on a priced path (`Allow` lists the ones that are).
+pub(crate) fn method_not_allowed(method: &str, allowed: &[&str], allow_origin: &str) -> Response {
+    let e = Error::new(
+        Reason::InvalidRequest,
+        format!(
+            "{method} is not allowed here: this path is paid for with {}",
+            allowed.join(", ")
+        ),
+    );
+    let res = reject(405, &e, allow_origin);
+    let _ = res.headers().set("Allow", &allowed.join(", "));
+    res
 }
 
 /// The error for a request whose headers are too large.

@@ -8,11 +8,11 @@ use serde_json::Value;
 use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 use x402_core::config::Settlement;
 use x402_core::evm_tx::settle_calldata;
-use x402_core::replay::{Decision, Entry};
+use x402_core::replay::{Decision, Outcome as GuardOutcome, Refusal, Reservation, Snapshot};
 use x402_core::verify::VerifiedPayment;
 use x402_core::wire::facilitator::FacilitatorRequest;
 use x402_core::wire::SettleResponse;
-use x402_core::{Error, Reason, B256};
+use x402_core::{Error, Reason, B256, U256};
 
 /// Durable Object bindings (see `wrangler.toml`).
 pub(crate) const GUARD_BINDING: &str = "X402_REPLAY_GUARD";
@@ -23,6 +23,7 @@ pub(crate) const FACILITATOR_AUTH: &str = "X402_FACILITATOR_AUTH";
 async fn durable_call<T: serde::de::DeserializeOwned>(
     env: &Env,
     binding: &str,
+    name: &str,
     body: &impl serde::Serialize,
 ) -> Result<T, Error> {
     let fail = |e: worker::Error| {
@@ -33,7 +34,7 @@ async fn durable_call<T: serde::de::DeserializeOwned>(
     };
     let stub = env
         .durable_object(binding)
-        .and_then(|ns| ns.get_by_name("global"))
+        .and_then(|ns| ns.get_by_name(name))
         .map_err(fail)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
@@ -43,40 +44,109 @@ async fn durable_call<T: serde::de::DeserializeOwned>(
     res.json().await.map_err(fail)
 }
 
-/// The replay guard, seen from a request.
-pub(crate) struct Guard<'a> {
-    pub(crate) env: &'a Env,
-    pub(crate) key: String,
+/// The answer to [`Guard::admit`].
+#[derive(serde::Deserialize)]
+struct Admission {
+    admitted: bool,
+    #[serde(default)]
+    refusal: Option<Refusal>,
 }
 
-impl Guard<'_> {
-    pub(crate) async fn reserve(&self, resource: &str) -> Result<Decision, Error> {
-        durable_call(
-            self.env,
-            GUARD_BINDING,
-            &GuardOp::Reserve {
-                key: self.key.clone(),
-                resource: resource.into(),
-            },
-        )
+/// One authorization, seen from a request: its payer's replay guard (a Durable Object per
+/// payer and token) and its nonce there.
+pub(crate) struct Guard<'a> {
+    pub(crate) env: &'a Env,
+    /// [`x402_core::replay::payer_key`]: names the payer's guard object.
+    pub(crate) payer: String,
+    /// [`x402_core::replay::nonce_key`].
+    pub(crate) nonce: String,
+}
+
+impl<'a> Guard<'a> {
+    /// The guard of a verified payment's authorization.
+    pub(crate) fn of(env: &'a Env, p: &VerifiedPayment) -> Self {
+        Guard {
+            env,
+            payer: x402_core::replay::payer_key(
+                p.requirement.chain_id,
+                p.requirement.asset,
+                p.payer,
+            ),
+            nonce: x402_core::replay::nonce_key(p.authorization.nonce),
+        }
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(&self, op: &GuardOp) -> Result<T, Error> {
+        durable_call(self.env, GUARD_BINDING, &self.payer, op).await
+    }
+
+    /// Reserves the authorization of `p` for `resource` (path and query) at `now`.
+    pub(crate) async fn reserve(
+        &self,
+        p: &VerifiedPayment,
+        resource: &str,
+        now: u64,
+    ) -> Result<Decision, Error> {
+        let valid_before = u64::try_from(p.authorization.valid_before).unwrap_or(u64::MAX);
+        self.call(&GuardOp::Reserve(Reservation {
+            nonce: self.nonce.clone(),
+            resource: resource.into(),
+            amount: p.authorization.value,
+            valid_before,
+            now,
+        }))
         .await
     }
 
-    pub(crate) async fn complete(&self, entry: Entry) {
-        let op = GuardOp::Complete {
-            key: self.key.clone(),
-            entry,
+    /// Admits the reservation against the payer's `balance` (read after the reservation);
+    /// `served`: content goes out before settlement. A refusal is the error to answer with
+    /// (the reservation is already gone).
+    pub(crate) async fn admit(
+        &self,
+        balance: Option<U256>,
+        snapshot: Snapshot,
+        served: bool,
+        price: U256,
+    ) -> Result<(), Error> {
+        let op = GuardOp::Admit {
+            nonce: self.nonce.clone(),
+            balance,
+            snapshot,
+            served,
         };
-        if let Err(e) = durable_call::<Value>(self.env, GUARD_BINDING, &op).await {
+        let a: Admission = self.call(&op).await?;
+        if a.admitted {
+            return Ok(());
+        }
+        Err(match a.refusal {
+            Some(Refusal::InsufficientFunds { balance, in_flight }) => Error::new(
+                Reason::InsufficientFunds,
+                format!(
+                    "the payer's balance {balance} less {in_flight} already accepted and not yet settled does not cover {price}"
+                ),
+            ),
+            _ => Error::new(
+                Reason::UnexpectedVerifyError,
+                "the replay guard restarted during this request; send the payment again",
+            ),
+        })
+    }
+
+    pub(crate) async fn complete(&self, outcome: GuardOutcome) {
+        let op = GuardOp::Complete {
+            nonce: self.nonce.clone(),
+            outcome,
+        };
+        if let Err(e) = self.call::<Value>(&op).await {
             worker::console_error!("replay guard: cannot record outcome: {e}");
         }
     }
 
     pub(crate) async fn release(&self) {
         let op = GuardOp::Release {
-            key: self.key.clone(),
+            nonce: self.nonce.clone(),
         };
-        if let Err(e) = durable_call::<Value>(self.env, GUARD_BINDING, &op).await {
+        if let Err(e) = self.call::<Value>(&op).await {
             worker::console_error!("replay guard: cannot release: {e}");
         }
     }
@@ -112,7 +182,8 @@ pub(crate) async fn settle(
                 data: settle_calldata(payment).to_string(),
                 gas_limit: *gas_limit,
             };
-            let result: SendResult = match durable_call(env, RELAYER_BINDING, &send).await {
+            let result: SendResult = match durable_call(env, RELAYER_BINDING, "global", &send).await
+            {
                 Ok(r) => r,
                 Err(e) => return Outcome::Failed(e),
             };
@@ -178,7 +249,9 @@ pub(crate) enum PostError {
 }
 
 /// `POST {url}/{endpoint}` to a facilitator with the optional auth header, waiting at most
-/// `timeout_seconds` for the answer. Returns the HTTP status and the body (JSON, or `None`).
+/// `timeout_seconds` for the answer (read up to [`crate::body::UPSTREAM_LIMIT`]). Returns the
+/// HTTP status and the body (JSON, or `None`). The facilitator URL may carry a key: failures
+/// are logged with it, and the errors returned (which reach clients) name only the endpoint.
 pub(crate) async fn facilitator_post(
     env: &Env,
     url: &str,
@@ -202,22 +275,51 @@ pub(crate) async fn facilitator_post(
         .with_headers(headers)
         .with_body(Some(body.into()));
     let target = format!("{url}/{endpoint}");
-    let req = Request::new_with_init(&target, &init)
-        .map_err(|e| PostError::NotSent(format!("{target}: {e}")))?;
+    let logged = |why: &dyn std::fmt::Display| {
+        worker::console_error!("x402-worker: facilitator POST {target}: {why}");
+    };
+    let req = Request::new_with_init(&target, &init).map_err(|e| {
+        logged(&e);
+        PostError::NotSent(format!(
+            "facilitator /{endpoint}: not sent, the URL was refused (details in the Worker log)"
+        ))
+    })?;
     let answer = async {
-        let mut res = Fetch::Request(req).send().await?;
+        let mut res = Fetch::Request(req)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let status = res.status_code();
-        let body = res.text().await?;
-        Ok::<_, worker::Error>((status, serde_json::from_str::<Value>(&body).ok()))
+        let body = crate::body::read_response(&mut res, crate::body::UPSTREAM_LIMIT)
+            .await
+            .map_err(|e| match e {
+                crate::body::BodyError::TooLarge => format!(
+                    "HTTP {status}, answer over {} bytes",
+                    crate::body::UPSTREAM_LIMIT
+                ),
+                crate::body::BodyError::Failed(e) => {
+                    format!("HTTP {status}, answer unreadable: {e}")
+                }
+            })?;
+        Ok::<_, String>((status, serde_json::from_slice::<Value>(&body).ok()))
     };
     let timeout = Delay::from(std::time::Duration::from_secs(timeout_seconds));
     futures_util::pin_mut!(answer);
     match futures_util::future::select(answer, timeout).await {
         Either::Left((Ok(r), _)) => Ok(r),
-        Either::Left((Err(e), _)) => Err(PostError::NoAnswer(format!("{target}: {e}"))),
-        Either::Right(_) => Err(PostError::NoAnswer(format!(
-            "{target}: no answer within {timeout_seconds}s"
-        ))),
+        Either::Left((Err(e), _)) => {
+            logged(&e);
+            Err(PostError::NoAnswer(
+                "the connection failed or the answer was unreadable; details in the Worker log"
+                    .into(),
+            ))
+        }
+        Either::Right(_) => {
+            logged(&format_args!("no answer within {timeout_seconds}s"));
+            Err(PostError::NoAnswer(format!(
+                "nothing within {timeout_seconds}s"
+            )))
+        }
     }
 }
 

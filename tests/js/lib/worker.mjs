@@ -174,9 +174,14 @@ export function encodeHeader(obj) {
   return Buffer.from(JSON.stringify(obj), 'utf8').toString('base64');
 }
 
+/** The key id of a pass secret (x402-core pass.rs `key_id`). */
+export function passKeyId(secret) {
+  return createHmac('sha256', secret).update('x402pass key id').digest().subarray(0, 6).toString('base64url');
+}
+
 /** An access pass in the Worker's format (x402-core pass.rs), for forging/expiring in tests. */
-export function makePass({ secret = TEST_PASS_SECRET, path: p, payer, transaction, expires }) {
-  const claims = `x402pass1\n${p}\n${payer}\n${transaction}\n${expires}`;
+export function makePass({ secret = TEST_PASS_SECRET, keyId = passKeyId(secret), path: p, payer, transaction, expires }) {
+  const claims = `x402pass2\n${keyId}\n${p}\n${payer}\n${transaction}\n${expires}`;
   const mac = createHmac('sha256', secret).update(claims).digest('base64url');
   return `${Buffer.from(claims).toString('base64url')}.${mac}`;
 }
