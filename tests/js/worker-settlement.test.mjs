@@ -32,7 +32,7 @@ let proxy;
 let proxyUrl;
 let dropNextBroadcast = false;
 let broadcasts = 0; // eth_sendRawTransaction requests seen by the proxy (forwarded or dropped)
-let relayerWorker; // self-settling, facilitator endpoints behind TOKEN, RPC through the proxy
+let relayerWorker; // self-settling, facilitator endpoints on behind TOKEN, RPC through the proxy
 let viaFacilitator; // settlement mode "facilitator" → relayerWorker
 let deadFacilitator; // settlement mode "facilitator" → a closed port
 
@@ -67,7 +67,7 @@ before(async () => {
   await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
   proxyUrl = `http://127.0.0.1:${proxy.address().port}`;
 
-  const selfConfig = defaultConfig(proxyUrl);
+  const selfConfig = defaultConfig(proxyUrl, { facilitatorEndpoints: true });
   selfConfig.settlement.receiptTimeoutSeconds = 2;
   relayerWorker = await startWorker({ config: selfConfig, secrets: { X402_FACILITATOR_TOKEN: TOKEN } });
   const deadPort = await freePort();
