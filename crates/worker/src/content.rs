@@ -79,12 +79,14 @@ pub(crate) async fn fetch_from(
     if !matches!(method, worker::Method::Get | worker::Method::Head) {
         init.with_body(req.inner().body().map(Into::into));
     }
+    // The origin's URL may carry a key: the details go to the log, not to the client.
     let fail = |what: String| {
+        worker::console_error!("content unavailable: {what}");
         respond::reject(
             502,
             &Error::new(
                 Reason::InvalidRequest,
-                format!("content unavailable: {what}"),
+                "content unavailable: the origin or the assets binding gave no answer (details in the Worker log)",
             ),
             allow_origin,
         )
