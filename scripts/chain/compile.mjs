@@ -17,7 +17,16 @@ import solc from 'solc';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CONTRACTS_DIR = path.join(ROOT, 'tests', 'contracts');
 const BUILD_DIR = path.join(CONTRACTS_DIR, 'build');
-const CONTRACTS = ['TestUSDC', 'TestSmartWallet'];
+const CONTRACTS = [
+  'TestUSDC',
+  'TestSmartWallet',
+  // Stand-ins of the x402 batch-settlement contracts (placed at their canonical addresses by
+  // tests/js/lib/chain.mjs deployBatchSettlement), and a faulty collector for negative tests.
+  'TestBatchSettlement',
+  'TestERC3009DepositCollector',
+  'TestMulticall3',
+  'TestFaultyCollector',
+];
 
 const SETTINGS = {
   optimizer: { enabled: true, runs: 200 },

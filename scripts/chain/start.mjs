@@ -1,22 +1,28 @@
 #!/usr/bin/env node
-// The embedded default chain: anvil on 127.0.0.1 with TestUSDC deployed and the payers funded.
+// The embedded default chain: anvil on 127.0.0.1 with TestUSDC deployed and the payers funded, and the
+// x402 batch-settlement stand-ins (and Multicall3) at their canonical addresses.
 //
 //   node scripts/chain/start.mjs [--port 8545] [--chain-id 31337] [--block-time <s>] [--reuse]
 //
 // Runs until SIGINT/SIGTERM, then stops anvil. With --reuse, a chain already answering on the port
-// is used instead: the token is deployed there if missing, the table printed, and the script exits 0.
+// is used instead: the token and the batch-settlement stand-ins are installed there if missing, the table
+// printed, and the script exits 0.
 
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatUnits } from 'viem';
 import {
   ARTIFACTS_DIR,
+  BATCH_SETTLEMENT_ADDRESS,
+  ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
+  MULTICALL3_ADDRESS,
   ROLES,
   TOKEN_ADDRESS,
   TOKEN_DECIMALS,
   TOKEN_NAME,
   TOKEN_VERSION,
   balanceOf,
+  deployBatchSettlement,
   deployToken,
   probeChainId,
   startAnvil,
@@ -58,6 +64,9 @@ async function printTable({ rpcUrl, chainId, logFile }) {
     ['RPC URL', rpcUrl],
     ['chain id', `${chainId} (eip155:${chainId})`],
     ['token', `${TOKEN_ADDRESS}  TestUSDC, EIP-712 "${TOKEN_NAME}" v${TOKEN_VERSION}, ${TOKEN_DECIMALS} decimals`],
+    ['batch', `${BATCH_SETTLEMENT_ADDRESS}  x402BatchSettlement (stand-in)`],
+    ['', `${ERC3009_DEPOSIT_COLLECTOR_ADDRESS}  ERC3009DepositCollector (stand-in)`],
+    ['', `${MULTICALL3_ADDRESS}  Multicall3 (tryAggregate)`],
   ];
   for (const [i, payer] of ROLES.payers.entries()) rows.push([i === 0 ? 'payers' : '', await account(payer)]);
   rows.push(['payTo', await account(ROLES.payTo)], ['relayer', await account(ROLES.relayer)]);
@@ -74,6 +83,7 @@ async function main() {
     if (!reuse) throw new Error(`a chain (id ${existing}) already answers on ${rpcUrl}; pass --reuse to use it`);
     if (existing !== chainId) throw new Error(`the chain on ${rpcUrl} has id ${existing}, not ${chainId}`);
     await deployToken(rpcUrl);
+    await deployBatchSettlement(rpcUrl);
     console.log(`reusing the chain on ${rpcUrl}`);
     await printTable({ rpcUrl, chainId });
     return;
@@ -98,6 +108,7 @@ async function main() {
 
   try {
     await deployToken(anvil.rpcUrl);
+    await deployBatchSettlement(anvil.rpcUrl);
   } catch (err) {
     await anvil.stop();
     throw err;

@@ -1,6 +1,8 @@
 // Local chain tooling shared by the JS tests and scripts/chain/start.mjs: the anvil dev accounts, an
 // anvil process manager, deployment of the test stablecoin (tests/contracts/TestUSDC.sol) at a fixed
-// address, and small viem-based helpers to read it and sign EIP-3009 authorizations for it.
+// address, and small viem-based helpers to read it and sign EIP-3009 authorizations for it; the
+// stand-ins of the x402 batch-settlement contracts at their canonical addresses, and signing helpers
+// for that scheme (vouchers, claim batches, refunds, deposit authorizations).
 //
 // Every helper takes the JSON-RPC URL explicitly, so one test process can drive several chains.
 
@@ -9,7 +11,18 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createPublicClient, createWalletClient, getAddress, getContractAddress, http, parseAbiItem } from 'viem';
+import {
+  createPublicClient,
+  createWalletClient,
+  encodeAbiParameters,
+  encodeDeployData,
+  getAddress,
+  getContractAddress,
+  hashTypedData,
+  http,
+  keccak256,
+  parseAbiItem,
+} from 'viem';
 import { privateKeyToAccount, signTypedData } from 'viem/accounts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -360,4 +373,187 @@ export function signCancelAuthorization({ privateKey, authorizer, nonce, ...doma
     primaryType: 'CancelAuthorization',
     message: { authorizer, nonce },
   });
+}
+
+// ------------------------------------------------------------------------------------------- batch settlement
+
+/**
+ * Canonical addresses of the x402 batch-settlement contracts (the same on every chain; the reference
+ * SDK hard-codes them) and of Multicall3, which the reference facilitator reads channel state through.
+ */
+export const BATCH_SETTLEMENT_ADDRESS = '0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003';
+export const ERC3009_DEPOSIT_COLLECTOR_ADDRESS = '0x4020806089470a89826cB9fB1f4059150b550004';
+export const MULTICALL3_ADDRESS = '0xcA11bde05977b3631167028862bE2a173976CA11';
+
+/** ABIs of the stand-ins (tests/contracts/TestBatchSettlement.sol, TestERC3009DepositCollector.sol). */
+export const BATCH_SETTLEMENT_ABI = loadArtifact('TestBatchSettlement').abi;
+export const ERC3009_DEPOSIT_COLLECTOR_ABI = loadArtifact('TestERC3009DepositCollector').abi;
+
+/** The batch-settlement EIP-712 domain name and version. */
+export const BATCH_SETTLEMENT_NAME = 'x402 Batch Settlement';
+export const BATCH_SETTLEMENT_VERSION = '1';
+
+/**
+ * Runtime code of each stand-in as it must sit at its canonical address: the creation code run by an
+ * eth_call on `rpcUrl` (no transaction, no nonce used), so the collector's immutable
+ * x402BatchSettlement is the canonical batch-settlement address.
+ */
+async function batchSettlementCode(rpcUrl) {
+  const runtime = async (name, args = []) => {
+    const { abi, bytecode } = loadArtifact(name);
+    return rpc(rpcUrl, 'eth_call', [{ data: encodeDeployData({ abi, bytecode, args }) }, 'latest']);
+  };
+  return [
+    { name: 'TestBatchSettlement', address: BATCH_SETTLEMENT_ADDRESS, code: await runtime('TestBatchSettlement') },
+    {
+      name: 'TestERC3009DepositCollector',
+      address: ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
+      code: await runtime('TestERC3009DepositCollector', [BATCH_SETTLEMENT_ADDRESS]),
+    },
+    { name: 'TestMulticall3', address: MULTICALL3_ADDRESS, code: await runtime('TestMulticall3'), keepOther: true },
+  ];
+}
+
+/**
+ * Installs the batch-settlement stand-ins at their canonical addresses with anvil_setCode:
+ * TestBatchSettlement at BATCH_SETTLEMENT_ADDRESS, TestERC3009DepositCollector at
+ * ERC3009_DEPOSIT_COLLECTOR_ADDRESS, and TestMulticall3 at MULTICALL3_ADDRESS unless some code is
+ * already there (a real Multicall3 on a fork serves as well). The stand-ins need no storage set up.
+ * Sends no transaction (the deployer's nonces, hence TOKEN_ADDRESS, are untouched) and is idempotent.
+ * Throws if other code already sits at a batch-settlement address (a fork of a chain with the real
+ * contracts): nothing is overwritten. Returns the three addresses.
+ */
+export async function deployBatchSettlement(rpcUrl) {
+  const client = publicClient(rpcUrl);
+  const wanted = await batchSettlementCode(rpcUrl);
+  for (const { name, address, code, keepOther } of wanted) {
+    const current = (await client.getCode({ address })) ?? '0x';
+    if (current.toLowerCase() === code.toLowerCase()) continue;
+    if (current !== '0x') {
+      if (keepOther) continue;
+      throw new Error(`${rpcUrl}: other code than ${name} is already at ${address}; start from a fresh chain`);
+    }
+    await rpc(rpcUrl, 'anvil_setCode', [address, code]);
+    const placed = await client.getCode({ address });
+    if (placed?.toLowerCase() !== code.toLowerCase()) {
+      throw new Error(`${rpcUrl}: anvil_setCode of ${name} at ${address} did not stick`);
+    }
+  }
+  return {
+    batchSettlement: BATCH_SETTLEMENT_ADDRESS,
+    erc3009DepositCollector: ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
+    multicall3: MULTICALL3_ADDRESS,
+  };
+}
+
+/** The revert data (0x hex) of a mined, reverted transaction, or null if it did not revert. */
+export async function revertData(rpcUrl, hash) {
+  const trace = await rpc(rpcUrl, 'debug_traceTransaction', [hash, { tracer: 'callTracer' }]);
+  return trace.error ? (trace.output ?? '0x') : null;
+}
+
+/** The batch-settlement EIP-712 domain on `chainId` (verifyingContract: the canonical address). */
+export function batchSettlementDomain(chainId = 31337) {
+  return {
+    name: BATCH_SETTLEMENT_NAME,
+    version: BATCH_SETTLEMENT_VERSION,
+    chainId,
+    verifyingContract: BATCH_SETTLEMENT_ADDRESS,
+  };
+}
+
+const CHANNEL_CONFIG_FIELDS = [
+  { name: 'payer', type: 'address' },
+  { name: 'payerAuthorizer', type: 'address' },
+  { name: 'receiver', type: 'address' },
+  { name: 'receiverAuthorizer', type: 'address' },
+  { name: 'token', type: 'address' },
+  { name: 'withdrawDelay', type: 'uint40' },
+  { name: 'salt', type: 'bytes32' },
+];
+const VOUCHER_FIELDS = [
+  { name: 'channelId', type: 'bytes32' },
+  { name: 'maxClaimableAmount', type: 'uint128' },
+];
+const REFUND_FIELDS = [
+  { name: 'channelId', type: 'bytes32' },
+  { name: 'nonce', type: 'uint256' },
+  { name: 'amount', type: 'uint128' },
+];
+const CLAIM_BATCH_TYPES = {
+  ClaimBatch: [{ name: 'claims', type: 'ClaimEntry[]' }],
+  ClaimEntry: [
+    { name: 'channelId', type: 'bytes32' },
+    { name: 'maxClaimableAmount', type: 'uint128' },
+    { name: 'totalClaimed', type: 'uint128' },
+  ],
+};
+
+/**
+ * The channel id of a ChannelConfig { payer, payerAuthorizer, receiver, receiverAuthorizer, token,
+ * withdrawDelay, salt }: its EIP-712 hash in the batch-settlement domain of `chainId`.
+ */
+export function channelIdOf(config, chainId = 31337) {
+  return hashTypedData({
+    domain: batchSettlementDomain(chainId),
+    types: { ChannelConfig: CHANNEL_CONFIG_FIELDS },
+    primaryType: 'ChannelConfig',
+    message: config,
+  });
+}
+
+/** EIP-712 signature of Voucher{channelId, maxClaimableAmount} (the payer side's cumulative voucher). */
+export function signVoucher({ privateKey, channelId, maxClaimableAmount, chainId = 31337 }) {
+  return signTypedData({
+    privateKey,
+    domain: batchSettlementDomain(chainId),
+    types: { Voucher: VOUCHER_FIELDS },
+    primaryType: 'Voucher',
+    message: { channelId, maxClaimableAmount: BigInt(maxClaimableAmount) },
+  });
+}
+
+/** EIP-712 signature of Refund{channelId, nonce, amount} (by the receiverAuthorizer). */
+export function signRefund({ privateKey, channelId, nonce, amount, chainId = 31337 }) {
+  return signTypedData({
+    privateKey,
+    domain: batchSettlementDomain(chainId),
+    types: { Refund: REFUND_FIELDS },
+    primaryType: 'Refund',
+    message: { channelId, nonce: BigInt(nonce), amount: BigInt(amount) },
+  });
+}
+
+/**
+ * EIP-712 signature (by the receiverAuthorizer) of ClaimBatch{claims} for claimWithSignature, where
+ * `claims` are the contract's VoucherClaim rows { voucher: { channel, maxClaimableAmount }, signature,
+ * totalClaimed }.
+ */
+export function signClaimBatch({ privateKey, claims, chainId = 31337 }) {
+  return signTypedData({
+    privateKey,
+    domain: batchSettlementDomain(chainId),
+    types: CLAIM_BATCH_TYPES,
+    primaryType: 'ClaimBatch',
+    message: {
+      claims: claims.map((c) => ({
+        channelId: channelIdOf(c.voucher.channel, chainId),
+        maxClaimableAmount: BigInt(c.voucher.maxClaimableAmount),
+        totalClaimed: BigInt(c.totalClaimed),
+      })),
+    },
+  });
+}
+
+/** The EIP-3009 nonce of a deposit through the ERC-3009 collector: keccak256(abi.encode(channelId, salt)). */
+export function depositNonce(channelId, salt) {
+  return keccak256(encodeAbiParameters([{ type: 'bytes32' }, { type: 'uint256' }], [channelId, BigInt(salt)]));
+}
+
+/** The ERC-3009 collector's collectorData: abi.encode(validAfter, validBefore, salt, signature). */
+export function depositCollectorData({ validAfter, validBefore, salt, signature }) {
+  return encodeAbiParameters(
+    [{ type: 'uint256' }, { type: 'uint256' }, { type: 'uint256' }, { type: 'bytes' }],
+    [BigInt(validAfter), BigInt(validBefore), BigInt(salt), signature],
+  );
 }
