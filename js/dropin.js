@@ -1,17 +1,27 @@
 // The publisher drop-in: <script type="module" src="/x402/x402.js"></script> and
 //   <div data-x402-src="/paid/one.html">free teaser…</div>
-// Each marked element gets a pay box. The price comes from the 402 challenge, never from the
-// page. Content is inserted in place, without its scripts. Receipts are kept in localStorage.
+// Each marked element gets a pay box. The price, the network and the payee come from the 402
+// challenge, never from the page. Content is inserted in place, without its scripts, styles,
+// forms or unsafe URLs. Receipts, and a payment whose settlement is still pending, are kept in
+// localStorage.
 //
 // A reader's receipts are listed in any element marked <div data-x402-receipts></div>.
 //
 // Options on the script tag, each the drop-in's value of a wrapFetch option:
-//   data-max-amount  the most one unlock may cost, in the token's atomic units
-//                    (default 100000: $0.10 of a 6-decimal stablecoin)
-//   data-networks    comma-separated CAIP-2 networks to pay on (default: any EVM network)
-//   data-budget      what a reader may spend on this site per day, atomic units (default 1000000)
-import { wrapFetch, paymentReceipt } from './web.js';
+//   data-max-amount      the most one unlock may cost, in millionths of a token (scaled to the
+//                        token's decimals; default 100000: $0.10 of a stablecoin)
+//   data-networks        comma-separated CAIP-2 networks to pay on (default: any EVM network)
+//   data-budget          what a reader may spend on this site per day, millionths of a token
+//                        (default 1000000)
+//   data-allowed-assets  JSON list of the tokens to pay with, [{"network", "asset", "decimals",
+//                        "maxAmount"?}] (default: the known stablecoins)
+import { initSync, wrapFetch } from '../pkg/web/x402.js';
+import { receiptOf } from '../crates/browser/js/flow.js';
 import { listWallets, requestWallets } from './wallets.js';
+
+// The wasm next to this file, compiled while it downloads (the glue's async loader, with its
+// fallbacks for servers without the wasm MIME type, is left out of the bundle).
+initSync({ module: await WebAssembly.compileStreaming(fetch(new URL('x402_bg.wasm', import.meta.url))) });
 
 const RECEIPTS = 'x402:receipts';
 const CSS = `.x402-box{border:1px solid #8886;border-radius:8px;padding:12px 14px;margin:12px 0;font:15px/1.4 system-ui,sans-serif}
@@ -20,16 +30,20 @@ const CSS = `.x402-box{border:1px solid #8886;border-radius:8px;padding:12px 14p
 .x402-box[data-state=unlocked]{border-color:#393}.x402-status{margin:0}.x402-receipts li{overflow-wrap:anywhere}`;
 
 // Wallet parameters for wallet_addEthereumChain, for chains a wallet may not know.
+const nativeCurrency = { name: 'Ether', symbol: 'ETH', decimals: 18 };
 const CHAINS = {
-  'eip155:31337': { chainId: '0x7a69', chainName: 'Local test chain (anvil)', rpcUrls: ['http://127.0.0.1:8545'], nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 } },
-  'eip155:84532': { chainId: '0x14a34', chainName: 'Base Sepolia', rpcUrls: ['https://sepolia.base.org'], nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 } },
+  'eip155:31337': { chainId: '0x7a69', chainName: 'Local test chain (anvil)', rpcUrls: ['http://127.0.0.1:8545'], nativeCurrency },
+  'eip155:84532': { chainId: '0x14a34', chainName: 'Base Sepolia', rpcUrls: ['https://sepolia.base.org'], nativeCurrency },
 };
+// Networks by chain id, as the pay box names them (others: "chain 137").
+const NETS = { 8453: 'Base', 84532: 'Base Sepolia', 31337: 'local test chain' };
 
 const WORDS = {
   connect: 'Connecting to your wallet…',
   switch: 'Asking your wallet to switch network…',
   sign: 'Approve the payment in your wallet…',
   settling: 'Signed. Settling the payment…',
+  pending: 'Payment sent; waiting for the network to confirm it…',
 };
 
 function storage() {
@@ -57,20 +71,35 @@ function showReceipts(target) {
   }
   const list = el('ul', { class: 'x402-receipts', 'aria-label': 'Your payments' });
   for (const r of receipts) {
-    const when = new Date(r.time);
-    list.append(el('li', {}, `${r.price} ${r.symbol} for ${r.resource} on ${Number.isNaN(when.getTime()) ? r.time : when.toLocaleString()} (transaction ${r.transaction})`));
+    list.append(el('li', {}, `${r.price} ${r.symbol} for ${r.resource} on ${new Date(r.time).toLocaleString()} (transaction ${r.transaction})`));
   }
   target.replaceChildren(list);
 }
 
-/** Parses HTML into inert nodes: no scripts, frames, event handlers or javascript: URLs. */
+// Elements dropped with their content: scripts, frames, plugins, styles, forms, SVG animations
+// (they can set an href to javascript:).
+const DROP = /^(script|i?frame(set)?|object|embed|link|meta|base|style|template|form|animate\w*|set)$/i;
+// Attributes dropped: handlers, inline styles (an overlay over the page), frames' documents,
+// form targets (a button may name a form of the page), and URL lists not worth parsing.
+const BAD = /^(on|style$|srcdoc$|form|srcset$|ping$)/i;
+// Attributes holding a URL: kept only when it is http(s) or mailto, as the browser reads it.
+const URLS = /^((xlink:)?href|src|action|poster|background|cite|data)$/i;
+const safe = (url) => {
+  try { return /^(https?|mailto):$/.test(new URL(url, document.baseURI).protocol); } catch { return false; }
+};
+
+/**
+ * Parses HTML into inert nodes: no scripts, frames, forms, styles, SVG animations or event
+ * handlers, and no URL other than http(s) and mailto (each parsed as the browser parses it, so
+ * `java&#9;script:` is seen as `javascript:`).
+ */
 export function sanitize(html) {
   const doc = new DOMParser().parseFromString(html, 'text/html');
-  doc.querySelectorAll('script,iframe,frame,object,embed,link,meta,base,style,template').forEach((n) => n.remove());
-  for (const el of doc.body.querySelectorAll('*')) {
-    for (const { name, value } of [...el.attributes]) {
-      if (/^on/i.test(name) || (/^(href|src|action|formaction|xlink:href|srcdoc)$/i.test(name) && /^\s*(javascript|data|vbscript):/i.test(value) && name !== 'src')) {
-        el.removeAttribute(name);
+  for (const node of doc.body.querySelectorAll('*')) {
+    if (DROP.test(node.localName)) node.remove();
+    else {
+      for (const { name, value } of [...node.attributes]) {
+        if (BAD.test(name) || (URLS.test(name) && !safe(value))) node.removeAttribute(name);
       }
     }
   }
@@ -87,17 +116,18 @@ function el(tag, attrs = {}, text) {
 }
 
 /** The options set on this script's tag (see the top of this file). */
-export function tagOptions(doc = document, url = import.meta.url) {
-  const tag = [...doc.querySelectorAll('script[src]')].find((s) => s.src === url);
-  const get = (name) => tag?.getAttribute(name)?.trim() || undefined;
-  const options = { budget: {} };
-  const max = get('data-max-amount');
-  if (max !== undefined) options.maxAmount = max;
-  const networks = get('data-networks');
-  if (networks !== undefined) options.allowedNetworks = networks.split(',').map((n) => n.trim()).filter(Boolean);
-  const budget = get('data-budget');
-  if (budget !== undefined) options.budget.limit = budget;
-  return options;
+function tagOptions() {
+  const tag = [...document.querySelectorAll('script[src]')].find((s) => s.src === import.meta.url);
+  const get = (name) => tag?.getAttribute('data-' + name)?.trim() || undefined;
+  let allowedAssets = get('allowed-assets');
+  // Not JSON: passed on as text, which the payer refuses as invalid_config.
+  try { allowedAssets &&= JSON.parse(allowedAssets); } catch { /* kept as text */ }
+  return {
+    maxAmount: get('max-amount'),
+    allowedNetworks: get('networks')?.split(/\s*,\s*/).filter(Boolean),
+    allowedAssets,
+    budget: { limit: get('budget') },
+  };
 }
 
 function mount(target, options) {
@@ -114,60 +144,89 @@ function mount(target, options) {
     const b = el('button', { type: 'button' }, label);
     b.addEventListener('click', onClick);
     actions.append(b);
-    return b;
   };
 
+  let paying = null;
+  // A payment is pending (its settlement not confirmed yet): it is re-sent, never signed anew,
+  // every `delay` ms (1 s, 2 s, 4 s… at most 10 s) until the content comes or it expires.
+  let pending = false;
+  let waiting = false;
+  let delay = 1000;
   // The wallet the reader picks in the pay box; the paying fetch talks to it through this.
   const wallet = { request: (args) => chosen.request(args) };
-  const confirm = (o) => new Promise((resolve, reject) => {
+  // Shows the offer: price, who is paid (the site, the payee shortened, the network by name),
+  // and a button per wallet; with no wallet, says one is needed (after a moment for wallets to
+  // announce themselves; a wallet that announces later brings the offer).
+  const confirm = (o) => new Promise((resolve) => {
     offer = o;
+    waiting = false;
     const price = `${o.price} ${o.symbol || 'tokens'}`;
-    const wallets = listWallets();
-    actions.replaceChildren();
-    if (wallets.length === 0) {
-      reject(Object.assign(new Error(`unlocking costs ${price}, but no wallet was found: install a browser wallet to pay`), { code: 'no_wallet' }));
-      return;
-    }
-    set('offer', `Unlock for ${price}${o.description ? ` — ${o.description}` : ''}.`);
-    for (const w of wallets) {
-      const label = wallets.length === 1 ? `Unlock for ${price}` : `Pay ${price} with ${w.info.name}`;
-      button(label, () => { chosen = w.provider; actions.replaceChildren(); resolve(true); });
-    }
-    actions.querySelector('button')?.focus();
+    const terms = `${price} to ${new URL(src, location).host} (${o.payTo.slice(0, 6)}…${o.payTo.slice(-4)}) on ${NETS[o.chainId] ?? 'chain ' + o.chainId}`;
+    const show = () => {
+      if (offer !== o) return;
+      const wallets = listWallets();
+      actions.replaceChildren();
+      if (!wallets.length) {
+        set('needs-wallet', `Unlocking costs ${terms}. To pay, you need a browser wallet that supports EIP-6963 (most wallet extensions do).`);
+        return;
+      }
+      set('offer', `Unlock for ${terms}${o.description ? ` — ${o.description}` : ''}.`);
+      for (const w of wallets) {
+        const label = wallets.length === 1 ? `Unlock for ${price}` : `Pay ${price} with ${w.info.name}`;
+        button(label, () => { chosen = w.provider; actions.replaceChildren(); resolve(true); });
+      }
+      actions.querySelector('button')?.focus();
+    };
+    addEventListener('eip6963:announceProvider', () => box.dataset.state === 'needs-wallet' && setTimeout(show));
+    setTimeout(show, listWallets().length ? 0 : 400);
   });
-  let paying = null;
+  const wait = () => {
+    waiting = true;
+    set('pending', WORDS.pending);
+    setTimeout(run, delay);
+    delay = Math.min(2 * delay, 10000);
+  };
 
   async function run() {
     actions.replaceChildren();
-    set('loading', 'Checking access…');
+    if (!waiting) set('loading', 'Checking access…');
+    pending = false;
     try {
       // Built here so that a bad option on the script tag shows in the box (invalid_config).
       paying ??= wrapFetch(fetch, wallet, {
         ...options,
         confirm,
         chains: CHAINS,
-        onStatus: (state) => set(state, WORDS[state] ?? state),
+        pendingStorage: storage(),
+        onStatus: (state, o) => {
+          offer = o ?? offer;
+          pending = state === 'pending';
+          if (!waiting) set(state, WORDS[state]);
+        },
       });
       const res = await paying(src, { credentials: 'same-origin' });
+      if (pending) return wait();
+      const receipt = receiptOf(res);
       if (!res.ok) {
-        const receipt = paymentReceipt(res);
         const why = receipt?.errorReason ?? (await res.text().catch(() => '')).slice(0, 200);
         throw Object.assign(new Error(`the server answered ${res.status}${why ? `: ${why}` : ''}`), { code: 'http_' + res.status });
       }
-      const receipt = paymentReceipt(res);
       target.append(sanitize(await res.text()));
-      if (receipt && offer) {
-        keepReceipt({ transaction: receipt.transaction, network: receipt.network, payer: receipt.payer ?? null, price: offer.price, symbol: offer.symbol, amount: offer.amount, resource: src, time: new Date().toISOString() });
+      if (typeof receipt?.transaction === 'string' && offer) {
+        keepReceipt({ transaction: receipt.transaction, network: receipt.network, payer: receipt.payer, price: offer.price, symbol: offer.symbol, amount: offer.amount, resource: src, time: new Date().toISOString() });
         set('unlocked', `Unlocked. You paid ${offer.price} ${offer.symbol}; receipt ${receipt.transaction.slice(0, 10)}… kept on this device.`);
       } else {
         set('unlocked', 'Unlocked (already paid).');
       }
       target.dataset.x402State = 'unlocked';
     } catch (e) {
+      if (pending) return wait();
+      waiting = false;
       const words = e?.code === 'user_rejected' ? 'You declined the payment. Nothing was paid.' : `Payment failed: ${e?.message ?? e}`;
       set('failed', words);
       box.dataset.code = e?.code ?? 'error';
-      if (!['over_budget', 'over_max', 'no_acceptable_requirement', 'invalid_config'].includes(e?.code)) button('Try again', run);
+      // A refusal by the reader's own rules (or a server's unacceptable terms) is not retried.
+      if (!/^(over_|no_acceptable|invalid_(config|payment_req))/.test(e?.code)) button('Try again', run);
     }
   }
   run();

@@ -54,10 +54,17 @@ export interface Offer {
   maxTimeoutSeconds: number;
 }
 
-export interface AllowedAsset { network: string; asset: string; maxAmount?: string }
+/**
+ * A token the client may pay with. A token outside x402-core's known table (the USDC/USDT0
+ * deployments) needs its `decimals`; `maxAmount` is its own cap, in its own atomic units.
+ */
+export interface AllowedAsset { network: string; asset: string; decimals?: number; maxAmount?: string | number | bigint }
 
 export interface BudgetOptions {
-  /** Atomic units per origin per period (default 1000000 = $1.00 of USDC, or the stored limit). */
+  /**
+   * Per origin per period, in millionths of a token whatever the token's decimals (default
+   * 1000000 = $1.00 of a stablecoin, or the stored limit).
+   */
   limit?: string | number | bigint;
   /** Period length, default 86400 (a day). */
   periodSeconds?: number;
@@ -65,26 +72,40 @@ export interface BudgetOptions {
   storageKey?: string;
 }
 
-/** Status while paying: connect → switch (when needed) → sign → settling. */
-export type PaymentStatus = 'connect' | 'switch' | 'sign' | 'settling';
+/**
+ * Status while paying: connect → switch (when needed) → sign → settling; `pending` when the
+ * payment's outcome is not known yet (`settlement_pending`, a 5xx, no answer): the next call for
+ * the same request re-sends the same payment (never a new signature) until it settles or expires.
+ */
+export type PaymentStatus = 'connect' | 'switch' | 'sign' | 'settling' | 'pending';
 
 export interface WrapFetchOptions {
-  /** Maximum per payment in atomic units; default 100000 ($0.10 of USDC); `null`: no cap. */
+  /**
+   * Maximum per payment in millionths of a token, scaled to each token's decimals; default
+   * 100000 (0.10 of a token: $0.10 of USDC); `null`: no cap.
+   */
   maxAmount?: string | number | bigint | null;
   /** CAIP-2 networks allowed (default: any EVM network). */
   allowedNetworks?: string[];
-  /** Assets allowed, each with an optional own cap (default: any asset). */
+  /** Assets allowed, each with an optional own cap (default: the known stablecoins only). */
   allowedAssets?: AllowedAsset[];
+  /** Longest authorization signed (a requirement's `maxTimeoutSeconds`); default 3600. */
+  maxTimeoutSeconds?: number;
   /** Networks to prefer, best first. */
   preferredNetworks?: string[];
   /** A budget per origin per period; persisted in localStorage when present, else in memory. */
   budget?: BudgetOptions;
   /** Storage for the budget (`getItem`/`setItem`), instead of localStorage. */
   storage?: { getItem(key: string): string | null; setItem(key: string, value: string): void };
+  /**
+   * Where a pending payment is also kept, under `x402:pending:<URL>`, so that it outlives the
+   * page (the drop-in passes localStorage); without it, pending payments are kept in memory.
+   */
+  pendingStorage?: { getItem(key: string): string | null; setItem(key: string, value: string): void; removeItem(key: string): void };
   /** Called with the offer before anything is signed; return false to decline (`user_rejected`). */
   confirm?: (offer: Offer) => boolean | Promise<boolean>;
-  /** Progress while paying. */
-  onStatus?: (status: PaymentStatus) => void;
+  /** Progress while paying; from `settling` on, with the offer being paid. */
+  onStatus?: (status: PaymentStatus, offer?: Offer) => void;
   /** `wallet_addEthereumChain` parameters by CAIP-2 network, used when the wallet answers 4902. */
   chains?: Record<string, object>;
 }

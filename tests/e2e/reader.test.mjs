@@ -1,80 +1,33 @@
 // End to end, as a reader: Debian's Chromium (playwright-core) on the demo site served by the
 // Worker (wrangler dev / workerd) that settles on a real anvil. The stack is started here on free
 // ports (never 8545/8787): anvil + TestUSDC, then wrangler dev with a copy of wrangler.toml whose
-// rpcUrl points at that anvil. The reader's wallet is the demo wallet (www/demo-wallet.js), an
-// EIP-6963 provider in the page that forwards signing to an anvil dev account.
+// rpcUrl points at that anvil (tests/e2e/lib/stack.mjs). The reader's wallet is the demo wallet
+// (www/demo-wallet.js), an EIP-6963 provider in the page that forwards signing to an anvil dev
+// account.
 // Needs: scripts/build-browser and scripts/build-worker run first.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
-import net from 'node:net';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { startAnvil, deployToken, balanceOf, ROLES } from '../js/lib/chain.mjs';
+import { ART, ROOT, checkBuilt, launchChromium, startWorker } from './lib/stack.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const ART = path.join(ROOT, 'tests', 'artifacts');
 const PAYER = ROLES.payers[0]; // the demo wallet's default account (#1)
-let anvil, worker, browser, base, stateDir;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-
-async function waitFor(url, { tries = 300 } = {}) {
-  for (let i = 0; i < tries; i++) {
-    try { const r = await fetch(url); await r.arrayBuffer(); return; } catch { /* not up yet */ }
-    if (worker.exitCode !== null) throw new Error(`wrangler exited (${worker.exitCode}); see ${worker.log}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not come up; see ${worker.log}`);
-}
+let anvil, worker, browser, base;
 
 before(async () => {
-  for (const f of ['www/x402/x402.js', 'build/worker/shim.mjs']) {
-    if (!existsSync(path.join(ROOT, f))) throw new Error(`${f} missing: run scripts/build-browser and scripts/build-worker`);
-  }
-  mkdirSync(ART, { recursive: true });
+  checkBuilt();
   anvil = await startAnvil();
   await deployToken(anvil.rpcUrl);
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  stateDir = path.join(ART, `e2e-${process.pid}`);
-  mkdirSync(stateDir, { recursive: true });
-  const config = readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')
-    .replaceAll('http://127.0.0.1:8545', anvil.rpcUrl)
-    .replace(/^main = "(.*)"/m, (_, m) => `main = "${path.join(ROOT, m)}"`)
-    .replace(/^directory = "(.*)"/m, (_, d) => `directory = "${path.join(ROOT, d)}"`)
-    .replace(/^\[build\][\s\S]*?(?=^\[)/m, '');
-  const configPath = path.join(stateDir, 'wrangler.toml');
-  writeFileSync(configPath, config);
-  const vars = ['.dev.vars', '.dev.vars.example'].map((f) => path.join(ROOT, f)).find(existsSync);
-  if (vars) writeFileSync(path.join(stateDir, '.dev.vars'), readFileSync(vars));
-  const log = path.join(ART, `e2e-wrangler-${process.pid}.log`);
-  const out = openSync(log, 'w');
-  worker = spawn(path.join(ROOT, 'node_modules', '.bin', 'wrangler'),
-    ['dev', '-c', configPath, '--ip', '127.0.0.1', '--port', String(port), '--persist-to', path.join(stateDir, 'state'), '--inspector-port', String(await freePort())],
-    { cwd: ROOT, stdio: ['ignore', out, out], detached: true, env: { ...process.env, PATH: `${path.join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}`, WRANGLER_SEND_METRICS: 'false', WRANGLER_SEND_ERROR_REPORTS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_HIDE_BANNER: 'true' } });
-  closeSync(out);
-  worker.log = log;
-  await waitFor(`${base}/index.html`);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  worker = await startWorker(anvil.rpcUrl);
+  base = worker.base;
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  if (worker && worker.exitCode === null) process.kill(-worker.pid, 'SIGTERM');
+  await worker?.stop();
   await anvil?.stop();
-  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
 });
 
 async function reader({ budget } = {}) {
@@ -94,6 +47,10 @@ test('a reader unlocks an article, reloads for free, pays again for a second one
   const start = await balanceOf(anvil.rpcUrl, PAYER.address);
   await page.goto(`${base}/articles/one.html`);
   const unlock = page.getByRole('button', { name: /Unlock for 0\.01 USDC|Pay 0\.01 USDC/ });
+  await unlock.waitFor();
+  // Who is paid, next to the price: the site, the payee (shortened), the network by name.
+  const host = new URL(base).host.replace(/\./g, '\\.');
+  assert.match(await box(page).innerText(), new RegExp(`Unlock for 0\\.01 USDC to ${host} \\(0x2361…1E8f\\) on local test chain — `));
   await unlock.click();
   await page.locator('[data-x402-state=unlocked]').waitFor();
   assert.equal(await box(page).getAttribute('data-state'), 'unlocked');

@@ -8,7 +8,10 @@ const paying = wrapFetch(fetch, provider, {
   allowedNetworks: ['eip155:8453'],
   budget: { limit: 1_000_000n, periodSeconds: 86_400 },
   confirm: (offer: Offer) => offer.price === '0.01' && offer.symbol === 'USDC',
-  onStatus: (s) => { const state: 'connect' | 'switch' | 'sign' | 'settling' = s; void state; },
+  allowedAssets: [{ network: 'eip155:8453', asset: '0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913', decimals: 6, maxAmount: 50_000n }],
+  maxTimeoutSeconds: 600,
+  pendingStorage: globalThis.localStorage,
+  onStatus: (s, offer?: Offer) => { const state: 'connect' | 'switch' | 'sign' | 'settling' | 'pending' = s; void state; void offer?.payTo; },
 });
 const same: typeof paying = wrapFetchWithPayment(fetch, localWallet('0x' + '11'.repeat(32)));
 
