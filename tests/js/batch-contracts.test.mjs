@@ -266,7 +266,7 @@ describe('placement at the canonical addresses', () => {
   });
 
   test('deployBatchSettlement is idempotent and sends no transaction', async () => {
-    const block = await client.getBlockNumber();
+    const block = await client.getBlockNumber({ cacheTime: 0 });
     const nonce = await client.getTransactionCount({ address: deployer.address });
     const code = await client.getCode({ address: BS });
     assert.deepEqual(await deployBatchSettlement(chain.rpcUrl), {
@@ -274,7 +274,7 @@ describe('placement at the canonical addresses', () => {
       erc3009DepositCollector: COLLECTOR,
       multicall3: MULTICALL3_ADDRESS,
     });
-    assert.equal(await client.getBlockNumber(), block);
+    assert.equal(await client.getBlockNumber({ cacheTime: 0 }), block);
     assert.equal(await client.getTransactionCount({ address: deployer.address }), nonce);
     assert.equal(await client.getCode({ address: BS }), code);
   });
