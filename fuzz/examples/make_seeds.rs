@@ -258,5 +258,21 @@ fn main() {
         header::encode(&spec).expect("encodes").as_bytes(),
     );
 
+    // ---- passes (the `pass` target's secret and resource) ----
+    let claims = x402_core::pass::PassClaims {
+        path: "/paid/one.html".into(),
+        payer: signer.address(),
+        transaction: B256::repeat_byte(0x22),
+        expires: NOW + 3600,
+    };
+    let pass =
+        x402_core::pass::issue(b"fuzz-pass-secret-0123456789abcdef", &claims).expect("issues");
+    write("pass", "valid", pass.as_bytes());
+    write(
+        "pass",
+        "claims",
+        format!("P/paid/one.html\n{}", NOW + 60).as_bytes(),
+    );
+
     println!("seeds written to seeds/");
 }
