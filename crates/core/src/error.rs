@@ -105,6 +105,101 @@ reasons! {
     /// only notices it through the EIP-712 domain).
     InvalidExactEvmAssetMismatch = "invalid_exact_evm_asset_mismatch",
 
+    // ---- batch-settlement EVM scheme (x402 specs/schemes/batch-settlement/scheme_batch_settlement_evm.md,
+    // "Error codes"; the reference SDK's batch-settlement errors.ts) ----
+    /// `scheme` is not `batch-settlement`.
+    InvalidBatchSettlementEvmScheme = "invalid_batch_settlement_evm_scheme",
+    /// `accepted.network` differs from the requirement's network.
+    InvalidBatchSettlementEvmNetworkMismatch = "invalid_batch_settlement_evm_network_mismatch",
+    /// `extra.name` / `extra.version` (the token's EIP-712 domain) is missing.
+    InvalidBatchSettlementEvmMissingEip712Domain = "invalid_batch_settlement_evm_missing_eip712_domain",
+    /// `payload.type` is missing or not one this side accepts.
+    InvalidBatchSettlementEvmPayloadType = "invalid_batch_settlement_evm_payload_type",
+    /// A `deposit` payload is malformed (spec).
+    InvalidBatchSettlementEvmDepositPayload = "invalid_batch_settlement_evm_deposit_payload",
+    /// A `voucher` payload is malformed (spec).
+    InvalidBatchSettlementEvmVoucherPayload = "invalid_batch_settlement_evm_voucher_payload",
+    /// A `refund` payload is malformed, or its voucher is not at the charged amount.
+    InvalidBatchSettlementEvmRefundPayload = "invalid_batch_settlement_evm_refund_payload",
+    /// A `claim` payload is malformed (spec).
+    InvalidBatchSettlementEvmClaimPayload = "invalid_batch_settlement_evm_claim_payload",
+    /// A `settle` payload is malformed (spec).
+    InvalidBatchSettlementEvmSettlePayload = "invalid_batch_settlement_evm_settle_payload",
+    /// `voucher.channelId` is not `0x` and 64 hex digits (reference SDK).
+    InvalidBatchSettlementEvmChannelIdInvalid = "invalid_batch_settlement_evm_channel_id_invalid",
+    /// The channel config does not hash to `voucher.channelId` (rule 1).
+    InvalidBatchSettlementEvmChannelIdMismatch = "invalid_batch_settlement_evm_channel_id_mismatch",
+    /// `channelConfig.token` differs from the requirement's asset (rule 2).
+    InvalidBatchSettlementEvmTokenMismatch = "invalid_batch_settlement_evm_token_mismatch",
+    /// `channelConfig.receiver` differs from the requirement's `payTo` (rule 3).
+    InvalidBatchSettlementEvmReceiverMismatch = "invalid_batch_settlement_evm_receiver_mismatch",
+    /// `channelConfig.receiverAuthorizer` differs from `extra.receiverAuthorizer` (rule 4).
+    InvalidBatchSettlementEvmReceiverAuthorizerMismatch =
+        "invalid_batch_settlement_evm_receiver_authorizer_mismatch",
+    /// `channelConfig.withdrawDelay` differs from `extra.withdrawDelay` (rule 5).
+    InvalidBatchSettlementEvmWithdrawDelayMismatch = "invalid_batch_settlement_evm_withdraw_delay_mismatch",
+    /// `withdrawDelay` is outside 900..=2592000 seconds.
+    InvalidBatchSettlementEvmWithdrawDelayOutOfRange =
+        "invalid_batch_settlement_evm_withdraw_delay_out_of_range",
+    /// The voucher signature is malformed or does not recover to `payerAuthorizer` (rule 6).
+    InvalidBatchSettlementEvmVoucherSignature = "invalid_batch_settlement_evm_voucher_signature",
+    /// The channel has no balance (rule 7).
+    InvalidBatchSettlementEvmChannelNotFound = "invalid_batch_settlement_evm_channel_not_found",
+    /// The payer's token balance does not cover the deposit (rule 8).
+    InvalidBatchSettlementEvmInsufficientBalance = "invalid_batch_settlement_evm_insufficient_balance",
+    /// `maxClaimableAmount` is above the channel balance (plus the deposit) (rule 9).
+    InvalidBatchSettlementEvmCumulativeExceedsBalance =
+        "invalid_batch_settlement_evm_cumulative_exceeds_balance",
+    /// `maxClaimableAmount` is not above what is already claimed (refund: below it) (rule 10).
+    InvalidBatchSettlementEvmCumulativeBelowClaimed =
+        "invalid_batch_settlement_evm_cumulative_below_claimed",
+    /// The voucher is not the server's charged total plus this request's price: the 402
+    /// carries the server's channel state so the client can resync.
+    InvalidBatchSettlementEvmCumulativeAmountMismatch =
+        "invalid_batch_settlement_evm_cumulative_amount_mismatch",
+    /// Another request on the same channel is in progress.
+    InvalidBatchSettlementEvmChannelBusy = "invalid_batch_settlement_evm_channel_busy",
+    /// The amount to charge is above what the voucher signs for.
+    InvalidBatchSettlementEvmChargeExceedsSignedCumulative =
+        "invalid_batch_settlement_evm_charge_exceeds_signed_cumulative",
+    /// The server holds no record of the channel where one is needed.
+    InvalidBatchSettlementEvmMissingChannel = "invalid_batch_settlement_evm_missing_channel",
+    /// Nothing is left to refund.
+    InvalidBatchSettlementEvmRefundNoBalance = "invalid_batch_settlement_evm_refund_no_balance",
+    /// The refund amount is zero, malformed or above what can be refunded.
+    InvalidBatchSettlementEvmRefundAmountInvalid = "invalid_batch_settlement_evm_refund_amount_invalid",
+    /// The deposit authorization's `validBefore` is past (or too close to now).
+    InvalidBatchSettlementEvmPayloadAuthorizationValidBefore =
+        "invalid_batch_settlement_evm_payload_authorization_valid_before",
+    /// The deposit authorization's `validAfter` is in the future.
+    InvalidBatchSettlementEvmPayloadAuthorizationValidAfter =
+        "invalid_batch_settlement_evm_payload_authorization_valid_after",
+    /// The `ReceiveWithAuthorization` signature does not recover to the payer.
+    InvalidBatchSettlementEvmReceiveAuthorizationSignature =
+        "invalid_batch_settlement_evm_receive_authorization_signature",
+    /// The offer asks for EIP-3009 deposits and the payload carries none.
+    InvalidBatchSettlementEvmErc3009AuthorizationRequired =
+        "invalid_batch_settlement_evm_erc3009_authorization_required",
+    /// The offer asks for Permit2 deposits and the payload carries none.
+    InvalidBatchSettlementEvmPermit2AuthorizationRequired =
+        "invalid_batch_settlement_evm_permit2_authorization_required",
+    /// The Permit2 spender is not the Permit2 deposit collector.
+    InvalidBatchSettlementEvmPermit2InvalidSpender = "invalid_batch_settlement_evm_permit2_invalid_spender",
+    /// The Permit2 permitted token or amount differs from the asset or deposit.
+    InvalidBatchSettlementEvmPermit2AmountMismatch = "invalid_batch_settlement_evm_permit2_amount_mismatch",
+    /// The Permit2 signature is not the payer's (or `from` is not the payer).
+    InvalidBatchSettlementEvmPermit2InvalidSignature =
+        "invalid_batch_settlement_evm_permit2_invalid_signature",
+    /// The Permit2 deadline is past (or too close to now).
+    InvalidBatchSettlementEvmPermit2DeadlineExpired =
+        "invalid_batch_settlement_evm_permit2_deadline_expired",
+    /// The deposit is below the offer's `extra.minDeposit` (reference SDK).
+    InvalidBatchSettlementEvmDepositBelowMinDeposit =
+        "invalid_batch_settlement_evm_deposit_below_min_deposit",
+    /// A claim row's `receiverAuthorizer` differs from the batch signer's.
+    InvalidBatchSettlementEvmAuthorizerAddressMismatch =
+        "invalid_batch_settlement_evm_authorizer_address_mismatch",
+
     // ---- client side (this project) ----
     /// The 402 challenge could not be parsed.
     MalformedChallenge = "malformed_challenge",

@@ -19,6 +19,7 @@ pub mod network;
 pub mod path;
 pub mod relayer;
 pub mod replay;
+pub mod scheme;
 mod text;
 pub mod wire;
 

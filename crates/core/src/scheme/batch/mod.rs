@@ -1,0 +1,24 @@
+//! The `batch-settlement` scheme on EVM chains (x402
+//! `specs/schemes/batch-settlement/scheme_batch_settlement_evm.md`): a payer deposits once into
+//! a channel of `x402BatchSettlement`, then signs a cumulative voucher per request; the server
+//! charges against the latest voucher and claims in batches.
+//!
+//! - [`types`]: the EIP-712 structs and the contract ABI, declared once with `sol!`;
+//! - [`digest`]: the domain, channel id, voucher / refund / claim-batch digests, the ERC-3009
+//!   deposit nonce, and the `eth_signTypedData_v4` JSON of each;
+//! - [`wire`]: the offer's `extra`, the client payloads, the server's corrective and success
+//!   `extra`, strictly parsed;
+//! - [`rules`]: the verification rules with their reason codes (feature `verify`);
+//! - [`channel`]: the server's per-channel record and its transitions, as pure functions.
+
+pub mod channel;
+pub mod digest;
+mod fields;
+pub mod response;
+#[cfg(feature = "verify")]
+pub mod rules;
+pub mod types;
+pub mod wire;
+
+/// The scheme name.
+pub const SCHEME: &str = "batch-settlement";

@@ -1,0 +1,165 @@
+//! What servers and facilitators answer in the `batch-settlement` scheme (x402
+//! `specs/schemes/batch-settlement/scheme_batch_settlement_evm.md`, "Verification" and
+//! "Settlement response", "Cumulative amount mismatch"): the channel state a facilitator's
+//! `/verify` reports, the `channelState` / `chargedAmount` of a success `PAYMENT-RESPONSE`, and the
+//! `channelState` / `voucherState` a corrective 402 adds to its offer.
+
+use super::fields::{b256_hex, lenient_u256, opt_u256, sig_hex};
+use super::wire::json_of;
+use super::SCHEME;
+use crate::error::{Error, Reason, Result};
+use crate::network::Network;
+use crate::wire::{decimal_u256, v2::PaymentRequirements, JsonMap};
+use alloc::format;
+use alloy_primitives::{Bytes, B256, U256};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A channel's state: `{channelId, balance, totalClaimed, withdrawRequestedAt, refundNonce}`
+/// (a facilitator's `/verify` `extra`, and `channelState` in settle results), plus
+/// `chargedCumulativeAmount` when a resource server writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelState {
+    /// The channel.
+    #[serde(with = "b256_hex")]
+    pub channel_id: B256,
+    /// Deposits less withdrawals and refunds (not reduced by claims).
+    #[serde(with = "decimal_u256")]
+    pub balance: U256,
+    /// What the receiver has claimed on chain.
+    #[serde(with = "decimal_u256")]
+    pub total_claimed: U256,
+    /// When a timed withdrawal was requested (unix seconds; 0: none). A JSON number.
+    pub withdraw_requested_at: u64,
+    /// The next `refundWithSignature` nonce (a string on output; a number is read too).
+    #[serde(with = "lenient_u256")]
+    pub refund_nonce: U256,
+    /// The server's charged total (resource-server responses only).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_u256")]
+    pub charged_cumulative_amount: Option<U256>,
+}
+
+/// `voucherState`: the latest voucher the server holds, so a client that lost its state can
+/// check the server's claim against its own signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoucherState {
+    /// The voucher's ceiling.
+    #[serde(with = "decimal_u256")]
+    pub signed_max_claimable: U256,
+    /// The payer authorizer's signature of it.
+    #[serde(with = "sig_hex")]
+    pub signature: Bytes,
+}
+
+/// The `extra` of a success `PAYMENT-RESPONSE` from a resource server: the channel state
+/// (with `chargedCumulativeAmount`) and, for a paid request, `chargedAmount`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuccessExtra {
+    /// The channel after this request.
+    pub channel_state: ChannelState,
+    /// What this request cost (absent on refunds).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_u256")]
+    pub charged_amount: Option<U256>,
+}
+
+impl ChannelState {
+    /// Reads a facilitator's `/verify` `extra` (the fields at the top level).
+    pub fn from_verify_extra(extra: &JsonMap) -> Result<Self> {
+        Self::deserialize(&Value::Object(extra.clone())).map_err(|e| {
+            Error::new(
+                Reason::UnexpectedVerifyError,
+                format!("facilitator channel state: {e}"),
+            )
+        })
+    }
+
+    /// Reads `extra.channelState` of a settle result.
+    pub fn from_settle_extra(extra: &JsonMap) -> Result<Self> {
+        let state = extra.get("channelState").ok_or_else(|| {
+            Error::new(
+                Reason::UnexpectedSettleError,
+                "settle result without extra.channelState",
+            )
+        })?;
+        Self::deserialize(state).map_err(|e| {
+            Error::new(
+                Reason::UnexpectedSettleError,
+                format!("settle channelState: {e}"),
+            )
+        })
+    }
+
+    /// As a JSON object.
+    pub fn to_json(&self) -> Value {
+        json_of(self)
+    }
+}
+
+impl SuccessExtra {
+    /// Parses a success response's `extra`.
+    pub fn from_json(extra: &JsonMap) -> Result<Self> {
+        Self::deserialize(&Value::Object(extra.clone())).map_err(|e| {
+            Error::new(
+                Reason::InvalidPayload,
+                format!("batch-settlement response extra: {e}"),
+            )
+        })
+    }
+
+    /// As a JSON object.
+    pub fn to_json(&self) -> JsonMap {
+        match json_of(self) {
+            Value::Object(m) => m,
+            _ => JsonMap::new(),
+        }
+    }
+}
+
+/// The corrective 402: the offers with the `batch-settlement` entry for `network` extended by
+/// `channelState` (with `chargedCumulativeAmount`) and, when the server holds one, the latest
+/// `voucherState`. Returns `false` (nothing changed) when no such entry exists.
+pub fn add_corrective_state(
+    accepts: &mut [PaymentRequirements],
+    network: &Network,
+    state: &ChannelState,
+    voucher: Option<&VoucherState>,
+) -> bool {
+    let Some(entry) = accepts
+        .iter_mut()
+        .find(|r| r.scheme == SCHEME && &r.network == network)
+    else {
+        return false;
+    };
+    let extra = entry.extra.get_or_insert_with(JsonMap::new);
+    extra.insert("channelState".into(), state.to_json());
+    match voucher {
+        Some(v) => extra.insert("voucherState".into(), json_of(v)),
+        None => extra.remove("voucherState"),
+    };
+    true
+}
+
+/// Reads a corrective 402's state from an offer's `extra` (client side): `None` when the
+/// entry carries no `channelState`; `voucherState` optional.
+pub fn corrective_state(
+    requirement: &PaymentRequirements,
+) -> Result<Option<(ChannelState, Option<VoucherState>)>> {
+    let bad = |e: serde_json::Error| {
+        Error::new(Reason::MalformedChallenge, format!("corrective 402: {e}"))
+    };
+    let Some(extra) = requirement.extra.as_ref() else {
+        return Ok(None);
+    };
+    let Some(state) = extra.get("channelState") else {
+        return Ok(None);
+    };
+    let state = ChannelState::deserialize(state).map_err(bad)?;
+    let voucher = match extra.get("voucherState") {
+        Some(v) => Some(VoucherState::deserialize(v).map_err(bad)?),
+        None => None,
+    };
+    Ok(Some((state, voucher)))
+}
