@@ -1023,3 +1023,51 @@ fn response_shapes_are_the_references() {
         None
     ));
 }
+
+/// The typed-data JSON built from the `sol!` declarations, signed by viem (an independent
+/// EIP-712 implementation from npm), gives the signature of our digest.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn typed_data_json_signs_in_viem_as_our_digest() {
+    #[path = "common/mod.rs"]
+    mod common;
+    let v = vectors();
+    let case = &v["cases"][1];
+    let c = config(&case["config"]);
+    let id = channel_id(&c.to_sol(), 31337);
+    let rwa = ReceiveWithAuthorization {
+        from: c.payer,
+        to: types::ERC3009_DEPOSIT_COLLECTOR,
+        value: U256::from(10000),
+        validAfter: U256::ZERO,
+        validBefore: U256::from(2_000_000_000u64),
+        nonce: digest::erc3009_deposit_nonce(id, U256::from(1)),
+    };
+    let items = [
+        (
+            digest::voucher_typed_data(id, 1234, 31337).unwrap(),
+            digest::voucher_digest(id, 1234, 31337),
+        ),
+        (
+            digest::refund_typed_data(id, U256::from(3), 99, 31337).unwrap(),
+            digest::refund_digest(id, U256::from(3), 99, 31337),
+        ),
+        (
+            digest::channel_config_typed_data(&c.to_sol(), 31337).unwrap(),
+            id,
+        ),
+        (
+            digest::receive_authorization_typed_data("USD Coin", "2", 31337, c.token, &rwa)
+                .unwrap(),
+            digest::receive_authorization_digest("USD Coin", "2", 31337, c.token, &rwa),
+        ),
+    ];
+    let requests: Vec<Value> = items
+        .iter()
+        .map(|(td, _)| json!({"op": "sign", "privateKey": KEY0, "typedData": td}))
+        .collect();
+    let answers = common::node_oracle("viem-oracle.mjs", &requests);
+    for ((_, d), a) in items.iter().zip(answers) {
+        assert_eq!(s(&a["signature"]), hex(&sign(KEY0, d)));
+    }
+}
