@@ -274,5 +274,61 @@ fn main() {
         format!("P/paid/one.html\n{}", NOW + 60).as_bytes(),
     );
 
+    // ---- batch-settlement (the reference SDK's offer and payloads, tests/vectors/batch.json) ----
+    let batch: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/vectors/batch.json"))
+            .expect("batch vectors");
+    for kind in ["deposit", "voucher"] {
+        let payment = serde_json::json!({
+            "x402Version": 2,
+            "accepted": batch["requirements"],
+            "payload": batch["payloads"][kind],
+        });
+        write("batch_payment", kind, payment.to_string().as_bytes());
+    }
+    let mut refund = batch["payloads"]["voucher"].clone();
+    refund["type"] = "refund".into();
+    refund["amount"] = "5".into();
+    let payment =
+        serde_json::json!({"x402Version": 2, "accepted": batch["requirements"], "payload": refund});
+    write("batch_payment", "refund", payment.to_string().as_bytes());
+    let config = &batch["payloads"]["voucher"]["channelConfig"];
+    let settle = serde_json::json!({"x402Version": 2, "accepted": batch["requirements"],
+        "payload": {"type": "settle", "receiver": config["receiver"], "token": config["token"]}});
+    write("batch_payment", "settle", settle.to_string().as_bytes());
+    let claim = serde_json::json!({"x402Version": 2, "accepted": batch["requirements"],
+        "payload": {"type": "claim", "claims": [{"voucher": {"channel": config, "maxClaimableAmount": "2000"},
+            "signature": batch["payloads"]["voucher"]["voucher"]["signature"], "totalClaimed": "1000"}]}});
+    write("batch_payment", "claim", claim.to_string().as_bytes());
+    write(
+        "batch_payment",
+        "offer_extra",
+        batch["requirements"]["extra"].to_string().as_bytes(),
+    );
+    let state = serde_json::json!({"channelId": batch["payloads"]["voucher"]["voucher"]["channelId"],
+        "balance": "10000", "totalClaimed": "0", "withdrawRequestedAt": 0, "refundNonce": "0"});
+    write(
+        "batch_payment",
+        "verify_extra",
+        state.to_string().as_bytes(),
+    );
+    let mut charged = state.clone();
+    charged["chargedCumulativeAmount"] = "2000".into();
+    let success = serde_json::json!({"channelState": charged, "chargedAmount": "1000"});
+    write(
+        "batch_payment",
+        "success_extra",
+        success.to_string().as_bytes(),
+    );
+    let mut corrective = batch["requirements"]["extra"].clone();
+    corrective["channelState"] = charged;
+    corrective["voucherState"] = serde_json::json!({"signedMaxClaimable": "2000",
+        "signature": batch["payloads"]["voucher"]["voucher"]["signature"]});
+    write(
+        "batch_payment",
+        "corrective_extra",
+        corrective.to_string().as_bytes(),
+    );
+
     println!("seeds written to seeds/");
 }
