@@ -4,13 +4,25 @@
 // Digests of Refund, ClaimBatch and ReceiveWithAuthorization use the SDK's own type tables and
 // domain helper (not exported by a public path: read from the package's chunk that defines them),
 // hashed by viem. Payloads come from the SDK's client scheme (BatchSettlementEvmScheme), the 402
-// `extra` from its server scheme (enhancePaymentRequirements). Deposit payloads carry a random
-// authorization salt and Date.now(): the test re-derives nonce and signatures from what is printed.
+// `extra` from its server scheme (enhancePaymentRequirements). The SDK takes the deposit's
+// authorization salt from crypto.getRandomValues and validBefore from Date.now(): both are fixed
+// here (a counter-filled generator, a constant clock) so the output is reproducible. Calldata and
+// return data come from the SDK's own contract ABI, encoded by viem.
 import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { privateKeyToAccount } from "viem/accounts";
-import { encodeAbiParameters, hashDomain, hashTypedData, keccak256 } from "viem";
+import {
+  encodeAbiParameters, encodeFunctionData, encodeFunctionResult, hashDomain, hashTypedData, keccak256,
+} from "viem";
+
+// Reproducible runs: a fixed clock and a deterministic "random" source for the SDK's salts.
+const FIXED_NOW_MS = 1_750_000_000_000;
+Date.now = () => FIXED_NOW_MS;
+let counter = 0;
+Object.defineProperty(globalThis, "crypto", {
+  value: { ...globalThis.crypto, getRandomValues: (a) => { for (let i = 0; i < a.length; i++) a[i] = (counter++ * 37 + 11) & 255; return a; } },
+});
 import {
   BatchSettlementEvmScheme as ClientScheme,
   InMemoryClientChannelStorage,
@@ -24,6 +36,10 @@ const chunk = readdirSync(esm).find(
   (f) => f.endsWith(".mjs") && readFileSync(join(esm, f), "utf8").includes("var claimBatchTypes ="),
 );
 const K = await import(pathToFileURL(join(esm, chunk)).href);
+const abiChunk = readdirSync(esm).find(
+  (f) => f.endsWith(".mjs") && readFileSync(join(esm, f), "utf8").includes("var batchSettlementABI ="),
+);
+const { batchSettlementABI: abi } = await import(pathToFileURL(join(esm, abiChunk)).href);
 const version = JSON.parse(readFileSync(join(esm, "..", "..", "package.json"), "utf8")).version;
 
 const KEYS = [
@@ -96,5 +112,26 @@ const config = client.buildChannelConfig(requirements);
 const channelId = computeChannelId(config, "eip155:31337");
 const voucher = await client.createVoucherPayload(2, channelId, "2000", "eip155:31337", config);
 out.requirements = requirements;
+// Calldata the facilitator sends, and return data it decodes (SDK ABI, viem encoding).
+{
+  const c = out.cases[0];
+  const cfg = { ...c.config, withdrawDelay: c.config.withdrawDelay };
+  const sig = c.vouchers[1].signature;
+  const claims = [{ voucher: { channel: cfg, maxClaimableAmount: 1000n }, signature: sig, totalClaimed: 1000n }];
+  const claim = encodeFunctionData({ abi, functionName: "claimWithSignature", args: [claims, c.claimBatches[1].signatureByKey2] });
+  const refund = encodeFunctionData({ abi, functionName: "refundWithSignature", args: [cfg, 500n, 0n, c.claimBatches[1].signatureByKey2] });
+  out.calldata = {
+    config: c.config, voucherSignature: sig, authorizerSignature: c.claimBatches[1].signatureByKey2,
+    deposit: encodeFunctionData({ abi, functionName: "deposit", args: [cfg, 10000n, K.ERC3009_DEPOSIT_COLLECTOR_ADDRESS, c.erc3009.collectorData] }),
+    claimWithSignature: claim,
+    refundWithSignature: refund,
+    multicall: encodeFunctionData({ abi, functionName: "multicall", args: [[claim, refund]] }),
+    settle: encodeFunctionData({ abi, functionName: "settle", args: [c.config.receiver, c.config.token] }),
+    channels: encodeFunctionData({ abi, functionName: "channels", args: [c.channelId] }),
+    channelsResult: encodeFunctionResult({ abi, functionName: "channels", result: [10000n, 1000n] }),
+    pendingWithdrawalsResult: encodeFunctionResult({ abi, functionName: "pendingWithdrawals", result: [300n, 1750000000] }),
+    refundNonceResult: encodeFunctionResult({ abi, functionName: "refundNonce", result: 3n }),
+  };
+}
 out.payloads = { deposit: deposit.payload, voucher: voucher.payload };
 process.stdout.write(JSON.stringify(out, null, 2) + "\n");

@@ -1071,3 +1071,79 @@ fn typed_data_json_signs_in_viem_as_our_digest() {
         assert_eq!(s(&a["signature"]), hex(&sign(KEY0, d)));
     }
 }
+
+#[test]
+fn calldata_and_return_data_are_the_sdks() {
+    use alloy_sol_types::SolCall;
+    use x402_core::scheme::batch::types::{
+        ChannelVoucher, IX402BatchSettlement as I, VoucherClaim,
+    };
+    let v = vectors();
+    let cd = &v["calldata"];
+    let c = config(&cd["config"]).to_sol();
+    let bytes = |k: &str| Bytes::from(x402_core::exact::parse_hex_bytes(s(&cd[k])).unwrap());
+    let (voucher_sig, auth_sig) = (bytes("voucherSignature"), bytes("authorizerSignature"));
+    let claims = vec![VoucherClaim {
+        voucher: ChannelVoucher {
+            channel: c.clone(),
+            maxClaimableAmount: 1000,
+        },
+        signature: voucher_sig,
+        totalClaimed: 1000,
+    }];
+    let collector_data = bytes_of(s(&v["cases"][0]["erc3009"]["collectorData"]));
+    let deposit = I::depositCall {
+        config: c.clone(),
+        amount: 10000,
+        collector: types::ERC3009_DEPOSIT_COLLECTOR,
+        collectorData: collector_data,
+    };
+    assert_eq!(hex(&deposit.abi_encode()), s(&cd["deposit"]));
+    let claim = I::claimWithSignatureCall {
+        voucherClaims: claims,
+        authorizerSignature: auth_sig.clone(),
+    }
+    .abi_encode();
+    assert_eq!(hex(&claim), s(&cd["claimWithSignature"]));
+    let refund = I::refundWithSignatureCall {
+        config: c.clone(),
+        amount: 500,
+        nonce: U256::ZERO,
+        receiverAuthorizerSignature: auth_sig,
+    }
+    .abi_encode();
+    assert_eq!(hex(&refund), s(&cd["refundWithSignature"]));
+    let multicall = I::multicallCall {
+        data: vec![claim.into(), refund.into()],
+    };
+    assert_eq!(hex(&multicall.abi_encode()), s(&cd["multicall"]));
+    let settle = I::settleCall {
+        receiver: c.receiver,
+        token: c.token,
+    };
+    assert_eq!(hex(&settle.abi_encode()), s(&cd["settle"]));
+    let id = channel_id(&c, 31337);
+    assert_eq!(
+        hex(&I::channelsCall { channelId: id }.abi_encode()),
+        s(&cd["channels"])
+    );
+    let ch = I::channelsCall::abi_decode_returns(&bytes("channelsResult")).unwrap();
+    assert_eq!((ch.balance, ch.totalClaimed), (10000, 1000));
+    let pw =
+        I::pendingWithdrawalsCall::abi_decode_returns(&bytes("pendingWithdrawalsResult")).unwrap();
+    assert_eq!(
+        (pw.amount, pw.initiatedAt.to::<u64>()),
+        (300, 1_750_000_000)
+    );
+    let rn = I::refundNonceCall::abi_decode_returns(&bytes("refundNonceResult")).unwrap();
+    assert_eq!(rn, U256::from(3));
+    // The deposit call decodes back to what was encoded.
+    assert_eq!(
+        I::depositCall::abi_decode(&bytes("deposit")).unwrap(),
+        deposit
+    );
+}
+
+fn bytes_of(h: &str) -> Bytes {
+    Bytes::from(x402_core::exact::parse_hex_bytes(h).unwrap())
+}
