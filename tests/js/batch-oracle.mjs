@@ -134,4 +134,24 @@ out.requirements = requirements;
   };
 }
 out.payloads = { deposit: deposit.payload, voucher: voucher.payload };
+
+// The SDK server's own answers, from its scheme hooks as x402ResourceServer calls them: a
+// voucher (max 2000) verified by a facilitator whose /verify reports balance 10000, then served
+// (the success `extra`); then the same voucher again (stale: the corrective 402 offer).
+{
+  const paid = { x402Version: 2, accepted: requirements, payload: voucher.payload };
+  const hooks = server.schemeHooks;
+  const before = await hooks.onBeforeVerify({ paymentPayload: paid, requirements });
+  if (before) throw new Error(`onBeforeVerify: ${JSON.stringify(before)}`);
+  const verifyExtra = { channelId, balance: "10000", totalClaimed: "0", withdrawRequestedAt: 0, refundNonce: "0" };
+  const result = { isValid: true, payer: acct[0].address, extra: verifyExtra };
+  const after = await hooks.onAfterVerify({ paymentPayload: paid, requirements, result });
+  if (after) throw new Error(`onAfterVerify: ${JSON.stringify(after)}`);
+  const settled = await hooks.onBeforeSettle({ paymentPayload: paid, requirements });
+  const stale = { x402Version: 2, accepted: requirements, payload: voucher.payload };
+  const refused = await hooks.onBeforeVerify({ paymentPayload: stale, requirements });
+  const accepts = [structuredClone(requirements)];
+  await server.enrichPaymentRequiredResponse({ error: refused.reason, paymentPayload: stale, requirements: accepts });
+  out.server = { verifyExtra, voucherSuccess: settled.result, staleReason: refused.reason, correctiveAccept: accepts[0] };
+}
 process.stdout.write(JSON.stringify(out, null, 2) + "\n");

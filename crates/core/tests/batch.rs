@@ -4,7 +4,8 @@
 //! - `tests/vectors/batch.json`, computed by the reference SDK (`@x402/evm` batch-settlement
 //!   helpers) and viem by `tests/js/batch-oracle.mjs`: digests, channel ids and signatures byte
 //!   for byte, and the SDK client's own deposit and voucher payloads parsed, re-serialized to the
-//!   same JSON and verified;
+//!   same JSON and verified; calldata and return data of the SDK's contract ABI; and the SDK
+//!   server's voucher-success `extra` and corrective offer, reproduced by `channel`;
 //! - strict parsing refusals and every verification rule with its reason code.
 #![cfg(feature = "local-signer")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -1146,4 +1147,49 @@ fn calldata_and_return_data_are_the_sdks() {
 
 fn bytes_of(h: &str) -> Bytes {
     Bytes::from(x402_core::exact::parse_hex_bytes(h).unwrap())
+}
+
+/// The SDK server's own answers (its scheme hooks, driven by the oracle) and ours, from the same
+/// inputs through `channel`: the voucher success `extra` and the corrective offer, byte for byte.
+#[test]
+fn server_answers_are_the_sdk_servers() {
+    use x402_core::scheme::batch::channel::{self, Refusal, Request};
+    let v = vectors();
+    let sv = &v["server"];
+    let (req, payment) = sdk_payment("voucher");
+    let parsed = BatchPayload::from_json(&payment.payload).unwrap();
+    let (config, voucher) = parsed.channel().unwrap();
+    let request = Request {
+        config,
+        voucher,
+        refund: false,
+    };
+    let mirror =
+        response::ChannelState::from_verify_extra(sv["verifyExtra"].as_object().unwrap()).unwrap();
+    let now = 1_750_000_000;
+    let held = channel::reserve(None, &request, req.amount, now, (1, 300), Some(&mirror)).unwrap();
+    let (record, extra) = channel::commit(Some(&held), 1, req.amount, now, None).unwrap();
+    assert_eq!(
+        serde_json::to_string(&extra.to_json()).unwrap(),
+        serde_json::to_string(&sv["voucherSuccess"]["extra"]).unwrap()
+    );
+    assert_eq!(
+        s(&sv["staleReason"]),
+        "invalid_batch_settlement_evm_cumulative_amount_mismatch"
+    );
+    let Err(Refusal::Corrective(c)) = channel::check_request(Some(&record), &request, req.amount)
+    else {
+        panic!("a stale voucher gets the corrective state");
+    };
+    let mut accepts = vec![req.clone()];
+    assert!(response::add_corrective_state(
+        &mut accepts,
+        &req.network,
+        &c.state,
+        c.voucher.as_ref()
+    ));
+    assert_eq!(
+        serde_json::to_string(&accepts[0]).unwrap(),
+        serde_json::to_string(&sv["correctiveAccept"]).unwrap()
+    );
 }
