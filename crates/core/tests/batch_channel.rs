@@ -269,6 +269,47 @@ fn a_voucher_above_the_balance_goes_to_the_chain_and_is_refused_there() {
         .code(),
         "invalid_batch_settlement_evm_cumulative_exceeds_balance"
     );
+    // On a fresh mirror the server refuses it itself, with the state the client needs to top up.
+    match channel::check_balance(
+        &rec,
+        &Request {
+            config: &c,
+            voucher: &over,
+            refund: false,
+        },
+    ) {
+        Err(Refusal::OverBalance(state)) => {
+            assert_eq!(state.state.balance, U256::from(20_000));
+            assert_eq!(
+                state.state.charged_cumulative_amount,
+                Some(U256::from(charged))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        channel::check_balance(
+            &rec,
+            &Request {
+                config: &c,
+                voucher: &over,
+                refund: false
+            }
+        )
+        .unwrap_err()
+        .reason()
+        .as_str(),
+        "invalid_batch_settlement_evm_cumulative_exceeds_balance"
+    );
+    assert!(channel::check_balance(
+        &rec,
+        &Request {
+            config: &c,
+            voucher: &voucher(charged),
+            refund: false
+        }
+    )
+    .is_ok());
     // A top-up deposit covers it.
     assert!(rules::check_cumulative(
         Use::Deposit(U256::from(5000)),
@@ -435,4 +476,45 @@ fn refunds_enrich_and_close() {
     let kept = channel::after_refund(&held, &chain(5000, 2 * PRICE), T0 + 3).unwrap();
     assert_eq!(kept.balance, U256::from(5000));
     assert!(kept.pending.is_none());
+}
+
+#[test]
+fn claims_come_before_a_pending_withdrawal_can_complete() {
+    let mut s = opened();
+    s.reserve(&voucher(2 * PRICE), T0 + 1, 2, None).unwrap();
+    s.commit(2, T0 + 1).unwrap();
+    let policy = channel::ClaimPolicy {
+        threshold: U256::from(100 * PRICE),
+        max_age: 3600,
+        withdrawal_margin: 120,
+    };
+    let rec = s.record.clone().unwrap();
+    assert_eq!(channel::claim_deadline(&rec), None);
+    assert!(
+        !channel::claim_due(&rec, T0 + 10, T0, &policy),
+        "below threshold and young"
+    );
+    assert!(
+        channel::claim_due(&rec, T0 + 3600, T0, &policy),
+        "old enough"
+    );
+    let big = channel::ClaimPolicy {
+        threshold: U256::from(2 * PRICE),
+        ..policy
+    };
+    assert!(
+        channel::claim_due(&rec, T0 + 10, T0, &big),
+        "threshold reached"
+    );
+    // The payer asks to withdraw at T0 + 100: finalizable at T0 + 1000; claim by T0 + 880.
+    let mut state = chain(20_000, 0);
+    state.withdraw_requested_at = T0 + 100;
+    let mut rec = rec;
+    rec.refresh(&state, T0 + 101);
+    assert_eq!(channel::claim_deadline(&rec), Some(T0 + 1000));
+    assert!(!channel::claim_due(&rec, T0 + 879, T0, &policy));
+    assert!(channel::claim_due(&rec, T0 + 880, T0, &policy));
+    // Nothing unclaimed: nothing due, whatever the deadline.
+    let claimed = channel::after_claim(&rec, U256::from(2 * PRICE));
+    assert!(!channel::claim_due(&claimed, T0 + 999, T0, &policy));
 }

@@ -7,11 +7,13 @@
 //!
 //! A paid request goes: [`check_request`] (the voucher signs charged + price, else a
 //! corrective 402) → verification (local per [`can_verify_locally`], else the facilitator,
-//! whose state [`reserve`] mirrors) → [`reserve`] (one pending request per channel, else
-//! `channel_busy`) → the origin → [`commit`] (charged += what the request cost, the voucher
-//! kept for claiming) or, if the origin failed, [`release`] (nothing charged). Claims take
-//! [`claim_row`]; after one lands, [`after_claim`]. A lost record is rebuilt from chain state
-//! with [`rebuild`].
+//! whose state [`reserve`] mirrors; a ceiling above the balance is refused by
+//! [`check_balance`] with the state the client needs to deposit) → [`reserve`] (one pending
+//! request per channel, else `channel_busy`) → the origin → [`commit`] (charged += what the
+//! request cost, the voucher kept for claiming) or, if the origin failed, [`release`] (nothing
+//! charged). [`claim_due`] says when to claim (threshold, age, and always before a pending
+//! withdrawal can complete); claims take [`claim_row`]; after one lands, [`after_claim`]. A
+//! lost record is rebuilt from chain state with [`rebuild`].
 
 use super::response::{ChannelState, SuccessExtra, VoucherState};
 use super::types::ClaimEntry;
@@ -91,6 +93,9 @@ pub enum Refusal {
     Busy,
     /// No record where one is needed (`missing_channel`).
     Missing,
+    /// The voucher signs more than the channel holds (`cumulative_exceeds_balance`): answer a
+    /// 402 with this state so the client tops up with a deposit.
+    OverBalance(Box<Corrective>),
     /// The charge would pass the signed ceiling (`charge_exceeds_signed_cumulative`); the
     /// reservation is released (the returned record).
     ExceedsSigned(Box<ChannelRecord>),
@@ -103,6 +108,7 @@ impl Refusal {
             Self::Corrective(_) => Reason::InvalidBatchSettlementEvmCumulativeAmountMismatch,
             Self::Busy => Reason::InvalidBatchSettlementEvmChannelBusy,
             Self::Missing => Reason::InvalidBatchSettlementEvmMissingChannel,
+            Self::OverBalance(_) => Reason::InvalidBatchSettlementEvmCumulativeExceedsBalance,
             Self::ExceedsSigned(_) => {
                 Reason::InvalidBatchSettlementEvmChargeExceedsSignedCumulative
             }
@@ -175,6 +181,19 @@ pub fn check_request(
     } else {
         Err(corrective(record, req, charged))
     }
+}
+
+/// A voucher-only request against the mirrored balance: a ceiling above it is refused with the
+/// channel state (the client's cue to deposit). Run on a fresh mirror (refresh it from the
+/// facilitator or the chain first when [`can_verify_locally`] says no), before [`reserve`].
+pub fn check_balance(record: &ChannelRecord, req: &Request<'_>) -> Result<(), Refusal> {
+    if U256::from(req.voucher.max_claimable_amount) <= record.balance {
+        return Ok(());
+    }
+    Err(Refusal::OverBalance(Box::new(Corrective {
+        state: record.state(Some(record.charged)),
+        voucher: record.voucher.clone(),
+    })))
 }
 
 /// Whether a voucher may be verified locally (signature and config by the caller, no
@@ -357,6 +376,41 @@ pub fn claim_row(record: &ChannelRecord) -> Option<VoucherClaimJson> {
         signature: v.signature.clone(),
         total_claimed: u128::try_from(record.charged).ok()?,
     })
+}
+
+/// When to claim a channel (the Worker's claim policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimPolicy {
+    /// Claim once this much is charged and unclaimed (atomic units).
+    pub threshold: U256,
+    /// Claim once the oldest unclaimed charge is this old (seconds).
+    pub max_age: u64,
+    /// Claim this long before a pending withdrawal can be finalized (seconds).
+    pub withdrawal_margin: u64,
+}
+
+/// The time by which the unclaimed charges must be claimed: a pending withdrawal can be
+/// finalized at `withdrawRequestedAt + withdrawDelay`, after which unclaimed vouchers may find
+/// the balance gone. `None` when no withdrawal is pending.
+pub fn claim_deadline(record: &ChannelRecord) -> Option<u64> {
+    (record.withdraw_requested_at != 0).then(|| {
+        record
+            .withdraw_requested_at
+            .saturating_add(record.config.withdraw_delay)
+    })
+}
+
+/// Whether the channel should be claimed at `now`: something is unclaimed and the threshold is
+/// reached, the last charge is `max_age` old, or a pending withdrawal's deadline is within the
+/// margin. `since` is when the oldest unclaimed charge was committed (the caller tracks it, or
+/// passes `last_request`).
+pub fn claim_due(record: &ChannelRecord, now: u64, since: u64, policy: &ClaimPolicy) -> bool {
+    if record.unclaimed().is_zero() || record.voucher.is_none() {
+        return false;
+    }
+    record.unclaimed() >= policy.threshold
+        || now.saturating_sub(since) >= policy.max_age
+        || claim_deadline(record).is_some_and(|d| now.saturating_add(policy.withdrawal_margin) >= d)
 }
 
 /// The `ClaimEntry` a claim batch signature covers for a row.
