@@ -597,6 +597,14 @@ fn every_rule_has_its_code() {
         code(rules::verify_payload(&payment, &req, now)),
         format!("{p}voucher_signature")
     );
+    // v as 0/1 (yParity): recoverable off chain, but the contract's ecrecover finds no signer.
+    let mut parity = good.to_bytes();
+    parity[64] -= 27;
+    payment.payload["voucher"]["signature"] = json!(hex(&parity));
+    assert_eq!(
+        code(rules::verify_payload(&payment, &req, now)),
+        format!("{p}voucher_signature")
+    );
     payment.payload["voucher"]["signature"] = json!(hex(&good.to_bytes()[..64]));
     assert_eq!(
         code(rules::verify_payload(&payment, &req, now)),

@@ -10,7 +10,7 @@
 //! | `token == asset` | `token_mismatch` |
 //! | `withdrawDelay == extra.withdrawDelay` | `withdraw_delay_mismatch` |
 //! | `900 ≤ withdrawDelay ≤ 2592000` | `withdraw_delay_out_of_range` |
-//! | the voucher recovers to `payerAuthorizer` (65 bytes, low `s`) | `voucher_signature` |
+//! | the voucher recovers to `payerAuthorizer` (65 bytes, low `s`, `v` 27 or 28) | `voucher_signature` |
 //! | `maxClaimableAmount == charged + price` (refund: `== charged`) | `cumulative_amount_mismatch` |
 //! | the channel has a balance (voucher, refund) | `channel_not_found` |
 //! | `maxClaimableAmount ≤ balance` (deposit: `+ amount`) | `cumulative_exceeds_balance` |
@@ -109,8 +109,8 @@ pub fn check_config(
     check_withdraw_delay(config.withdraw_delay)
 }
 
-/// Rule 6: the voucher is signed by `payerAuthorizer` (65-byte ECDSA, low `s`, `v` ∈ {0, 1,
-/// 27, 28}). With `payerAuthorizer = 0` the payer signs: an ECDSA signature recovering to it
+/// Rule 6: the voucher is signed by `payerAuthorizer` (65-byte ECDSA, low `s`, `v` ∈ {27,
+/// 28}, as the contract's `ecrecover` needs). With `payerAuthorizer = 0` the payer signs: an ECDSA signature recovering to it
 /// passes; anything else needs the chain (ERC-1271).
 pub fn check_voucher_signature(
     config: &ChannelConfigJson,
@@ -137,7 +137,17 @@ pub fn check_voucher_signature(
     Ok(SignatureCheck::Valid)
 }
 
+/// Recovers a 65-byte `r ‖ s ‖ v` signature with low `s` and `v` ∈ {27, 28}. The contracts
+/// pass signature bytes unchanged to `ecrecover` (OpenZeppelin `ECDSA`, USDC's `ECRecover`),
+/// which yields no signer for `v` ∈ {0, 1}: such a voucher would pass an off-chain check that
+/// normalises `v` and then fail its claim, so it is refused here.
 fn recover(signature: &[u8], digest: &B256, reason: Reason) -> Result<Address> {
+    if !matches!(signature.get(64), Some(27 | 28)) || signature.len() != 65 {
+        return Err(fail(
+            reason,
+            "an ECDSA signature here is 65 bytes with v 27 or 28",
+        ));
+    }
     Signature::from_bytes(signature)
         .and_then(|s| s.recover(digest))
         .map_err(|e| fail(reason, e.message()))
