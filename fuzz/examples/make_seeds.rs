@@ -320,6 +320,11 @@ fn main() {
         "success_extra",
         success.to_string().as_bytes(),
     );
+    write(
+        "batch_payment",
+        "voucher_success",
+        batch["server"]["voucherSuccess"].to_string().as_bytes(),
+    );
     let mut corrective = batch["requirements"]["extra"].clone();
     corrective["channelState"] = charged;
     corrective["voucherState"] = serde_json::json!({"signedMaxClaimable": "2000",

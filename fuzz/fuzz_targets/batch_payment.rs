@@ -1,12 +1,13 @@
 //! `batch-settlement` decoders: the bytes as a v2 payment for the reference SDK's offer (chain
 //! 31337) — payload parse, canonical round trip, every stateless rule at a fixed time, and the
 //! server's channel transitions over it — and as the objects a client or server reads back
-//! (the offer's `extra`, a success `extra`, a facilitator's channel state, a corrective offer).
+//! (the offer's `extra`, a success `extra`, a facilitator's channel state, a corrective offer,
+//! a settlement answer).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use x402_core::scheme::batch::channel::{self, Refusal, Request};
-use x402_core::scheme::batch::response::{self, ChannelState, SuccessExtra};
+use x402_core::scheme::batch::response::{self, BatchSettleResponse, ChannelState, SuccessExtra};
 use x402_core::scheme::batch::rules;
 use x402_core::scheme::batch::wire::{BatchExtra, BatchPayload};
 use x402_core::wire::{v2, JsonMap};
@@ -77,6 +78,11 @@ fn payment(data: &[u8]) {
 }
 
 fn objects(data: &[u8]) {
+    if let Ok(answer) = serde_json::from_slice::<BatchSettleResponse>(data) {
+        let text = serde_json::to_string(&answer).expect("serializes");
+        let back: BatchSettleResponse = serde_json::from_str(&text).expect("re-parses");
+        assert_eq!(back, answer);
+    }
     let Ok(map) = serde_json::from_slice::<JsonMap>(data) else {
         return;
     };

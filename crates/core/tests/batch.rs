@@ -1201,3 +1201,42 @@ fn server_answers_are_the_sdk_servers() {
         serde_json::to_string(&sv["correctiveAccept"]).unwrap()
     );
 }
+
+#[test]
+fn voucher_success_response_is_the_sdk_servers() {
+    use x402_core::scheme::batch::response::BatchSettleResponse;
+    let v = vectors();
+    let sdk = &v["server"]["voucherSuccess"];
+    let parsed: BatchSettleResponse = serde_json::from_value(sdk.clone()).unwrap();
+    assert_eq!(parsed.amount.as_deref(), Some(""));
+    assert_eq!(parsed.amount_value(), None);
+    let extra = parsed.extra.clone().unwrap();
+    let payer = LocalSigner::from_hex(KEY0).unwrap().address();
+    let ours = BatchSettleResponse::voucher_success(&"eip155:31337".parse().unwrap(), payer, extra);
+    assert_eq!(ours, parsed);
+    assert_eq!(
+        serde_json::to_string(&ours).unwrap(),
+        serde_json::to_string(sdk).unwrap()
+    );
+    // A facilitator's deposit result, with the server's charge merged in.
+    let deposit: BatchSettleResponse = serde_json::from_value(json!({
+        "success": true, "transaction": format!("0x{}", "11".repeat(32)), "network": "eip155:31337",
+        "payer": payer.to_checksum(None), "amount": "10000",
+        "extra": {"channelState": {"channelId": format!("0x{}", "22".repeat(32)), "balance": "10000",
+            "totalClaimed": "0", "withdrawRequestedAt": 0, "refundNonce": "0"}},
+    }))
+    .unwrap();
+    assert_eq!(deposit.amount_value(), Some(U256::from(10_000)));
+    let merged =
+        serde_json::to_value(deposit.with_charge(U256::from(1000), Some(U256::from(1000))))
+            .unwrap();
+    assert_eq!(
+        merged["extra"]["channelState"]["chargedCumulativeAmount"],
+        json!("1000")
+    );
+    assert_eq!(merged["extra"]["chargedAmount"], json!("1000"));
+    let bad = serde_json::from_value::<BatchSettleResponse>(
+        json!({"success": true, "network": "eip155:1", "amount": "01"}),
+    );
+    assert!(bad.is_err());
+}

@@ -6,8 +6,10 @@
 //! - [`types`]: the EIP-712 structs and the contract ABI, declared once with `sol!`;
 //! - [`digest`]: the domain, channel id, voucher / refund / claim-batch digests, the ERC-3009
 //!   deposit nonce, and the `eth_signTypedData_v4` JSON of each;
-//! - [`wire`]: the offer's `extra`, the client payloads, the server's corrective and success
-//!   `extra`, strictly parsed;
+//! - [`wire`]: the offer's `extra` and every payload (client deposit / voucher / refund, the
+//!   server's enriched refund, claim and settle), strictly parsed;
+//! - [`response`]: channel state from a facilitator, the success and corrective-402 `extra`,
+//!   and the scheme's settlement answer;
 //! - [`rules`]: the verification rules with their reason codes (feature `verify`);
 //! - [`channel`]: the server's per-channel record and its transitions, as pure functions.
 

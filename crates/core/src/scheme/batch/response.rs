@@ -10,7 +10,7 @@ use super::SCHEME;
 use crate::error::{Error, Reason, Result};
 use crate::network::Network;
 use crate::wire::{decimal_u256, v2::PaymentRequirements, JsonMap};
-use alloc::format;
+use alloc::{format, string::String};
 use alloy_primitives::{Bytes, B256, U256};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -162,4 +162,98 @@ pub fn corrective_state(
         None => None,
     };
     Ok(Some((state, voucher)))
+}
+
+/// A settlement result of this scheme: a facilitator's `/settle` answer (deposit, claim,
+/// settle, refund) and the resource server's `PAYMENT-RESPONSE`. Unlike the exact scheme's
+/// receipt, `amount` may be `""` (a voucher-only request moves no tokens) and `extra` carries
+/// the channel state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchSettleResponse {
+    /// Whether it succeeded.
+    pub success: bool,
+    /// Reason code on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_reason: Option<String>,
+    /// Human message on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// The payer, as the reference writes it (lower case on voucher responses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<String>,
+    /// Transaction hash; `""` when none was sent.
+    #[serde(default)]
+    pub transaction: String,
+    /// CAIP-2 network.
+    pub network: String,
+    /// Tokens moved (a deposit, a refund, a settle), `""` for a voucher-only request.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "amount_text")]
+    pub amount: Option<String>,
+    /// The channel state (and, from a resource server, `chargedAmount`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<SuccessExtra>,
+}
+
+impl BatchSettleResponse {
+    /// The resource server's answer to a voucher-only request (no transaction): `payer` in
+    /// lower case, `transaction` and `amount` empty, as the reference server writes it.
+    pub fn voucher_success(
+        network: &Network,
+        payer: alloy_primitives::Address,
+        extra: SuccessExtra,
+    ) -> Self {
+        let mut hex = String::from("0x");
+        crate::text::push_hex(&mut hex, payer.as_slice());
+        Self {
+            success: true,
+            error_reason: None,
+            error_message: None,
+            payer: Some(hex),
+            transaction: String::new(),
+            network: network.as_str().into(),
+            amount: Some(String::new()),
+            extra: Some(extra),
+        }
+    }
+
+    /// A facilitator's deposit (or refund) result with the resource server's charge merged
+    /// into it: `channelState.chargedCumulativeAmount`, and `chargedAmount` for a paid request.
+    #[must_use]
+    pub fn with_charge(mut self, charged_cumulative: U256, charged_amount: Option<U256>) -> Self {
+        if let Some(extra) = self.extra.as_mut() {
+            extra.channel_state.charged_cumulative_amount = Some(charged_cumulative);
+            extra.charged_amount = charged_amount;
+        }
+        self
+    }
+
+    /// `amount` as a number, when it is one.
+    pub fn amount_value(&self) -> Option<U256> {
+        self.amount
+            .as_deref()
+            .and_then(|a| decimal_u256::parse(a).ok())
+    }
+}
+
+/// `amount`: `""` or a strict decimal string.
+mod amount_text {
+    use super::*;
+    use serde::{de, Deserializer, Serializer};
+    type R<T, E> = core::result::Result<T, E>;
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<String>, s: S) -> R<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> R<Option<String>, D::Error> {
+        let s = String::deserialize(d)?;
+        if !s.is_empty() {
+            decimal_u256::parse(&s).map_err(|e| de::Error::custom(format!("amount: {e}")))?;
+        }
+        Ok(Some(s))
+    }
 }
