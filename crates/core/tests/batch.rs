@@ -1240,3 +1240,103 @@ fn voucher_success_response_is_the_sdk_servers() {
     );
     assert!(bad.is_err());
 }
+
+/// Our client side builds the SDK client's payloads byte for byte from the same inputs (its
+/// clock and salt are fixed by the oracle), and accepts the SDK server's answers.
+#[test]
+fn client_builds_the_sdk_clients_payloads() {
+    use x402_core::scheme::batch::client;
+    let v = vectors();
+    let (req, deposit_payment) = sdk_payment("deposit");
+    let (_, voucher_payment) = sdk_payment("voucher");
+    let breq = BatchRequirement::from_v2(&req).unwrap();
+    let payer = LocalSigner::from_hex(KEY0).unwrap().address();
+    let voucher_key = LocalSigner::from_hex(KEY3).unwrap().address();
+    let config = client::channel_config(&breq, payer, voucher_key, B256::ZERO);
+    let amount = client::deposit_amount(&breq, breq.amount, client::DEFAULT_DEPOSIT_MULTIPLIER);
+    assert_eq!(amount, U256::from(10_000), "minDeposit");
+    let sdk_auth = &deposit_payment.payload["deposit"]["authorization"]["erc3009Authorization"];
+    let salt = b256(&sdk_auth["salt"]);
+    let now = 1_750_000_000;
+    let auth = client::receive_authorization(&breq, &config, amount, now, salt);
+    let auth_sig = sign(
+        KEY0,
+        &digest::receive_authorization_digest("USD Coin", "2", 31337, breq.asset, &auth),
+    );
+    let first = digest::voucher_digest(channel_id(&config.to_sol(), 31337), 1000, 31337);
+    let voucher = client::voucher(&breq, &config, 1000, sign(KEY3, &first));
+    let ours = client::deposit_payload(&config, voucher, &auth, salt, auth_sig).to_json();
+    assert_eq!(
+        serde_json::to_string(&ours).unwrap(),
+        serde_json::to_string(&deposit_payment.payload).unwrap()
+    );
+    let second = digest::voucher_digest(channel_id(&config.to_sol(), 31337), 2000, 31337);
+    let ours = client::voucher_payload(
+        &config,
+        client::voucher(&breq, &config, 2000, sign(KEY3, &second)),
+    )
+    .to_json();
+    assert_eq!(
+        serde_json::to_string(&ours).unwrap(),
+        serde_json::to_string(&voucher_payment.payload).unwrap()
+    );
+    // Without minDeposit: multiplier × price, or what is needed if more.
+    let mut plain = breq.clone();
+    plain.extra.min_deposit = None;
+    assert_eq!(
+        client::deposit_amount(&plain, U256::from(1000), 5),
+        U256::from(5000)
+    );
+    assert_eq!(
+        client::deposit_amount(&plain, U256::from(7000), 5),
+        U256::from(7000)
+    );
+    plain.extra.min_deposit = Some(U256::from(999));
+    assert_eq!(
+        client::deposit_amount(&plain, U256::from(1000), 5),
+        U256::from(5000),
+        "below the price: ignored"
+    );
+
+    // The SDK server's answers: the success moves the count from 1000 to 2000; a tampered one is refused.
+    let success = response::SuccessExtra::from_json(
+        v["server"]["voucherSuccess"]["extra"].as_object().unwrap(),
+    )
+    .unwrap();
+    let id = channel_id(&config.to_sol(), 31337);
+    assert_eq!(
+        client::check_success(id, U256::from(1000), breq.amount, &success).unwrap(),
+        U256::from(2000)
+    );
+    assert!(client::check_success(id, U256::from(0), breq.amount, &success).is_err());
+    assert!(client::check_success(B256::ZERO, U256::from(1000), breq.amount, &success).is_err());
+    assert!(client::check_success(id, U256::from(1000), U256::from(999), &success).is_err());
+    // The corrective offer: adopted when the voucher is ours, refused otherwise.
+    let corrective: v2::PaymentRequirements =
+        serde_json::from_value(v["server"]["correctiveAccept"].clone()).unwrap();
+    let (state, vs) = response::corrective_state(&corrective).unwrap().unwrap();
+    let ours = |vs: &response::VoucherState| {
+        let d = digest::voucher_digest(id, vs.signed_max_claimable.to(), 31337);
+        Signature::from_bytes(&vs.signature)
+            .and_then(|s| s.recover(&d))
+            .is_ok_and(|a| a == voucher_key)
+    };
+    assert_eq!(
+        client::adopt_corrective(&state, vs.as_ref(), U256::ZERO, ours).unwrap(),
+        U256::from(2000)
+    );
+    assert!(client::adopt_corrective(&state, vs.as_ref(), U256::from(2001), ours).is_err());
+    assert!(client::adopt_corrective(&state, vs.as_ref(), U256::ZERO, |_| false).is_err());
+    assert_eq!(
+        client::adopt_corrective(&state, None, U256::from(700), ours).unwrap(),
+        U256::from(700)
+    );
+    let refund = client::refund_payload(
+        &config,
+        client::voucher(&breq, &config, 2000, sign(KEY3, &second)),
+        None,
+    )
+    .to_json();
+    assert_eq!(refund["type"], json!("refund"));
+    assert!(refund.get("amount").is_none());
+}

@@ -10,10 +10,13 @@
 //!   server's enriched refund, claim and settle), strictly parsed;
 //! - [`response`]: channel state from a facilitator, the success and corrective-402 `extra`,
 //!   and the scheme's settlement answer;
+//! - [`client`]: the paying side: channel config, deposit size, the messages to sign, the
+//!   payloads, and the checks on the server's answers;
 //! - [`rules`]: the verification rules with their reason codes (feature `verify`);
 //! - [`channel`]: the server's per-channel record and its transitions, as pure functions.
 
 pub mod channel;
+pub mod client;
 pub mod digest;
 mod fields;
 pub mod response;
