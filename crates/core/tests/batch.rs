@@ -1146,6 +1146,15 @@ fn calldata_and_return_data_are_the_sdks() {
     );
     let rn = I::refundNonceCall::abi_decode_returns(&bytes("refundNonceResult")).unwrap();
     assert_eq!(rn, U256::from(3));
+    let state = response::ChannelState::from_reads(id, &ch, &pw, rn);
+    assert_eq!(
+        (state.balance, state.total_claimed),
+        (U256::from(10000), U256::from(1000))
+    );
+    assert_eq!(
+        (state.withdraw_requested_at, state.refund_nonce),
+        (1_750_000_000, U256::from(3))
+    );
     // The deposit call decodes back to what was encoded.
     assert_eq!(
         I::depositCall::abi_decode(&bytes("deposit")).unwrap(),

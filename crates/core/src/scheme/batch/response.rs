@@ -76,6 +76,25 @@ impl ChannelState {
         })
     }
 
+    /// The state from the contract's getters, as returned (decoded with
+    /// `IX402BatchSettlement::{channelsCall, pendingWithdrawalsCall, refundNonceCall}`): what a
+    /// server reads to rebuild a lost record or refresh a stale mirror itself.
+    pub fn from_reads(
+        channel_id: B256,
+        channels: &super::types::IX402BatchSettlement::channelsReturn,
+        pending: &super::types::IX402BatchSettlement::pendingWithdrawalsReturn,
+        refund_nonce: U256,
+    ) -> Self {
+        Self {
+            channel_id,
+            balance: U256::from(channels.balance),
+            total_claimed: U256::from(channels.totalClaimed),
+            withdraw_requested_at: pending.initiatedAt.to::<u64>(),
+            refund_nonce,
+            charged_cumulative_amount: None,
+        }
+    }
+
     /// Reads `extra.channelState` of a settle result.
     pub fn from_settle_extra(extra: &JsonMap) -> Result<Self> {
         let state = extra.get("channelState").ok_or_else(|| {
