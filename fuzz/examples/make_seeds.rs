@@ -10,7 +10,8 @@ use x402_core::exact::Authorization;
 use x402_core::signer::LocalSigner;
 use x402_core::wire::facilitator::FacilitatorRequest;
 use x402_core::wire::{v1, v2, AnyPaymentPayload, AnyPaymentRequired, JsonMap, SettleResponse};
-use x402_core::{base64, header, verify, Bytes, B256, U256};
+use x402_core::encoding::base64;
+use x402_core::{header, verify, Bytes, B256, U256};
 use x402_core_fuzz::{fixed_v1_requirement, AMOUNT, NOW};
 
 /// The specification's `PAYMENT-SIGNATURE` example (valid at [`NOW`]).

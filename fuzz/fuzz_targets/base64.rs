@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use x402_core::base64;
+use x402_core::encoding::base64;
 
 fuzz_target!(|data: &[u8]| {
     let encoded = base64::encode(data);

@@ -29,7 +29,7 @@ pub const AMOUNT: u64 = 10_000;
 /// which is standard base64). Anything else must be UTF-8 and is the header value itself.
 pub fn header_value(data: &[u8]) -> Option<String> {
     if data.first() == Some(&b'{') {
-        Some(x402_core::base64::encode(data))
+        Some(x402_core::encoding::base64::encode(data))
     } else {
         std::str::from_utf8(data).ok().map(String::from)
     }
@@ -67,7 +67,7 @@ pub fn check_header<T: Serialize + PartialEq + Debug>(
     assert_same(&again, message, "decode(encode(m)) != m");
     let twice = header::encode(&again).expect("encodes");
     if twice != encoded {
-        let json = |s: &str| x402_core::base64::decode(s).expect("base64");
+        let json = |s: &str| x402_core::encoding::base64::decode(s).expect("base64");
         assert_same_json(&json(&twice), &json(&encoded), "encoding is not canonical");
     }
 }

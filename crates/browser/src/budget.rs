@@ -4,7 +4,7 @@
 
 use crate::pay::{amount, invalid_option, member, whole};
 use wasm_bindgen::prelude::*;
-use x402_core::{client::Budget, json::Value, U256};
+use x402_core::{client::Budget, encoding::json::Value, U256};
 
 /// Storage key of the budget when none is given.
 pub(crate) const DEFAULT_KEY: &str = "x402:budget";

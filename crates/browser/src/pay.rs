@@ -14,12 +14,13 @@ use x402_core::{
     asset::find_asset,
     challenge::{typed_data_text, Challenge},
     client::{build_authorization, rescale, AllowedAsset, Offer, Policy, CAP_DECIMALS},
-    exact::{checksummed, parse_address, parse_hex_bytes, Authorization},
+    encoding::decimal_u256,
+    encoding::hex::parse_hex_bytes,
+    encoding::json::{self, Value},
+    exact::{checksummed, parse_address, Authorization},
     header,
-    json::{self, Value},
     money::format_amount,
     network::Network,
-    wire::decimal_u256,
     Reason, B256, U256,
 };
 

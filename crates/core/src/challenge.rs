@@ -1,7 +1,7 @@
 //! The paying side without serde: what the browser bundle links.
 //!
 //! [`Challenge`] reads a 402 challenge (the v2 `PAYMENT-REQUIRED` header or the v1 JSON body)
-//! with the small reader of [`crate::json`], applies the same rules as the serde wire types
+//! with the small reader of [`crate::encoding::json`], applies the same rules as the serde wire types
 //! ([`crate::wire`]) and the same exact-scheme parsing ([`ExactEvmRequirement`]), and keeps the
 //! source text of every requirement, so the payment it writes echoes `accepted` (and the
 //! challenge's `resource` and `extensions`) byte for byte. [`typed_data_text`] writes the
@@ -9,15 +9,15 @@
 //! `PAYMENT-RESPONSE`. The tests in `tests/challenge.rs` hold every function here to its serde
 //! twin, so the two paths cannot drift apart.
 
-use crate::base64;
 use crate::client::{Offer, Policy};
+use crate::encoding::base64;
+use crate::encoding::decimal_u256;
+use crate::encoding::json::{self, write_key, write_str, Kind, Value};
+use crate::encoding::text::{cat, dec};
 use crate::error::{Code, Error, Reason, Result};
 use crate::exact::{checksummed, Authorization, ExactEvmRequirement};
 use crate::header::{header_text, PAYMENT_REQUIRED, PAYMENT_RESPONSE};
-use crate::json::{self, write_key, write_str, Kind, Value};
 use crate::network::Network;
-use crate::text::{cat, dec};
-use crate::wire::decimal_u256;
 use alloc::{borrow::ToOwned, string::String, vec::Vec};
 use core::{cell::Cell, ops::Range};
 
@@ -447,7 +447,7 @@ impl Challenge {
 /// `"0x…"`: lower-case hex needs no escaping.
 fn hex_str(out: &mut String, bytes: &[u8]) {
     out.push_str("\"0x");
-    crate::text::push_hex(out, bytes);
+    crate::encoding::hex::push_hex(out, bytes);
     out.push('"');
 }
 

@@ -6,14 +6,15 @@
 
 use crate::asset::find_asset;
 use crate::eip712::{signing_hash, typed_data_json};
+use crate::encoding::decimal_u256;
+use crate::encoding::text::{cat, dec};
 use crate::error::{Error, Reason, Result};
 use crate::exact::{
     checksummed, parse_address, Authorization, ExactEvmPayload, ExactEvmRequirement,
 };
 use crate::money::format_amount;
 use crate::network::Network;
-use crate::text::{cat, dec};
-use crate::wire::{decimal_u256, v1, v2, AnyPaymentPayload, AnyPaymentRequired, V1, V2};
+use crate::wire::{v1, v2, AnyPaymentPayload, AnyPaymentRequired, V1, V2};
 use alloc::{string::String, vec::Vec};
 use alloy_primitives::{Address, Bytes, B256, U256};
 use serde::{Deserialize, Serialize};
@@ -508,7 +509,7 @@ impl Budget {
     /// The budget as JSON text, without serde (the browser bundle): the same JSON the serde
     /// `Serialize` writes, `{"limit":"…","periodSeconds":…,"spent":{origin:{"periodStart":…,"amount":"…"}}}`.
     pub fn to_json_text(&self) -> String {
-        use crate::json::{write_key, write_str};
+        use crate::encoding::json::{write_key, write_str};
         let mut out = String::from("{\"limit\":");
         write_str(&mut out, &decimal_u256::format(&self.limit));
         out.push_str(",\"periodSeconds\":");
@@ -532,16 +533,17 @@ impl Budget {
     /// Reads [`Budget::to_json_text`] back, without serde; `None` when the text is not a budget
     /// (a corrupted or foreign storage entry is ignored, never trusted in part).
     pub fn from_json_text(text: &str) -> Option<Self> {
-        let root = crate::json::parse(text).ok()?;
-        let uint =
-            |v: &crate::json::Value<'_>| v.as_str().and_then(|s| decimal_u256::parse(s).ok());
+        let root = crate::encoding::json::parse(text).ok()?;
+        let uint = |v: &crate::encoding::json::Value<'_>| {
+            v.as_str().and_then(|s| decimal_u256::parse(s).ok())
+        };
         let limit = uint(root.get("limit").ok()??)?;
         let period_seconds = root.get("periodSeconds").ok()??.as_u64()?;
         let mut spent = Vec::new();
         match root.get("spent").ok()? {
             None => {}
             Some(v) => {
-                let crate::json::Kind::Object(members) = &v.kind else {
+                let crate::encoding::json::Kind::Object(members) = &v.kind else {
                     return None;
                 };
                 for (origin, entry) in members {

@@ -496,7 +496,7 @@ fn route(v: &Value, i: usize, d: &RouteDefaults<'_>) -> Result<Route> {
                     "give either price or amount, not both",
                 ))
             }
-            (Some(a), None) => crate::wire::decimal_u256::parse(a)
+            (Some(a), None) => crate::encoding::decimal_u256::parse(a)
                 .map_err(|e| invalid(&format!("{field}.amount"), e))?,
             (None, Some(p)) => {
                 let decimals = n

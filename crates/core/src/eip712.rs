@@ -211,7 +211,7 @@ pub fn parse_transfer_typed_data(v: &Value) -> Result<(Eip712Domain, TransferWit
         crate::exact::parse_address(&text(o, k)?).map_err(|e| bad(&e))
     };
     let uint = |o: &Value, k: &str| -> Result<U256> {
-        crate::wire::decimal_u256::parse(&text(o, k)?).map_err(|e| bad(&format!("{k}: {e}")))
+        crate::encoding::decimal_u256::parse(&text(o, k)?).map_err(|e| bad(&format!("{k}: {e}")))
     };
     let empty = Value::Null;
     let domain = v.get("domain").unwrap_or(&empty);

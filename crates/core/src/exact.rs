@@ -2,11 +2,13 @@
 //! views of a requirement and of a payment payload, parsed from the general wire types.
 
 use crate::eip712::{token_domain, Eip712Domain, TransferWithAuthorization};
+use crate::encoding::decimal_u256;
+use crate::encoding::hex::{parse_hex_bytes, unhex};
+use crate::encoding::text::cat;
 use crate::error::{Error, Reason, Result};
 use crate::network::Network;
-use crate::text::cat;
-use crate::wire::{decimal_u256, v1, v2, JsonMap};
-use alloc::{format, string::String, vec::Vec};
+use crate::wire::{v1, v2, JsonMap};
+use alloc::{format, string::String};
 use alloy_primitives::{hex, Address, Bytes, B256, U256};
 use serde::{Deserialize, Serialize};
 
@@ -35,16 +37,6 @@ pub fn parse_address(s: &str) -> core::result::Result<Address, String> {
     Ok(addr)
 }
 
-/// Decodes pairs of hex digits into `out` (zeroed, half as long as `hex`), a byte a pair;
-/// `None` at a digit that is not hex.
-fn unhex(hex: &[u8], out: &mut [u8]) -> Option<()> {
-    for (i, &c) in hex.iter().enumerate() {
-        let byte = out.get_mut(i / 2)?;
-        *byte = (*byte << 4) | crate::text::hex_val(c)?;
-    }
-    Some(())
-}
-
 /// The EIP-55 checksummed form of an address (`0x` and 40 hex digits, a letter upper-case
 /// where the matching nibble of the keccak-256 of the lower-case digits is 8 or more): the same
 /// text as alloy's `Address::to_checksum(None)`, with less code in a wasm bundle.
@@ -52,7 +44,7 @@ pub fn checksummed(address: &Address) -> String {
     let mut lower = [0u8; 40];
     for (i, digit) in lower.iter_mut().enumerate() {
         let b = address[i / 2];
-        *digit = crate::text::HEX[usize::from(if i % 2 == 0 { b >> 4 } else { b & 15 })];
+        *digit = crate::encoding::hex::HEX[usize::from(if i % 2 == 0 { b >> 4 } else { b & 15 })];
     }
     let hash = alloy_primitives::keccak256(lower);
     let mut out = String::with_capacity(42);
@@ -63,23 +55,6 @@ pub fn checksummed(address: &Address) -> String {
         out.push(char::from(if upper { c - 32 } else { c }));
     }
     out
-}
-
-/// Parses `0x`-prefixed hex of at least one byte (a signature as the wire and wallets write it).
-/// A `Vec`, not [`Bytes`]: the browser bundle would otherwise link the `bytes` crate for it.
-pub fn parse_hex_bytes(s: &str) -> Option<Vec<u8>> {
-    let h = s
-        .strip_prefix("0x")
-        .filter(|h| !h.is_empty() && h.len() % 2 == 0)?;
-    // As `hex::decode` (which this replaces in the browser bundle), a second `0x`/`0X` is
-    // skipped.
-    let h = match h.as_bytes() {
-        [b'0', b'x' | b'X', rest @ ..] => rest,
-        h => h,
-    };
-    let mut out = alloc::vec![0; h.len() / 2];
-    unhex(h, &mut out)?;
-    Some(out)
 }
 
 /// A requirement of the exact EVM scheme, every field parsed.

@@ -4,9 +4,9 @@
 //! decoders cap the size, reject URL-safe base64, and check `x402Version` before anything else
 //! so a v1 payload sent in a v2 header gets `invalid_x402_version`, not a confusing field error.
 
-use crate::base64;
+use crate::encoding::base64;
+use crate::encoding::text::{cat, dec};
 use crate::error::{Code, Error, Reason, Result};
-use crate::text::{cat, dec};
 use crate::wire::{v1, v2, AnyPaymentPayload, SettleResponse};
 use alloc::{format, string::String};
 use serde::{de::DeserializeOwned, Serialize};

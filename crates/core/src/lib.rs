@@ -5,22 +5,20 @@
 extern crate alloc;
 
 pub mod asset;
-pub mod base64;
 pub mod challenge;
 pub mod client;
 pub mod config;
 pub mod eip712;
+pub mod encoding;
 pub mod error;
 pub mod exact;
 pub mod header;
-pub mod json;
 pub mod money;
 pub mod network;
 pub mod path;
 pub mod relayer;
 pub mod replay;
 pub mod scheme;
-mod text;
 pub mod wire;
 
 #[cfg(feature = "verify")]

@@ -56,7 +56,7 @@ pub fn parse_price(price: &str, decimals: u8) -> Result<U256> {
 /// Formats an atomic amount as a decimal number without trailing zeros
 /// (`10000` with 6 decimals → `"0.01"`).
 pub fn format_amount(atomic: U256, decimals: u8) -> String {
-    let digits = crate::wire::decimal_u256::format(&atomic);
+    let digits = crate::encoding::decimal_u256::format(&atomic);
     let scale = usize::from(decimals);
     if scale == 0 {
         return digits;

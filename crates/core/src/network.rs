@@ -1,8 +1,8 @@
 //! Network identifiers: CAIP-2 (`eip155:8453`) for x402 v2 and the short names of v1
 //! (`base-sepolia`), with the mapping between them (`x402-protocol.md` §3).
 
+use crate::encoding::text::{cat, dec, parse_u64};
 use crate::error::{Error, Reason, Result};
-use crate::text::{cat, dec, parse_u64};
 use alloc::string::String;
 use core::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

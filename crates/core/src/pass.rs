@@ -65,7 +65,7 @@ fn mac(secret: &[u8], claims: &str) -> Result<[u8; 32]> {
 
 /// URL-safe base64 without padding.
 fn b64url(bytes: &[u8]) -> String {
-    crate::base64::encode(bytes)
+    crate::encoding::base64::encode(bytes)
         .trim_end_matches('=')
         .chars()
         .map(|c| match c {
@@ -94,7 +94,7 @@ fn unb64url(text: &str) -> Result<Vec<u8>> {
     while std.len() % 4 != 0 {
         std.push('=');
     }
-    crate::base64::decode(&std).map_err(|_| invalid("pass is not URL-safe base64"))
+    crate::encoding::base64::decode(&std).map_err(|_| invalid("pass is not URL-safe base64"))
 }
 
 /// Issues a pass signed with `secret`.

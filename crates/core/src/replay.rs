@@ -77,7 +77,7 @@ pub struct Entry {
     /// The resource it pays for: normalised path and query.
     pub resource: String,
     /// Its amount, in the token's atomic units.
-    #[serde(with = "crate::wire::decimal_u256")]
+    #[serde(with = "crate::encoding::decimal_u256")]
     pub amount: U256,
     /// Its `validBefore` (unix seconds; bounded by verification).
     pub valid_before: u64,
@@ -105,7 +105,7 @@ pub struct Reservation {
     /// Normalised path and query.
     pub resource: String,
     /// Amount of the authorization.
-    #[serde(with = "crate::wire::decimal_u256")]
+    #[serde(with = "crate::encoding::decimal_u256")]
     pub amount: U256,
     /// Its `validBefore`.
     pub valid_before: u64,
@@ -121,7 +121,7 @@ pub struct Snapshot {
     /// The book instance (a Durable Object restart starts a new count).
     pub epoch: u64,
     /// Amounts seen settled so far by this instance.
-    #[serde(with = "crate::wire::decimal_u256")]
+    #[serde(with = "crate::encoding::decimal_u256")]
     pub settled: U256,
 }
 
@@ -167,10 +167,10 @@ pub enum Refusal {
     /// The balance, less what is accepted and not yet settled, does not cover the amount.
     InsufficientFunds {
         /// The balance as read, less settlements seen since the reservation.
-        #[serde(with = "crate::wire::decimal_u256")]
+        #[serde(with = "crate::encoding::decimal_u256")]
         balance: U256,
         /// Accepted by this paywall and not yet settled, other than this one.
-        #[serde(with = "crate::wire::decimal_u256")]
+        #[serde(with = "crate::encoding::decimal_u256")]
         in_flight: U256,
     },
     /// The book restarted between reservation and admission: try again.

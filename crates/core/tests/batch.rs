@@ -581,7 +581,8 @@ fn every_rule_has_its_code() {
     // A malleable (high-s) or short signature is refused.
     let (req, mut payment) = voucher_payment(&|_| {}, KEY3, false);
     let good = Signature::from_bytes(
-        &x402_core::exact::parse_hex_bytes(s(&payment.payload["voucher"]["signature"])).unwrap(),
+        &x402_core::encoding::hex::parse_hex_bytes(s(&payment.payload["voucher"]["signature"]))
+            .unwrap(),
     )
     .unwrap();
     let n = U256::from_str_radix(
@@ -1090,7 +1091,8 @@ fn calldata_and_return_data_are_the_sdks() {
     let v = vectors();
     let cd = &v["calldata"];
     let c = config(&cd["config"]).to_sol();
-    let bytes = |k: &str| Bytes::from(x402_core::exact::parse_hex_bytes(s(&cd[k])).unwrap());
+    let bytes =
+        |k: &str| Bytes::from(x402_core::encoding::hex::parse_hex_bytes(s(&cd[k])).unwrap());
     let (voucher_sig, auth_sig) = (bytes("voucherSignature"), bytes("authorizerSignature"));
     let claims = vec![VoucherClaim {
         voucher: ChannelVoucher {
@@ -1163,7 +1165,7 @@ fn calldata_and_return_data_are_the_sdks() {
 }
 
 fn bytes_of(h: &str) -> Bytes {
-    Bytes::from(x402_core::exact::parse_hex_bytes(h).unwrap())
+    Bytes::from(x402_core::encoding::hex::parse_hex_bytes(h).unwrap())
 }
 
 /// The SDK server's own answers (its scheme hooks, driven by the oracle) and ours, from the same

@@ -6,11 +6,12 @@
 
 use alloy_primitives::{Address, U256};
 use proptest::prelude::*;
-use x402_core::exact::{checksummed, parse_address, parse_hex_bytes};
-use x402_core::json;
+use x402_core::encoding::decimal_u256;
+use x402_core::encoding::hex::parse_hex_bytes;
+use x402_core::encoding::json;
+use x402_core::exact::{checksummed, parse_address};
 use x402_core::money::format_amount;
 use x402_core::network::Network;
-use x402_core::wire::decimal_u256;
 
 fn u256() -> impl Strategy<Value = U256> {
     prop_oneof![

@@ -19,16 +19,17 @@ use std::fmt::Debug;
 use std::str::FromStr;
 use x402_core::challenge::{self, Challenge};
 use x402_core::client::{build_payment, typed_data, AllowedAsset, Budget, Policy, Spent};
+use x402_core::encoding::{base64, decimal_u256, json};
 use x402_core::exact::{self, Authorization, ExactEvmPayload};
 use x402_core::money::{format_amount, parse_price};
 use x402_core::network::Network;
 use x402_core::wire::facilitator::FacilitatorRequest;
 use x402_core::wire::AnyPaymentRequired;
 use x402_core::wire::{
-    decimal_u256, v1, v2, DiscoveryItem, DiscoveryResponse, JsonMap, Pagination, SettleResponse,
-    SupportedKind, SupportedResponse, VerifyResponse, V1, V2,
+    v1, v2, DiscoveryItem, DiscoveryResponse, JsonMap, Pagination, SettleResponse, SupportedKind,
+    SupportedResponse, VerifyResponse, V1, V2,
 };
-use x402_core::{base64, header, json, verify, Address, Bytes, Reason, B256, U256};
+use x402_core::{header, verify, Address, Bytes, Reason, B256, U256};
 
 // ---------------------------------------------------------------------------------------------
 // Strategies: JSON

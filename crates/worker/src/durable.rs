@@ -55,7 +55,7 @@ mod optional_decimal {
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<U256>, D::Error> {
         Option::<String>::deserialize(d)?
-            .map(|t| x402_core::wire::decimal_u256::parse(&t).map_err(serde::de::Error::custom))
+            .map(|t| x402_core::encoding::decimal_u256::parse(&t).map_err(serde::de::Error::custom))
             .transpose()
     }
 }

@@ -1,8 +1,9 @@
 //! Serde adapters for the scheme's JSON fields, over the crate's strict parsers
 //! ([`parse_address`], [`parse_hex_bytes`], [`decimal_u256`]).
 
-use crate::exact::{checksummed, parse_address, parse_hex_bytes};
-use crate::wire::decimal_u256;
+use crate::encoding::decimal_u256;
+use crate::encoding::hex::parse_hex_bytes;
+use crate::exact::{checksummed, parse_address};
 use alloc::{borrow::Cow, format};
 use alloy_primitives::{Address, Bytes, B256, U256};
 use serde::{de, Deserialize, Deserializer, Serializer};

@@ -7,9 +7,10 @@
 use super::fields::{b256_hex, lenient_u256, opt_u256, sig_hex};
 use super::wire::json_of;
 use super::SCHEME;
+use crate::encoding::decimal_u256;
 use crate::error::{Error, Reason, Result};
 use crate::network::Network;
-use crate::wire::{decimal_u256, v2::PaymentRequirements, JsonMap};
+use crate::wire::{v2::PaymentRequirements, JsonMap};
 use alloc::{format, string::String};
 use alloy_primitives::{Bytes, B256, U256};
 use serde::{Deserialize, Serialize};
@@ -223,7 +224,7 @@ impl BatchSettleResponse {
         extra: SuccessExtra,
     ) -> Self {
         let mut hex = String::from("0x");
-        crate::text::push_hex(&mut hex, payer.as_slice());
+        crate::encoding::hex::push_hex(&mut hex, payer.as_slice());
         Self {
             success: true,
             error_reason: None,

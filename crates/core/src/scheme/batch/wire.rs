@@ -10,10 +10,11 @@
 use super::fields::{addr, b256_hex, opt_sig, opt_u256, sig_hex, u128_dec, uint40};
 use super::types::{self, ChannelConfig, ChannelVoucher, VoucherClaim};
 use super::SCHEME;
+use crate::encoding::decimal_u256;
 use crate::error::{Error, Reason, Result};
 use crate::exact::{checksummed, parse_address};
 use crate::network::Network;
-use crate::wire::{decimal_u256, v2::PaymentRequirements, JsonMap};
+use crate::wire::{v2::PaymentRequirements, JsonMap};
 use alloc::{boxed::Box, format, string::String, vec::Vec};
 use alloy_primitives::{Address, Bytes, B256, U256};
 use serde::{Deserialize, Serialize};

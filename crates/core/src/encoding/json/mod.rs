@@ -9,8 +9,16 @@
 //! The grammar is RFC 8259, strictly: no trailing commas, comments, leading zeros, lone
 //! surrogates, control characters in strings, or content after the value; nesting is capped at
 //! [`MAX_DEPTH`]. Errors are static strings with the byte offset, no formatting machinery.
+//! Numbers outside `f64` range are refused as serde_json refuses them ([`number`]); strings are
+//! written with serde_json's escapes ([`write_str`]).
+
+mod number;
+mod write;
+
+pub use write::{write_key, write_str};
 
 use alloc::{borrow::Cow, string::String, vec::Vec};
+use number::in_f64_range;
 
 /// Nesting limit (serde_json uses the same).
 pub const MAX_DEPTH: usize = 128;
@@ -87,7 +95,7 @@ impl<'a> Value<'a> {
         if !matches!(self.kind, Kind::Number) {
             return None;
         }
-        crate::text::parse_u64(self.raw.as_bytes())
+        crate::encoding::text::parse_u64(self.raw.as_bytes())
     }
 
     /// `true` for `null`.
@@ -306,7 +314,7 @@ impl<'a> Parser<'a> {
                 .s
                 .as_bytes()
                 .get(self.i + k)
-                .and_then(|&b| crate::text::hex_val(b))
+                .and_then(|&b| crate::encoding::hex::hex_val(b))
             else {
                 return self.fail("expected 4 hex digits after \\u");
             };
@@ -387,123 +395,6 @@ impl<'a> Parser<'a> {
             None => self.fail("lone surrogate in a \\u escape"),
         }
     }
-}
-
-/// The decimal digits of the smallest magnitude that rounds to infinity as an `f64`
-/// (2^1024 − 2^970, halfway between `f64::MAX` and 2^1024), as 0.d₁d₂… × 10^309.
-const F64_OVERFLOW_DIGITS: &str = concat!(
-    "17976931348623158079372897140530341507993413271003782693617377898044496829276475094664",
-    "90179775872070963302864166928879109465555478519404026306574886715058206819089020007083",
-    "83676273854845817711531764475730270069855571366959622842914819860834936475292719074168",
-    "444365510704342711559699508093042880177904174497792"
-);
-
-/// Whether a JSON number (grammar already checked) is within `f64` range, as serde_json
-/// requires: it refuses numbers that round to infinity and accepts everything else (tiny
-/// ones become 0). Decided on the digits, without parsing a float.
-fn in_f64_range(raw: &[u8]) -> bool {
-    let (mantissa, exp) = match raw.iter().position(|&b| b | 0x20 == b'e') {
-        Some(i) => raw.split_at(i),
-        None => (raw, &[][..]),
-    };
-    // value = 0.SIG × 10^point, SIG the digits from the first non-zero one ('.' skipped).
-    let mut point: i64 = 0;
-    let mut started = false;
-    let mut fraction = false;
-    for &b in mantissa {
-        match b {
-            b'.' => fraction = true,
-            b'0'..=b'9' => {
-                started |= b != b'0';
-                if started && !fraction {
-                    point += 1;
-                } else if !started && fraction {
-                    point -= 1;
-                }
-            }
-            _ => {} // the sign
-        }
-    }
-    if !started {
-        return true; // zero
-    }
-    let mut e: i64 = 0;
-    let mut negative = false;
-    for &b in exp {
-        match b {
-            b'-' => negative = true,
-            b'0'..=b'9' => {
-                // A huge negative exponent only makes the number smaller: cap it (not `point`,
-                // which a long mantissa makes large). A huge positive one overflows.
-                e = (e * 10 + i64::from(b - b'0')).min(1 << 50);
-                if !negative && e >= 1_000_000 {
-                    return false;
-                }
-            }
-            _ => {} // 'e', '+'
-        }
-    }
-    let magnitude = if negative { point - e } else { point + e };
-    match magnitude.cmp(&309) {
-        core::cmp::Ordering::Less => true,
-        core::cmp::Ordering::Greater => false,
-        core::cmp::Ordering::Equal => {
-            // Compare SIG with the overflow digits as decimal fractions.
-            let sig = mantissa
-                .iter()
-                .filter(|b| b.is_ascii_digit())
-                .skip_while(|&&b| b == b'0');
-            let mut bound = F64_OVERFLOW_DIGITS.bytes();
-            for &d in sig {
-                match bound.next() {
-                    Some(b) if d < b => return true,
-                    Some(b) if d > b => return false,
-                    Some(_) => {}
-                    // Equal to the bound or above it: rounds to infinity.
-                    None => return false,
-                }
-            }
-            // SIG is a prefix of the bound: below it unless equal to all of it.
-            bound.next().is_some()
-        }
-    }
-}
-
-/// Appends `s` as a JSON string literal (quotes included), escaped exactly as serde_json
-/// escapes it, so both writers produce the same bytes.
-pub fn write_str(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push('"');
-    // Runs without escapes are copied whole; they end at ASCII bytes (character boundaries).
-    let mut run = 0;
-    for (i, &b) in s.as_bytes().iter().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "\\u00",
-            _ => continue,
-        };
-        out.push_str(&s[run..i]);
-        out.push_str(escape);
-        if escape.len() == 4 {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
-        run = i + 1;
-    }
-    out.push_str(&s[run..]);
-    out.push('"');
-}
-
-/// Appends `"key":` to an object being written.
-pub fn write_key(out: &mut String, key: &str) {
-    write_str(out, key);
-    out.push(':');
 }
 
 #[cfg(test)]

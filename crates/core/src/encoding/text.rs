@@ -14,7 +14,7 @@ pub(crate) fn cat(parts: &[&str]) -> String {
 
 /// The decimal digits of an integer.
 pub(crate) fn dec(n: u64) -> String {
-    crate::wire::decimal_u256::format(&alloy_primitives::U256::from(n))
+    crate::encoding::decimal_u256::format(&alloy_primitives::U256::from(n))
 }
 
 /// Decimal digits only (no sign, at least one digit) as a `u64`; `None` when not, or too large.
@@ -38,27 +38,6 @@ pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {
     Some(n)
 }
 
-/// Lower-case hex digits.
-pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// Appends the lower-case hex digits of `bytes`.
-pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
-    for &b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 15)]));
-    }
-}
-
-/// The value of a hex digit.
-pub(crate) fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,9 +54,5 @@ mod tests {
         assert_eq!(parse_u64(b"+1"), None);
         assert_eq!(parse_u64(b"1a"), None);
         assert_eq!(parse_u64(b"007"), Some(7));
-        for b in 0..=255u8 {
-            let want = char::from(b).to_digit(16).map(|d| d as u8);
-            assert_eq!(hex_val(b), want);
-        }
     }
 }

@@ -4,8 +4,8 @@
 //! Decoding accepts only canonical padded input and tells URL-safe base64 (`-`, `_`) apart from
 //! other bad characters, because that is the mistake clients actually make.
 
+use crate::encoding::text::{cat, dec};
 use crate::error::{Error, Reason, Result};
-use crate::text::{cat, dec};
 use alloc::{string::String, vec::Vec};
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -93,7 +93,7 @@ pub(crate) fn decode_bytes(bytes: &[u8]) -> Result<Vec<u8>> {
                 shown.push(char::from(c));
                 ["invalid base64 character '", &shown, "' at "]
             } else {
-                crate::text::push_hex(&mut shown, &[c]);
+                crate::encoding::hex::push_hex(&mut shown, &[c]);
                 ["invalid base64 byte 0x", &shown, " at "]
             };
             return Err(bad(&head, Some(i), ""));
