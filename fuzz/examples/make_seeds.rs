@@ -5,13 +5,16 @@
 
 use std::fs;
 use std::path::Path;
-use x402_core::client::{self, Policy};
-use x402_core::exact::Authorization;
-use x402_core::signer::LocalSigner;
+use x402_core::client::Policy;
+use x402_core::scheme::exact;
+use x402_core::scheme::exact::Authorization;
+use x402_core::evm::signer::LocalSigner;
 use x402_core::wire::facilitator::FacilitatorRequest;
 use x402_core::wire::{v1, v2, AnyPaymentPayload, AnyPaymentRequired, JsonMap, SettleResponse};
 use x402_core::encoding::base64;
-use x402_core::{header, verify, Bytes, B256, U256};
+use x402_core::scheme::exact::verify;
+use x402_core::wire::header;
+use x402_core::{Bytes, B256, U256};
 use x402_core_fuzz::{fixed_v1_requirement, AMOUNT, NOW};
 
 /// The specification's `PAYMENT-SIGNATURE` example (valid at [`NOW`]).
@@ -107,7 +110,7 @@ fn main() {
     let offer = Policy::default()
         .select(&any_challenge)
         .expect("an EVM offer");
-    let auth = client::build_authorization(
+    let auth = exact::build_authorization(
         &offer.requirement,
         signer.address(),
         NOW,
@@ -116,7 +119,7 @@ fn main() {
     let sig = signer
         .sign_authorization(&offer.requirement, &auth)
         .expect("signs");
-    let AnyPaymentPayload::V2(signed) = client::build_payment(
+    let AnyPaymentPayload::V2(signed) = exact::build_payment(
         &any_challenge,
         offer.index,
         auth,
@@ -155,7 +158,7 @@ fn main() {
     let offer = Policy::default()
         .select(&v1_challenge)
         .expect("the v1 offer");
-    let mut auth: Authorization = client::build_authorization(
+    let mut auth: Authorization = exact::build_authorization(
         &offer.requirement,
         signer.address(),
         NOW,
@@ -167,7 +170,7 @@ fn main() {
         .sign_authorization(&offer.requirement, &auth)
         .expect("signs");
     let AnyPaymentPayload::V1(signed_v1) =
-        client::build_payment(&v1_challenge, 0, auth, Bytes::from(sig.to_bytes())).expect("builds")
+        exact::build_payment(&v1_challenge, 0, auth, Bytes::from(sig.to_bytes())).expect("builds")
     else {
         unreachable!("a v1 challenge gives a v1 payment")
     };

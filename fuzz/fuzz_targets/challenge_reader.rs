@@ -8,10 +8,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use x402_core::challenge::{decode_receipt, Challenge};
-use x402_core::client::{build_authorization, build_payment, Budget};
+use x402_core::client::Budget;
+use x402_core::scheme::exact::{build_authorization, build_payment};
 use x402_core::wire::AnyPaymentRequired;
 use x402_core::encoding::json;
-use x402_core::{header, Address, Bytes, Error, B256};
+use x402_core::wire::header;
+use x402_core::{Address, Bytes, Error, B256};
 use x402_core_fuzz::{header_value, NOW};
 
 fn agree(lite: Result<Challenge, Error>, serde: Result<AnyPaymentRequired, Error>, input: &str) {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use x402_core::verify;
+use x402_core::scheme::exact::verify;
 use x402_core::wire::facilitator::FacilitatorRequest;
 use x402_core::wire::AnyPaymentPayload;
 use x402_core_fuzz::{assert_same_json, check_error, check_verdict, NOW};

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use x402_core::header;
+use x402_core::wire::header;
 use x402_core::wire::AnyPaymentRequired;
 use x402_core_fuzz::{check_header, exercise_client, header_value};
 

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use x402_core::header;
+use x402_core::wire::header;
 use x402_core_fuzz::{check_header, header_value};
 
 fuzz_target!(|data: &[u8]| {

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use x402_core::header;
-use x402_core::verify;
+use x402_core::wire::header;
+use x402_core::scheme::exact::verify;
 use x402_core_fuzz::{check_error, check_header, check_verdict, header_value, NOW};
 
 fuzz_target!(|data: &[u8]| {

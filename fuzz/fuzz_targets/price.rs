@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use x402_core::money::{format_amount, parse_price};
+use x402_core::evm::money::{format_amount, parse_price};
 use x402_core::Reason;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use x402_core::{header, verify, U256};
+use x402_core::scheme::exact::verify;
+use x402_core::wire::header;
+use x402_core::U256;
 use x402_core_fuzz::{
     check_error, check_header, check_verdict, fixed_v1_requirement, header_value, AMOUNT, NOW,
 };

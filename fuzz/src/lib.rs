@@ -4,11 +4,14 @@
 
 use serde::Serialize;
 use std::fmt::Debug;
-use x402_core::client::{self, Policy};
-use x402_core::exact::{parse_address, ExactEvmPayload};
-use x402_core::verify::{Signature, Verdict};
+use x402_core::client::Policy;
+use x402_core::evm::address::parse_address;
+use x402_core::evm::signature::Signature;
+use x402_core::scheme::exact::verify::Verdict;
+use x402_core::scheme::exact::{self, ExactEvmPayload};
 use x402_core::wire::{v1, AnyPaymentRequired, JsonMap, VerifyResponse};
-use x402_core::{header, Error, Reason, B256, U256};
+use x402_core::wire::header;
+use x402_core::{Error, Reason, B256, U256};
 
 /// The fixed clock of every verification: inside the window of the x402 specification's
 /// sample authorization (`validAfter` 1740672089, `validBefore` 1740672154), so the spec
@@ -130,7 +133,7 @@ pub fn check_verdict(verdict: &Verdict, payload: &serde_json::Value, version: u8
             assert_eq!(sig.recover(&p.digest).expect("recovers"), p.payer);
             assert_eq!(Signature::from_bytes(&sig.to_bytes()), Ok(sig));
             assert_eq!(
-                client::authorization_digest(&p.requirement, &p.authorization),
+                exact::authorization_digest(&p.requirement, &p.authorization),
                 p.digest
             );
         }
@@ -168,10 +171,10 @@ pub fn exercise_client(challenge: &AnyPaymentRequired) {
         assert!(r.max_timeout_seconds > 0);
         assert_eq!(r.network.chain_id(), Some(r.chain_id));
         assert_eq!(parse_address(&r.asset.to_checksum(None)), Ok(r.asset));
-        let auth = client::build_authorization(r, r.pay_to, NOW, B256::repeat_byte(7));
+        let auth = exact::build_authorization(r, r.pay_to, NOW, B256::repeat_byte(7));
         assert_eq!(auth.value, r.amount);
-        let _ = client::typed_data(r, &auth);
-        let _ = client::authorization_digest(r, &auth);
+        let _ = exact::typed_data(r, &auth);
+        let _ = exact::authorization_digest(r, &auth);
     }
     for policy in [
         Policy::default(),
@@ -183,13 +186,13 @@ pub fn exercise_client(challenge: &AnyPaymentRequired) {
         match policy.select(challenge) {
             Ok(offer) => {
                 assert!(policy.refusal(&offer.requirement).is_none());
-                let auth = client::build_authorization(
+                let auth = exact::build_authorization(
                     &offer.requirement,
                     offer.requirement.pay_to,
                     NOW,
                     B256::ZERO,
                 );
-                let payment = client::build_payment(
+                let payment = exact::build_payment(
                     challenge,
                     offer.index,
                     auth,

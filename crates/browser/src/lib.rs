@@ -24,7 +24,7 @@ pub use pay::{wrap_fetch, Payer, Quote};
 
 use js_sys::JSON;
 use wasm_bindgen::prelude::*;
-use x402_core::{challenge, header};
+use x402_core::{challenge, wire::header};
 
 /// A small free-list allocator for the wasm builds instead of dlmalloc (see Cargo.toml).
 #[cfg(target_arch = "wasm32")]

@@ -5,8 +5,8 @@
 use crate::error::from_core;
 use wasm_bindgen::prelude::*;
 use x402_core::{
-    eip712::{parse_transfer_typed_data, signing_hash},
-    signer::LocalSigner,
+    evm::eip712::{parse_transfer_typed_data, signing_hash},
+    evm::signer::LocalSigner,
     Bytes,
 };
 

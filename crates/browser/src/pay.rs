@@ -11,16 +11,17 @@ use crate::error::{from_core, reason};
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use x402_core::{
-    asset::find_asset,
     challenge::{typed_data_text, Challenge},
-    client::{build_authorization, rescale, AllowedAsset, Offer, Policy, CAP_DECIMALS},
+    client::{rescale, AllowedAsset, Offer, Policy, CAP_DECIMALS},
     encoding::decimal_u256,
     encoding::hex::parse_hex_bytes,
     encoding::json::{self, Value},
-    exact::{checksummed, parse_address, Authorization},
-    header,
-    money::format_amount,
-    network::Network,
+    evm::address::{checksummed, parse_address},
+    evm::asset::find_asset,
+    evm::money::format_amount,
+    evm::network::Network,
+    scheme::exact::{build_authorization, Authorization},
+    wire::header,
     Reason, B256, U256,
 };
 

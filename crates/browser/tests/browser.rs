@@ -13,13 +13,12 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use x402_browser::wrap_fetch;
 use x402_core::{
-    client::build_authorization,
-    eip712::{parse_transfer_typed_data, signing_hash},
-    exact::ExactEvmRequirement,
-    header,
-    network::Network,
-    signer::LocalSigner,
-    verify,
+    evm::eip712::{parse_transfer_typed_data, signing_hash},
+    evm::network::Network,
+    evm::signer::LocalSigner,
+    scheme::exact::verify,
+    scheme::exact::{build_authorization, ExactEvmRequirement},
+    wire::header,
     wire::{v1, v2, JsonMap, SettleResponse},
     Address, U256,
 };
@@ -306,8 +305,8 @@ async fn v1_body_challenge_is_paid_with_x_payment() {
         ("exact", "base-sepolia")
     );
     let r = ExactEvmRequirement::from_v1(&req).unwrap();
-    let auth: x402_core::exact::ExactEvmPayload =
-        x402_core::exact::ExactEvmPayload::from_json(&p.payload).unwrap();
+    let auth: x402_core::scheme::exact::ExactEvmPayload =
+        x402_core::scheme::exact::ExactEvmPayload::from_json(&p.payload).unwrap();
     assert_eq!(auth.authorization.value, U256::from(5_000u64));
     assert_eq!(auth.authorization.to, r.pay_to);
 }

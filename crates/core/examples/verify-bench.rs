@@ -20,8 +20,8 @@ fn main() {
     let t0 = std::time::Instant::now();
     let mut ok = 0;
     for _ in 0..n {
-        let v = x402_core::header::decode_payment_signature(header.trim())
-            .and_then(|p| x402_core::verify::verify_v2(&p, &reqs, now));
+        let v = x402_core::wire::header::decode_payment_signature(header.trim())
+            .and_then(|p| x402_core::scheme::exact::verify::verify_v2(&p, &reqs, now));
         if v.is_ok() {
             ok += 1;
         }

@@ -15,9 +15,10 @@ use crate::encoding::decimal_u256;
 use crate::encoding::json::{self, write_key, write_str, Kind, Value};
 use crate::encoding::text::{cat, dec};
 use crate::error::{Code, Error, Reason, Result};
-use crate::exact::{checksummed, Authorization, ExactEvmRequirement};
-use crate::header::{header_text, PAYMENT_REQUIRED, PAYMENT_RESPONSE};
-use crate::network::Network;
+use crate::evm::address::checksummed;
+use crate::evm::network::Network;
+use crate::scheme::exact::types::{Authorization, ExactEvmRequirement};
+use crate::wire::header::{header_text, PAYMENT_REQUIRED, PAYMENT_RESPONSE};
 use alloc::{borrow::ToOwned, string::String, vec::Vec};
 use core::{cell::Cell, ops::Range};
 
@@ -201,7 +202,7 @@ fn parse_json<'a>(
     }
 }
 
-/// The `x402Version` check of [`crate::header`]: the number first, before any other field.
+/// The `x402Version` check of [`crate::wire::header`]: the number first, before any other field.
 fn check_version(root: &Value<'_>, what: &str, expected: u64, sink: &Sink) -> Option<()> {
     let code = Reason::InvalidX402Version.code();
     let found = match root.get("x402Version") {

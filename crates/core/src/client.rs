@@ -4,23 +4,18 @@
 //!
 //! Nothing here reads the clock or randomness: `now` and the `nonce` are parameters.
 
-use crate::asset::find_asset;
-use crate::eip712::{signing_hash, typed_data_json};
 use crate::encoding::decimal_u256;
 use crate::encoding::text::{cat, dec};
 use crate::error::{Error, Reason, Result};
-use crate::exact::{
-    checksummed, parse_address, Authorization, ExactEvmPayload, ExactEvmRequirement,
-};
-use crate::money::format_amount;
-use crate::network::Network;
-use crate::wire::{v1, v2, AnyPaymentPayload, AnyPaymentRequired, V1, V2};
+use crate::evm::address::{checksummed, parse_address};
+use crate::evm::asset::find_asset;
+use crate::evm::money::format_amount;
+use crate::evm::network::Network;
+use crate::scheme::exact::types::ExactEvmRequirement;
+use crate::wire::{AnyPaymentRequired, V1, V2};
 use alloc::{string::String, vec::Vec};
-use alloy_primitives::{Address, Bytes, B256, U256};
+use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
-
-/// Seconds `validAfter` is back-dated to tolerate clock skew (the reference uses 600).
-pub const VALID_AFTER_SKEW_SECONDS: u64 = 600;
 
 /// Default maximum per payment: 100000 millionths of a token, $0.10 of a stablecoin (scaled
 /// to each asset's decimals, see [`Policy::max_amount`]).
@@ -46,7 +41,7 @@ pub struct AllowedAsset {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_u256")]
     pub max_amount: Option<U256>,
     /// Decimals of the asset's atomic unit. Required for an asset that is not in
-    /// [`crate::asset::KNOWN_ASSETS`] (the table wins for one that is).
+    /// [`crate::evm::asset::KNOWN_ASSETS`] (the table wins for one that is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decimals: Option<u8>,
 }
@@ -62,7 +57,7 @@ pub struct Policy {
     pub max_amount: Option<U256>,
     /// Networks allowed (`None`: any EVM network).
     pub allowed_networks: Option<Vec<Network>>,
-    /// Assets allowed. `None`: the known stablecoins ([`crate::asset::KNOWN_ASSETS`]); a list:
+    /// Assets allowed. `None`: the known stablecoins ([`crate::evm::asset::KNOWN_ASSETS`]); a list:
     /// only those, and an asset missing from the table only with its `decimals`.
     pub allowed_assets: Option<Vec<AllowedAsset>>,
     /// Networks to prefer, best first; otherwise the server's order is kept.
@@ -357,73 +352,6 @@ impl Policy {
             })
             .unwrap_or_else(|| Error::new(Reason::NoAcceptableRequirement, why)))
     }
-}
-
-/// Builds the authorization for an offer as the reference client does:
-/// `validAfter = now − 600`, `validBefore = now + maxTimeoutSeconds`, `value = amount`.
-pub fn build_authorization(
-    offer: &ExactEvmRequirement,
-    from: Address,
-    now: u64,
-    nonce: B256,
-) -> Authorization {
-    Authorization {
-        from,
-        to: offer.pay_to,
-        value: offer.amount,
-        valid_after: U256::from(now.saturating_sub(VALID_AFTER_SKEW_SECONDS)),
-        valid_before: U256::from(now.saturating_add(offer.max_timeout_seconds)),
-        nonce,
-    }
-}
-
-/// The `eth_signTypedData_v4` JSON for an authorization.
-pub fn typed_data(offer: &ExactEvmRequirement, auth: &Authorization) -> Result<serde_json::Value> {
-    typed_data_json(&offer.domain(), &auth.message())
-}
-
-/// The digest the wallet signs for an authorization.
-pub fn authorization_digest(offer: &ExactEvmRequirement, auth: &Authorization) -> B256 {
-    signing_hash(&offer.domain(), &auth.message())
-}
-
-/// Assembles the payment for the chosen entry of a challenge: v2 copies `accepted` verbatim
-/// with the challenge's `resource` and `extensions`; v1 names scheme and network.
-pub fn build_payment(
-    challenge: &AnyPaymentRequired,
-    index: usize,
-    authorization: Authorization,
-    signature: Bytes,
-) -> Result<AnyPaymentPayload> {
-    let payload = ExactEvmPayload {
-        signature,
-        authorization,
-    }
-    .to_json();
-    let missing = || {
-        Error::new(
-            Reason::NoAcceptableRequirement,
-            cat(&["no requirement #", &dec(index as u64)]),
-        )
-    };
-    Ok(match challenge {
-        AnyPaymentRequired::V2(c) => AnyPaymentPayload::V2(v2::PaymentPayload {
-            x402_version: V2,
-            resource: Some(c.resource.clone()),
-            accepted: c.accepts.get(index).ok_or_else(missing)?.clone(),
-            payload,
-            extensions: c.extensions.clone(),
-        }),
-        AnyPaymentRequired::V1(c) => {
-            let r = c.accepts.get(index).ok_or_else(missing)?;
-            AnyPaymentPayload::V1(v1::PaymentPayload {
-                x402_version: V1,
-                scheme: r.scheme.clone(),
-                network: r.network.clone(),
-                payload,
-            })
-        }
-    })
 }
 
 /// Spending of one origin in the current period.

@@ -6,12 +6,13 @@
 //! `invalid_config` and a message naming the field (`routes[1].networks[0].asset: ...`).
 //! The shape is documented with an example in `crates/worker/README.md`.
 
-use crate::asset::default_asset;
 use crate::error::{Error, Reason, Result};
-use crate::exact::{parse_address, SCHEME};
-use crate::money::parse_price;
-use crate::network::Network;
+use crate::evm::address::parse_address;
+use crate::evm::asset::default_asset;
+use crate::evm::money::parse_price;
+use crate::evm::network::Network;
 use crate::path::Pattern;
+use crate::scheme::exact::types::SCHEME;
 use crate::wire::{v1, v2, DiscoveryItem, DiscoveryResponse, JsonMap, Pagination};
 use crate::wire::{SupportedKind, SupportedResponse};
 use alloc::{
@@ -912,7 +913,7 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asset::LOCAL_TEST_USDC;
+    use crate::evm::asset::LOCAL_TEST_USDC;
     use serde_json::json;
 
     fn base() -> Value {

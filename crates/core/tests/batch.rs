@@ -12,6 +12,8 @@
 
 use alloy_sol_types::SolValue;
 use serde_json::{json, Value};
+use x402_core::evm::signature::Signature;
+use x402_core::evm::signer::LocalSigner;
 use x402_core::scheme::batch::digest::{self, channel_id};
 use x402_core::scheme::batch::rules::{self, SignatureCheck, Use};
 use x402_core::scheme::batch::types::{ClaimEntry, Erc3009CollectorData, ReceiveWithAuthorization};
@@ -19,8 +21,6 @@ use x402_core::scheme::batch::wire::{
     BatchExtra, BatchPayload, BatchRequirement, ChannelConfigJson,
 };
 use x402_core::scheme::batch::{response, types};
-use x402_core::signer::LocalSigner;
-use x402_core::verify::Signature;
 use x402_core::wire::v2;
 use x402_core::{Address, Bytes, Reason, B256, U256};
 
@@ -106,7 +106,7 @@ fn known_answers_chain_31337() {
         "0xc411b8a3d60a2104645ed1804d546b93e11f69b73bfbfbf4653d8f2ec464e622"
     );
     assert_eq!(
-        hx(x402_core::eip712::token_domain_separator(
+        hx(x402_core::evm::eip712::token_domain_separator(
             "USD Coin", "2", 31337, c.token
         )),
         "0xfc557a58e1177dd0b729c40130003009d1ffed5a502b494889e2711c7726dd52"
@@ -191,7 +191,7 @@ fn reference_sdk_vectors() {
         let nonce = digest::erc3009_deposit_nonce(id, b256(&e["salt"]).into());
         assert_eq!(nonce, b256(&e["nonce"]));
         assert_eq!(
-            x402_core::eip712::token_domain_separator(
+            x402_core::evm::eip712::token_domain_separator(
                 s(&e["tokenName"]),
                 s(&e["tokenVersion"]),
                 chain,

@@ -6,12 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use serde_json::json;
+use x402_core::evm::signer::LocalSigner;
 use x402_core::scheme::batch::channel::{self, ChannelRecord, Refusal, Request};
 use x402_core::scheme::batch::digest::{channel_id, voucher_digest};
 use x402_core::scheme::batch::response::ChannelState;
 use x402_core::scheme::batch::rules::{self, Use};
 use x402_core::scheme::batch::wire::{ChannelConfigJson, RefundPayload, VoucherJson};
-use x402_core::signer::LocalSigner;
 use x402_core::{Bytes, B256, U256};
 
 #[cfg(target_arch = "wasm32")]

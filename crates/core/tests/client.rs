@@ -7,14 +7,13 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use x402_core::asset::default_asset;
-use x402_core::client::{
-    build_authorization, build_payment, rescale, typed_data, AllowedAsset, Budget, Policy,
-    DEFAULT_MAX_TIMEOUT_SECONDS,
-};
-use x402_core::network::Network;
+use x402_core::client::{rescale, AllowedAsset, Budget, Policy, DEFAULT_MAX_TIMEOUT_SECONDS};
+use x402_core::evm::asset::default_asset;
+use x402_core::evm::network::Network;
+use x402_core::scheme::exact::{build_authorization, build_payment, typed_data};
+use x402_core::wire::header;
 use x402_core::wire::{v1, v2, AnyPaymentPayload, AnyPaymentRequired};
-use x402_core::{header, Address, Reason, U256};
+use x402_core::{Address, Reason, U256};
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -365,7 +364,7 @@ fn v1_payment_shape() {
     assert!(build_payment(&c, 3, p_auth(), vec![0u8; 65].into()).is_err());
 }
 
-fn p_auth() -> x402_core::exact::Authorization {
+fn p_auth() -> x402_core::scheme::exact::Authorization {
     serde_json::from_value(json!({"from": PAY_TO, "to": PAY_TO, "value": "1", "validAfter": "0", "validBefore": "1", "nonce": format!("{}", nonce(1))})).unwrap()
 }
 

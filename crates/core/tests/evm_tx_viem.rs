@@ -8,10 +8,11 @@ mod common;
 
 use common::node_oracle;
 use serde_json::{json, Value};
-use x402_core::evm_tx::{settle_calldata, Eip1559Tx};
-use x402_core::exact::{Authorization, ExactEvmRequirement};
-use x402_core::signer::LocalSigner;
-use x402_core::verify::VerifiedPayment;
+use x402_core::evm::signer::LocalSigner;
+use x402_core::evm::tx::Eip1559Tx;
+use x402_core::scheme::exact::settle::settle_calldata;
+use x402_core::scheme::exact::verify::VerifiedPayment;
+use x402_core::scheme::exact::{Authorization, ExactEvmRequirement};
 use x402_core::{Address, Bytes, B256, U256};
 
 fn viem(requests: &[Value]) -> Vec<Value> {

@@ -9,9 +9,9 @@ use proptest::prelude::*;
 use x402_core::encoding::decimal_u256;
 use x402_core::encoding::hex::parse_hex_bytes;
 use x402_core::encoding::json;
-use x402_core::exact::{checksummed, parse_address};
-use x402_core::money::format_amount;
-use x402_core::network::Network;
+use x402_core::evm::address::{checksummed, parse_address};
+use x402_core::evm::money::format_amount;
+use x402_core::evm::network::Network;
 
 fn u256() -> impl Strategy<Value = U256> {
     prop_oneof![

@@ -18,18 +18,21 @@ use serde_json::{json, Value};
 use std::fmt::Debug;
 use std::str::FromStr;
 use x402_core::challenge::{self, Challenge};
-use x402_core::client::{build_payment, typed_data, AllowedAsset, Budget, Policy, Spent};
+use x402_core::client::{AllowedAsset, Budget, Policy, Spent};
 use x402_core::encoding::{base64, decimal_u256, json};
-use x402_core::exact::{self, Authorization, ExactEvmPayload};
-use x402_core::money::{format_amount, parse_price};
-use x402_core::network::Network;
+use x402_core::evm::address;
+use x402_core::evm::money::{format_amount, parse_price};
+use x402_core::evm::network::Network;
+use x402_core::scheme::exact::verify;
+use x402_core::scheme::exact::{self, build_payment, typed_data, Authorization, ExactEvmPayload};
 use x402_core::wire::facilitator::FacilitatorRequest;
+use x402_core::wire::header;
 use x402_core::wire::AnyPaymentRequired;
 use x402_core::wire::{
     v1, v2, DiscoveryItem, DiscoveryResponse, JsonMap, Pagination, SettleResponse, SupportedKind,
     SupportedResponse, VerifyResponse, V1, V2,
 };
-use x402_core::{header, verify, Address, Bytes, Reason, B256, U256};
+use x402_core::{Address, Bytes, Reason, B256, U256};
 
 // ---------------------------------------------------------------------------------------------
 // Strategies: JSON
@@ -860,9 +863,9 @@ proptest! {
     #[test]
     fn addresses_parse_in_every_accepted_form(a in address()) {
         let checksummed = a.to_checksum(None);
-        prop_assert_eq!(exact::parse_address(&checksummed), Ok(a));
-        prop_assert_eq!(exact::parse_address(&lower_hex(&a)), Ok(a));
-        prop_assert_eq!(exact::parse_address(&upper_hex(&a)), Ok(a));
+        prop_assert_eq!(address::parse_address(&checksummed), Ok(a));
+        prop_assert_eq!(address::parse_address(&lower_hex(&a)), Ok(a));
+        prop_assert_eq!(address::parse_address(&upper_hex(&a)), Ok(a));
     }
 
     #[test]
@@ -884,9 +887,9 @@ proptest! {
         let mixed = hex_part.bytes().any(|b| b.is_ascii_uppercase())
             && hex_part.bytes().any(|b| b.is_ascii_lowercase());
         if mixed {
-            prop_assert!(exact::parse_address(&broken).is_err(), "{}", broken);
+            prop_assert!(address::parse_address(&broken).is_err(), "{}", broken);
         } else {
-            prop_assert_eq!(exact::parse_address(&broken), Ok(a));
+            prop_assert_eq!(address::parse_address(&broken), Ok(a));
         }
     }
 
@@ -1069,8 +1072,7 @@ proptest! {
         resource in resource_info(),
         extensions in prop::option::of(json_map()),
     ) {
-        use x402_core::client;
-        use x402_core::signer::LocalSigner;
+        use x402_core::evm::signer::LocalSigner;
         use x402_core::wire::{AnyPaymentPayload, AnyPaymentRequired};
         let signer = LocalSigner::from_bytes(&key);
         prop_assume!(signer.is_ok());
@@ -1099,9 +1101,9 @@ proptest! {
             ..Policy::default()
         };
         let offer = policy.select(&challenge).map_err(fail)?;
-        let auth = client::build_authorization(&offer.requirement, signer.address(), now, nonce);
+        let auth = exact::build_authorization(&offer.requirement, signer.address(), now, nonce);
         let sig = signer.sign_authorization(&offer.requirement, &auth).map_err(fail)?;
-        let payment = client::build_payment(&challenge, offer.index, auth, Bytes::from(sig.to_bytes()))
+        let payment = exact::build_payment(&challenge, offer.index, auth, Bytes::from(sig.to_bytes()))
             .map_err(fail)?;
         let AnyPaymentPayload::V2(payment) = payment else {
             return Err(fail("expected a v2 payment"));
@@ -1204,9 +1206,9 @@ proptest! {
 
     #[test]
     fn parse_address_never_panics(s in prop_oneof![any::<String>(), "0x[0-9a-fA-F]{38,42}", "0x.{40}"]) {
-        if let Ok(a) = exact::parse_address(&s) {
+        if let Ok(a) = address::parse_address(&s) {
             prop_assert_eq!(lower_hex(&a), s.to_ascii_lowercase());
-            prop_assert_eq!(exact::parse_address(&a.to_checksum(None)), Ok(a));
+            prop_assert_eq!(address::parse_address(&a.to_checksum(None)), Ok(a));
         }
     }
 }

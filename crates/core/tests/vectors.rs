@@ -5,13 +5,15 @@
 
 use alloy_sol_types::SolStruct;
 use serde_json::Value;
-use x402_core::eip712::{
+use x402_core::evm::eip712::{
     permit2, signing_hash, token_domain, Eip712Domain, TransferWithAuthorization,
 };
-use x402_core::exact::Authorization;
-use x402_core::verify::Signature;
+use x402_core::evm::money;
+use x402_core::evm::signature::Signature;
+use x402_core::scheme::exact::Authorization;
+use x402_core::wire::header;
 use x402_core::wire::{v1, v2, SettleResponse};
-use x402_core::{header, money, Address, Reason, B256, U256};
+use x402_core::{Address, Reason, B256, U256};
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -219,7 +221,7 @@ fn deterministic_signature_digests() {
 #[cfg(feature = "local-signer")]
 #[test]
 fn deterministic_signatures_byte_for_byte() {
-    use x402_core::signer::LocalSigner;
+    use x402_core::evm::signer::LocalSigner;
     let file = load(SIGNATURES);
     let det = &file["deterministic"];
     let signer = LocalSigner::from_hex(s(&det["privateKey"])).unwrap();

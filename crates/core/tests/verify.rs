@@ -7,7 +7,8 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use x402_core::verify::{verify, verify_v1, verify_v2, Signature, Verdict, ERC6492_MAGIC};
+use x402_core::evm::signature::Signature;
+use x402_core::scheme::exact::verify::{verify, verify_v1, verify_v2, Verdict, ERC6492_MAGIC};
 use x402_core::wire::{v1, AnyPaymentPayload, AnyPaymentRequired};
 use x402_core::{Address, Reason, B256, U256};
 
@@ -46,7 +47,7 @@ fn valid_payment_verifies_to_its_payer() {
     let Verdict::Valid(paid) = verdict else {
         panic!("expected Valid")
     };
-    let payer = x402_core::signer::LocalSigner::from_hex(PAYER_KEY)
+    let payer = x402_core::evm::signer::LocalSigner::from_hex(PAYER_KEY)
         .unwrap()
         .address();
     assert_eq!(paid.payer, payer);
@@ -62,15 +63,24 @@ fn matches_the_right_requirement_among_several() {
     let offered = vec![cheap, requirement()];
     let challenge = AnyPaymentRequired::V2(challenge_with(offered.clone()));
     // Pay the second entry, built by hand (a policy would pick the first).
-    let signer = x402_core::signer::LocalSigner::from_hex(PAYER_KEY).unwrap();
+    let signer = x402_core::evm::signer::LocalSigner::from_hex(PAYER_KEY).unwrap();
     let offer = &challenge.offers()[1].clone().unwrap();
-    let auth =
-        x402_core::client::build_authorization(&offer.requirement, signer.address(), NOW, nonce(1));
+    let auth = x402_core::scheme::exact::build_authorization(
+        &offer.requirement,
+        signer.address(),
+        NOW,
+        nonce(1),
+    );
     let sig = signer
         .sign_authorization(&offer.requirement, &auth)
         .unwrap();
-    let p = x402_core::client::build_payment(&challenge, 1, auth, sig.to_bytes().to_vec().into())
-        .unwrap();
+    let p = x402_core::scheme::exact::build_payment(
+        &challenge,
+        1,
+        auth,
+        sig.to_bytes().to_vec().into(),
+    )
+    .unwrap();
     let verdict = verify(&p, &[], &offered, NOW).unwrap();
     assert_eq!(verdict.payment().requirement_index, 1);
 }
@@ -92,7 +102,7 @@ fn accepted_matching_ignores_json_key_order() {
 fn signature_by_another_key() {
     let mut p = pay_v2(OTHER_KEY);
     // Claim to be the payer while signing with another key.
-    let payer = x402_core::signer::LocalSigner::from_hex(PAYER_KEY)
+    let payer = x402_core::evm::signer::LocalSigner::from_hex(PAYER_KEY)
         .unwrap()
         .address();
     p.payload["authorization"]["from"] = json!(payer.to_checksum(None));
@@ -221,7 +231,7 @@ fn authorization_valid_for_too_long() {
     // validBefore is bounded by the requirement's maxTimeoutSeconds plus the clock skew: a
     // payment valid forever (2^256 - 1) would re-open the resource for ever.
     let max = offered()[0].max_timeout_seconds;
-    let limit = NOW + max + x402_core::verify::CLOCK_SKEW_SECONDS;
+    let limit = NOW + max + x402_core::scheme::exact::verify::CLOCK_SKEW_SECONDS;
     for too_long in [
         U256::MAX,
         U256::from(limit + 1),
@@ -475,7 +485,7 @@ fn non_evm_requirement_is_an_invalid_network() {
 
 #[test]
 fn recovery_matches_k256_for_many_digests() {
-    let signer = x402_core::signer::LocalSigner::from_hex(PAYER_KEY).unwrap();
+    let signer = x402_core::evm::signer::LocalSigner::from_hex(PAYER_KEY).unwrap();
     for i in 0u8..32 {
         let digest = alloy_primitives::keccak256([i]);
         let sig = signer.sign_hash(&digest).unwrap();
@@ -490,7 +500,9 @@ fn recovery_matches_k256_for_many_digests() {
 
 #[test]
 fn contract_signers_a_65_byte_signature_by_another_key_goes_to_the_chain() {
-    use x402_core::verify::{verify_v2_with_contract_signers, verify_with_contract_signers};
+    use x402_core::scheme::exact::verify::{
+        verify_v2_with_contract_signers, verify_with_contract_signers,
+    };
     // `from` is a wallet contract; its owner's key signed (not `from`'s).
     let wallet = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
     let mut p = pay_v2(PAYER_KEY);

@@ -8,9 +8,11 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use x402_core::client::{build_authorization, build_payment, typed_data, Policy};
-use x402_core::signer::LocalSigner;
-use x402_core::verify::{verify_v2, Signature, Verdict};
+use x402_core::client::Policy;
+use x402_core::evm::signature::Signature;
+use x402_core::evm::signer::LocalSigner;
+use x402_core::scheme::exact::verify::{verify_v2, Verdict};
+use x402_core::scheme::exact::{build_authorization, build_payment, typed_data};
 use x402_core::wire::{AnyPaymentPayload, AnyPaymentRequired};
 use x402_core::{Address, U256};
 
@@ -114,7 +116,7 @@ fn x402_core_signatures_verify_in_viem() {
         requests.push(json!({"op": "verify", "address": signer.address().to_checksum(None), "typedData": td, "signature": hex_sig}));
         requests.push(json!({"op": "verify", "address": stranger.to_checksum(None), "typedData": td, "signature": hex_sig}));
         // And our own recovery agrees with viem's.
-        let digest = x402_core::client::authorization_digest(&offer.requirement, &auth);
+        let digest = x402_core::scheme::exact::authorization_digest(&offer.requirement, &auth);
         assert_eq!(
             Signature::from_bytes(&sig.to_bytes())
                 .unwrap()

@@ -1,11 +1,11 @@
 //! JSON-RPC over `fetch`: the on-chain checks before settling (balance, `authorizationState`,
-//! ERC-1271) and the receipt wait. Calldata and decoding come from `x402_core::evm_tx`.
+//! ERC-1271) and the receipt wait. Calldata and decoding come from `x402_core::evm::tx`.
 
 use crate::body::{read_response, BodyError, UPSTREAM_LIMIT};
 use serde_json::{json, Value};
 use worker::{Delay, Fetch, Headers, Method, Request, RequestInit};
-use x402_core::evm_tx;
-use x402_core::verify::VerifiedPayment;
+use x402_core::evm::tx;
+use x402_core::scheme::exact::verify::VerifiedPayment;
 use x402_core::{Bytes, Error, Reason, B256, U256};
 
 /// A JSON-RPC failure: the node could not be reached, or it answered with an error.
@@ -103,7 +103,7 @@ pub(crate) fn verify_error(e: &RpcError) -> Error {
     Error::new(Reason::UnexpectedVerifyError, e.message())
 }
 
-/// The on-chain half of a [`x402_core::verify::Verdict::NeedsOnChainCheck`]: `from` must be a
+/// The on-chain half of a [`x402_core::scheme::exact::verify::Verdict::NeedsOnChainCheck`]: `from` must be a
 /// deployed contract whose ERC-1271 `isValidSignature(digest, signature)` accepts the
 /// signature (a longer smart-wallet signature, or a 65-byte one by the wallet's owner key),
 /// as USDC's own check does for contract signers.
@@ -130,9 +130,9 @@ pub(crate) async fn check_contract_signature(url: &str, p: &VerifiedPayment) -> 
             ),
         ));
     }
-    let data = evm_tx::is_valid_signature_calldata(p.digest, p.signature.clone());
+    let data = tx::is_valid_signature_calldata(p.digest, p.signature.clone());
     let ok = match call(url, &a.from.to_string(), &data, "isValidSignature").await {
-        Ok(ret) => evm_tx::is_erc1271_magic(&ret),
+        Ok(ret) => tx::is_erc1271_magic(&ret),
         Err(RpcError::Node(_)) => false, // reverted
         Err(e) => return Err(verify_error(&e)),
     };
@@ -152,12 +152,12 @@ pub(crate) async fn check_payment(url: &str, p: &VerifiedPayment) -> Result<U256
     let used = call(
         url,
         &token,
-        &evm_tx::authorization_state_calldata(a.from, a.nonce),
+        &tx::authorization_state_calldata(a.from, a.nonce),
         "authorizationState",
     )
     .await
     .map_err(|e| verify_error(&e))?;
-    if evm_tx::decode_bool(&used, "authorizationState")? {
+    if tx::decode_bool(&used, "authorizationState")? {
         return Err(Error::new(
             Reason::InvalidExactEvmNonceAlreadyUsed,
             format!(
@@ -166,15 +166,10 @@ pub(crate) async fn check_payment(url: &str, p: &VerifiedPayment) -> Result<U256
             ),
         ));
     }
-    let bal = call(
-        url,
-        &token,
-        &evm_tx::balance_of_calldata(a.from),
-        "balanceOf",
-    )
-    .await
-    .map_err(|e| verify_error(&e))?;
-    let balance = evm_tx::decode_uint(&bal, "balanceOf")?;
+    let bal = call(url, &token, &tx::balance_of_calldata(a.from), "balanceOf")
+        .await
+        .map_err(|e| verify_error(&e))?;
+    let balance = tx::decode_uint(&bal, "balanceOf")?;
     if balance < a.value {
         return Err(Error::new(
             Reason::InvalidExactEvmInsufficientBalance,

@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
-use x402_core::evm_tx::Eip1559Tx;
+use x402_core::evm::signer::LocalSigner;
+use x402_core::evm::tx::Eip1559Tx;
 use x402_core::replay::{Book, Decision, Entry, Outcome, Reservation, Snapshot};
-use x402_core::signer::LocalSigner;
 use x402_core::{Address, Bytes, U256};
 
 /// Name of the relayer key secret.

@@ -10,11 +10,13 @@ use crate::{content, App, Ctx};
 use std::time::Duration;
 use worker::{Context, Delay, Env, Request, Response};
 use x402_core::config::{Route, SettlementOrder};
-use x402_core::header::{self, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT, X_PAYMENT_RESPONSE};
 use x402_core::pass::{self, PassClaims};
 use x402_core::replay::{Decision, Outcome as GuardOutcome, RETRY_WINDOW_SECONDS};
-use x402_core::verify::{self, Verdict, VerifiedPayment};
+use x402_core::scheme::exact::verify::{self, Verdict, VerifiedPayment};
 use x402_core::wire::facilitator::FacilitatorRequest;
+use x402_core::wire::header::{
+    self, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT, X_PAYMENT_RESPONSE,
+};
 use x402_core::wire::{AnyPaymentPayload, SettleResponse};
 use x402_core::{Error, Reason, B256};
 

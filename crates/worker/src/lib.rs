@@ -164,7 +164,7 @@ fn parse_app(
                 ),
             )
         })?;
-        x402_core::signer::LocalSigner::from_hex(key.trim())
+        x402_core::evm::signer::LocalSigner::from_hex(key.trim())
             .map_err(|e| e.context(durable::RELAYER_KEY))?;
     }
     Ok(App {
@@ -267,8 +267,8 @@ pub fn bench_verify(header: &str, requirements: &str, now: f64, iterations: u32)
     };
     let mut ok = 0;
     for _ in 0..iterations {
-        let verified = x402_core::header::decode_payment_signature(header)
-            .and_then(|p| x402_core::verify::verify_v2(&p, &offered, now as u64));
+        let verified = x402_core::wire::header::decode_payment_signature(header)
+            .and_then(|p| x402_core::scheme::exact::verify::verify_v2(&p, &offered, now as u64));
         if verified.is_ok() {
             ok += 1;
         }

@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 use worker::{Headers, Request, Response, ResponseBuilder};
 use x402_core::config::Route;
-use x402_core::header::{self, PAYMENT_REQUIRED, PAYMENT_RESPONSE, X_PAYMENT_RESPONSE};
-use x402_core::money::format_amount;
+use x402_core::evm::money::format_amount;
+use x402_core::wire::header::{self, PAYMENT_REQUIRED, PAYMENT_RESPONSE, X_PAYMENT_RESPONSE};
 use x402_core::wire::SettleResponse;
 use x402_core::{Error, Reason};
 
@@ -154,7 +154,7 @@ fn paywall_html(
         .first()
         .map(|o| {
             let decimals =
-                x402_core::asset::find_asset(&o.network, &o.asset).map_or(6, |a| a.decimals);
+                x402_core::evm::asset::find_asset(&o.network, &o.asset).map_or(6, |a| a.decimals);
             format!("{} USDC", format_amount(o.amount, decimals))
         })
         .unwrap_or_default();

@@ -1,7 +1,8 @@
 //! Facilitator messages (`x402-protocol.md` §1.3 and §4): `/verify`, `/settle`, `/supported`,
 //! `/discovery/resources`, and the settlement receipt carried in `PAYMENT-RESPONSE`.
 
-use super::{v1, v2, JsonMap};
+use super::fields::JsonMap;
+use super::{v1, v2};
 use crate::encoding::decimal_u256;
 use crate::error::{Error, Reason, Result};
 use alloc::{collections::BTreeMap, format, string::String, vec::Vec};

@@ -1,7 +1,7 @@
 //! x402 v1 messages (`specs/x402-specification-v1.md` §5): requirements in the 402 JSON body,
 //! payment in `X-PAYMENT`, short network names.
 
-use super::{non_empty, JsonMap, V1};
+use super::fields::{non_empty, JsonMap, V1};
 use crate::encoding::decimal_u256;
 use alloc::{string::String, vec::Vec};
 use alloy_primitives::U256;

@@ -1,8 +1,8 @@
 //! x402 v2 messages (`specs/x402-specification-v2.md` §5).
 
-use super::{non_empty, non_empty_str, JsonMap, V2};
+use super::fields::{non_empty, non_empty_str, JsonMap, V2};
 use crate::encoding::decimal_u256;
-use crate::network::Network;
+use crate::evm::network::Network;
 use alloc::{string::String, vec::Vec};
 use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};

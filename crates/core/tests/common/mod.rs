@@ -3,9 +3,10 @@
 #![allow(dead_code, unreachable_pub)]
 
 use serde_json::json;
-use x402_core::asset::LOCAL_TEST_USDC;
-use x402_core::client::{build_authorization, build_payment, Policy};
-use x402_core::signer::LocalSigner;
+use x402_core::client::Policy;
+use x402_core::evm::asset::LOCAL_TEST_USDC;
+use x402_core::evm::signer::LocalSigner;
+use x402_core::scheme::exact::{build_authorization, build_payment};
 use x402_core::wire::{v1, v2, AnyPaymentPayload, AnyPaymentRequired};
 use x402_core::{Bytes, B256};
 
@@ -67,7 +68,10 @@ pub fn nonce(n: u8) -> B256 {
 pub fn pay(
     challenge: &AnyPaymentRequired,
     key: &str,
-    tweak: impl FnOnce(&mut x402_core::exact::Authorization, &mut x402_core::exact::ExactEvmRequirement),
+    tweak: impl FnOnce(
+        &mut x402_core::scheme::exact::Authorization,
+        &mut x402_core::scheme::exact::ExactEvmRequirement,
+    ),
 ) -> AnyPaymentPayload {
     let offer = Policy {
         max_amount: None,

@@ -8,8 +8,8 @@ use super::types::{
     ChannelConfig, ClaimBatch, ClaimEntry, ReceiveWithAuthorization, Refund, Voucher,
     BATCH_SETTLEMENT,
 };
-use crate::eip712::{token_domain, typed_data_json, Eip712Domain};
 use crate::error::Result;
+use crate::evm::eip712::{token_domain, typed_data_json, Eip712Domain};
 use alloc::{borrow::Cow, vec::Vec};
 use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_sol_types::SolStruct;

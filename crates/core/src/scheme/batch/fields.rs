@@ -3,7 +3,7 @@
 
 use crate::encoding::decimal_u256;
 use crate::encoding::hex::parse_hex_bytes;
-use crate::exact::{checksummed, parse_address};
+use crate::evm::address::{checksummed, parse_address};
 use alloc::{borrow::Cow, format};
 use alloy_primitives::{Address, Bytes, B256, U256};
 use serde::{de, Deserialize, Deserializer, Serializer};

@@ -9,7 +9,7 @@ use super::wire::json_of;
 use super::SCHEME;
 use crate::encoding::decimal_u256;
 use crate::error::{Error, Reason, Result};
-use crate::network::Network;
+use crate::evm::network::Network;
 use crate::wire::{v2::PaymentRequirements, JsonMap};
 use alloc::{format, string::String};
 use alloy_primitives::{Bytes, B256, U256};

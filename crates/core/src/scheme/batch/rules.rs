@@ -35,9 +35,10 @@ use super::wire::{
     check_withdraw_delay, AssetTransferMethod, BatchRequirement, ChannelConfigJson, DepositPayload,
     RefundPayload, VoucherJson,
 };
-use crate::eip712::{token_domain, Eip712Domain};
 use crate::error::{Error, Reason, Result};
-use crate::verify::{Signature, SETTLEMENT_MARGIN_SECONDS};
+use crate::evm::eip712::{token_domain, Eip712Domain};
+use crate::evm::signature::Signature;
+use crate::scheme::exact::verify::SETTLEMENT_MARGIN_SECONDS;
 use alloc::{borrow::Cow, format};
 use alloy_primitives::{Address, Bytes, B256, U256};
 use alloy_sol_types::SolStruct;

@@ -5,8 +5,9 @@
 //! (type 2) transactions: RLP encoding, signing hash and, with a local key, the signed raw
 //! transaction and its hash.
 
+use super::eip712::TransferWithAuthorization;
+use super::signature::Signature;
 use crate::error::{Error, Reason, Result};
-use crate::verify::{Signature, VerifiedPayment};
 use alloc::{format, vec::Vec};
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy_sol_types::SolCall;
@@ -27,17 +28,20 @@ alloy_sol_types::sol! {
 /// The ERC-1271 magic value `isValidSignature` returns for a valid signature.
 pub const ERC1271_MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
 
-/// Calldata settling a verified payment: the `v, r, s` overload for a 65-byte EOA signature,
-/// the `bytes` overload otherwise.
-pub fn settle_calldata(p: &VerifiedPayment) -> Bytes {
-    let a = &p.authorization;
-    let data = match p.eoa_signature() {
+/// Calldata of EIP-3009 `transferWithAuthorization` for a signed authorization: the `v, r, s`
+/// overload when `signature` is a 65-byte EOA signature ([`Signature::from_bytes`] accepts it),
+/// the `bytes signature` overload otherwise (smart wallets).
+pub fn transfer_with_authorization_calldata(
+    a: &TransferWithAuthorization,
+    signature: &Bytes,
+) -> Bytes {
+    let data = match Signature::from_bytes(signature).ok() {
         Some(Signature { v, r, s }) => transferWithAuthorization_0Call {
             from: a.from,
             to: a.to,
             value: a.value,
-            validAfter: a.valid_after,
-            validBefore: a.valid_before,
+            validAfter: a.validAfter,
+            validBefore: a.validBefore,
             nonce: a.nonce,
             v,
             r,
@@ -48,10 +52,10 @@ pub fn settle_calldata(p: &VerifiedPayment) -> Bytes {
             from: a.from,
             to: a.to,
             value: a.value,
-            validAfter: a.valid_after,
-            validBefore: a.valid_before,
+            validAfter: a.validAfter,
+            validBefore: a.validBefore,
             nonce: a.nonce,
-            signature: p.signature.clone(),
+            signature: signature.clone(),
         }
         .abi_encode(),
     };
@@ -177,7 +181,7 @@ impl Eip1559Tx {
     }
 
     /// The raw signed transaction (`0x02 ‖ rlp([…, yParity, r, s])`) for
-    /// `eth_sendRawTransaction`. `signature.v` is 27/28 (as [`crate::verify::Signature`]).
+    /// `eth_sendRawTransaction`. `signature.v` is 27/28 (as [`Signature`]).
     pub fn encode_signed(&self, signature: &Signature) -> Bytes {
         let mut p = self.fields();
         rlp_uint(&mut p, &[signature.v.saturating_sub(27)]);
@@ -190,7 +194,7 @@ impl Eip1559Tx {
 
     /// Signs with a local key; returns the raw transaction and its hash.
     #[cfg(feature = "local-signer")]
-    pub fn sign(&self, signer: &crate::signer::LocalSigner) -> Result<(Bytes, B256)> {
+    pub fn sign(&self, signer: &super::signer::LocalSigner) -> Result<(Bytes, B256)> {
         let sig = signer.sign_hash(&self.signing_hash())?;
         let raw = self.encode_signed(&sig);
         let hash = keccak256(&raw);

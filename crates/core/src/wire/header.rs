@@ -4,10 +4,11 @@
 //! decoders cap the size, reject URL-safe base64, and check `x402Version` before anything else
 //! so a v1 payload sent in a v2 header gets `invalid_x402_version`, not a confusing field error.
 
+use super::facilitator::SettleResponse;
+use super::{v1, v2, AnyPaymentPayload};
 use crate::encoding::base64;
 use crate::encoding::text::{cat, dec};
 use crate::error::{Code, Error, Reason, Result};
-use crate::wire::{v1, v2, AnyPaymentPayload, SettleResponse};
 use alloc::{format, string::String};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -39,7 +40,7 @@ pub fn encode<T: Serialize>(message: &T) -> Result<String> {
 
 /// The text a header value carries: spaces and tabs around it trimmed, its size capped, then
 /// base64 and UTF-8 checked. `reason` is what any failure is reported as. Shared with the
-/// serde-free reader ([`crate::challenge`]).
+/// serde-free reader (`crate::challenge`).
 pub(crate) fn header_text(value: &str, header: &str, reason: &'static Code) -> Result<String> {
     let mut value = value.as_bytes();
     while let [b' ' | b'\t', rest @ ..] = value {

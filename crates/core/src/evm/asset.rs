@@ -5,7 +5,7 @@
 //! recovers to a random address. Requirements built from this table carry the right `name`
 //! and `version` in `extra`; verification always takes them from `extra`.
 
-use crate::network::{Network, LOCAL_CHAIN_ID};
+use super::network::{Network, LOCAL_CHAIN_ID};
 use alloy_primitives::{address, Address};
 
 /// A token a price can be paid in.

@@ -1,10 +1,8 @@
 //! Signing with a local private key (feature `local-signer`): for Node agents, tests and the
 //! Worker's relayer. RFC 6979 deterministic nonces, low-s, `v` in {27, 28}.
 
-use crate::eip712::signing_hash;
+use super::signature::{public_key_address, Signature};
 use crate::error::{Error, Reason, Result};
-use crate::exact::{Authorization, ExactEvmRequirement};
-use crate::verify::{public_key_address, Signature};
 use alloy_primitives::{Address, B256};
 use core::fmt;
 use k256::ecdsa::SigningKey;
@@ -65,15 +63,6 @@ impl LocalSigner {
         })
     }
 
-    /// Signs an EIP-3009 authorization for a requirement (its EIP-712 domain).
-    pub fn sign_authorization(
-        &self,
-        requirement: &ExactEvmRequirement,
-        authorization: &Authorization,
-    ) -> Result<Signature> {
-        self.sign_hash(&signing_hash(
-            &requirement.domain(),
-            &authorization.message(),
-        ))
-    }
+    // `sign_authorization`, the exact scheme's signing of an EIP-3009 authorization, is in
+    // `crate::scheme::exact::client` (it takes the scheme's types).
 }

@@ -208,7 +208,7 @@ pub fn parse_transfer_typed_data(v: &Value) -> Result<(Eip712Domain, TransferWit
             .ok_or_else(|| bad(&format!("{k} is missing or not a string")))
     };
     let addr = |o: &Value, k: &str| -> Result<Address> {
-        crate::exact::parse_address(&text(o, k)?).map_err(|e| bad(&e))
+        crate::evm::address::parse_address(&text(o, k)?).map_err(|e| bad(&e))
     };
     let uint = |o: &Value, k: &str| -> Result<U256> {
         crate::encoding::decimal_u256::parse(&text(o, k)?).map_err(|e| bad(&format!("{k}: {e}")))

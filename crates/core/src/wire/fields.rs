@@ -1,22 +1,5 @@
-//! x402 messages, v1 and v2, every field of `x402-protocol.md` §1.
-//!
-//! Parsing is strict where the protocol is precise: `x402Version` accepts only its number,
-//! networks are CAIP-2 (v2), amounts are decimal uint256 strings without sign or leading zeros.
-//! Where a field is scheme-specific (`asset`, `payTo`, `payload`, `extra`) it is kept general
-//! here and parsed strictly by the scheme ([`crate::exact`]), so that a challenge offering a
-//! Solana option next to an EVM one still parses. Unknown fields of requirements and resource
-//! descriptions are kept, so an `accepted` copy round-trips exactly. Serialization writes the
-//! fields in the order of the reference, so encoded headers match its bytes.
-
-pub mod facilitator;
-pub mod v1;
-pub mod v2;
-
-pub use facilitator::{
-    DiscoveryItem, DiscoveryResponse, Pagination, SettleResponse, SupportedKind, SupportedResponse,
-    VerifyResponse,
-};
-pub use v2::{PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo};
+//! The fields every x402 message shares: the `x402Version` markers, which (de)serialize only as
+//! their own number, JSON maps for scheme data and extensions, and the non-empty rules.
 
 use alloc::format;
 use core::fmt;
@@ -96,63 +79,4 @@ pub(crate) fn non_empty_str<'de, D: Deserializer<'de>>(
         return Err(de::Error::custom("must not be empty"));
     }
     Ok(s)
-}
-
-/// A payment requirement of either version, normalised for the client (see
-/// [`crate::client`]).
-// One value per request, never stored in bulk: boxing the larger variant buys nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum AnyPaymentRequired {
-    /// A v1 challenge (JSON body).
-    V1(v1::PaymentRequired),
-    /// A v2 challenge (`PAYMENT-REQUIRED` header).
-    V2(v2::PaymentRequired),
-}
-
-/// A payment payload of either version.
-// One value per request, never stored in bulk: boxing the larger variant buys nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum AnyPaymentPayload {
-    /// From `X-PAYMENT`.
-    V1(v1::PaymentPayload),
-    /// From `PAYMENT-SIGNATURE`.
-    V2(v2::PaymentPayload),
-}
-
-impl AnyPaymentPayload {
-    /// The protocol version number.
-    pub fn version(&self) -> u8 {
-        match self {
-            Self::V1(_) => V1::NUMBER,
-            Self::V2(_) => V2::NUMBER,
-        }
-    }
-
-    /// The JSON `payload` object.
-    pub fn payload(&self) -> &serde_json::Value {
-        match self {
-            Self::V1(p) => &p.payload,
-            Self::V2(p) => &p.payload,
-        }
-    }
-}
-
-impl Serialize for AnyPaymentPayload {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::V1(p) => p.serialize(s),
-            Self::V2(p) => p.serialize(s),
-        }
-    }
-}
-
-impl Serialize for AnyPaymentRequired {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::V1(p) => p.serialize(s),
-            Self::V2(p) => p.serialize(s),
-        }
-    }
 }

@@ -1,12 +1,13 @@
 //! The `exact` scheme on EVM chains with EIP-3009 (`x402-protocol.md` §2.1): strict typed
 //! views of a requirement and of a payment payload, parsed from the general wire types.
 
-use crate::eip712::{token_domain, Eip712Domain, TransferWithAuthorization};
 use crate::encoding::decimal_u256;
-use crate::encoding::hex::{parse_hex_bytes, unhex};
+use crate::encoding::hex::parse_hex_bytes;
 use crate::encoding::text::cat;
 use crate::error::{Error, Reason, Result};
-use crate::network::Network;
+use crate::evm::address::parse_address;
+use crate::evm::eip712::{token_domain, Eip712Domain, TransferWithAuthorization};
+use crate::evm::network::Network;
 use crate::wire::{v1, v2, JsonMap};
 use alloc::{format, string::String};
 use alloy_primitives::{hex, Address, Bytes, B256, U256};
@@ -14,48 +15,6 @@ use serde::{Deserialize, Serialize};
 
 /// The scheme name.
 pub const SCHEME: &str = "exact";
-
-/// Parses an EVM address strictly: `0x` and 40 hex digits; mixed case must be a valid EIP-55
-/// checksum (all-lowercase and all-uppercase are accepted unchecked).
-pub fn parse_address(s: &str) -> core::result::Result<Address, String> {
-    let bad = |why: &str| cat(&["\"", s, "\"", why]);
-    let hex_part = s
-        .strip_prefix("0x")
-        .filter(|h| h.len() == 40)
-        .map(str::as_bytes)
-        .unwrap_or_default();
-    let mut bytes = [0u8; 20];
-    if hex_part.is_empty() || unhex(hex_part, &mut bytes).is_none() {
-        return Err(bad(" is not a 0x-prefixed 20-byte hex address"));
-    }
-    let addr = Address::from(bytes);
-    let lower = hex_part.iter().all(|b| !b.is_ascii_uppercase());
-    let upper = hex_part.iter().all(|b| !b.is_ascii_lowercase());
-    if !lower && !upper && checksummed(&addr) != s {
-        return Err(bad(" has an invalid EIP-55 checksum"));
-    }
-    Ok(addr)
-}
-
-/// The EIP-55 checksummed form of an address (`0x` and 40 hex digits, a letter upper-case
-/// where the matching nibble of the keccak-256 of the lower-case digits is 8 or more): the same
-/// text as alloy's `Address::to_checksum(None)`, with less code in a wasm bundle.
-pub fn checksummed(address: &Address) -> String {
-    let mut lower = [0u8; 40];
-    for (i, digit) in lower.iter_mut().enumerate() {
-        let b = address[i / 2];
-        *digit = crate::encoding::hex::HEX[usize::from(if i % 2 == 0 { b >> 4 } else { b & 15 })];
-    }
-    let hash = alloy_primitives::keccak256(lower);
-    let mut out = String::with_capacity(42);
-    out.push_str("0x");
-    for (i, &c) in lower.iter().enumerate() {
-        let bit = if i % 2 == 0 { 0x80 } else { 0x08 };
-        let upper = c > b'9' && hash[i / 2] & bit != 0;
-        out.push(char::from(if upper { c - 32 } else { c }));
-    }
-    out
-}
 
 /// A requirement of the exact EVM scheme, every field parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,29 +282,5 @@ mod strict_bytes {
         parse_hex_bytes(&s).map(Bytes::from).ok_or_else(|| {
             de::Error::custom(format!("signature {s:?} is not 0x-prefixed hex bytes"))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_strict() {
-        let ok = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
-        assert!(parse_address(ok).is_ok());
-        assert!(parse_address(&ok.to_lowercase()).is_ok());
-        assert!(parse_address(&format!("0x{}", ok[2..].to_uppercase())).is_ok());
-        assert!(parse_address("0x209693Bc6afc0C5328bA36FaF03C514EF312287c")
-            .unwrap_err()
-            .contains("checksum"));
-        for bad in [
-            "209693Bc6afc0C5328bA36FaF03C514EF312287C",
-            "0x1234",
-            "0xzz9693Bc6afc0C5328bA36FaF03C514EF312287C",
-            "",
-        ] {
-            assert!(parse_address(bad).is_err(), "{bad}");
-        }
     }
 }
