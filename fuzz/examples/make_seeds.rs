@@ -263,14 +263,14 @@ fn main() {
     );
 
     // ---- passes (the `pass` target's secret and resource) ----
-    let claims = x402_core::pass::PassClaims {
+    let claims = x402_core::gate::pass::PassClaims {
         path: "/paid/one.html".into(),
         payer: signer.address(),
         transaction: B256::repeat_byte(0x22),
         expires: NOW + 3600,
     };
     let pass =
-        x402_core::pass::issue(b"fuzz-pass-secret-0123456789abcdef", &claims).expect("issues");
+        x402_core::gate::pass::issue(b"fuzz-pass-secret-0123456789abcdef", &claims).expect("issues");
     write("pass", "valid", pass.as_bytes());
     write(
         "pass",

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use x402_core::challenge::{decode_receipt, Challenge};
+use x402_core::client::challenge::{decode_receipt, Challenge};
 use x402_core::client::Budget;
 use x402_core::scheme::exact::{build_authorization, build_payment};
 use x402_core::wire::AnyPaymentRequired;

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use x402_core::pass::{issue, verify, PassClaims};
+use x402_core::gate::pass::{issue, verify, PassClaims};
 use x402_core::{Address, Reason, B256};
 
 const SECRET: &[u8] = b"fuzz-pass-secret-0123456789abcdef";

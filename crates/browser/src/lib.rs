@@ -6,7 +6,7 @@
 //! and agents. The protocol — challenge parsing, policy, EIP-3009 authorization, typed data,
 //! payment headers, budgets — is [`x402_core`]; this crate converts values and performs the I/O
 //! (fetch, the wallet, storage, clock and randomness), nothing else. It uses core's serde-free
-//! paying path ([`x402_core::challenge`]), which keeps serde out of the bundle: JSON objects for
+//! paying path ([`x402_core::client::challenge`]), which keeps serde out of the bundle: JSON objects for
 //! JS are built by the engine's own `JSON.parse`.
 //!
 //! `fetch`, `crypto`, `Request` and storage come from the global scope, so the same build runs in
@@ -24,7 +24,7 @@ pub use pay::{wrap_fetch, Payer, Quote};
 
 use js_sys::JSON;
 use wasm_bindgen::prelude::*;
-use x402_core::{challenge, wire::header};
+use x402_core::{client::challenge, wire::header};
 
 /// A small free-list allocator for the wasm builds instead of dlmalloc (see Cargo.toml).
 #[cfg(target_arch = "wasm32")]

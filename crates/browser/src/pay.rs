@@ -11,7 +11,7 @@ use crate::error::{from_core, reason};
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use x402_core::{
-    challenge::{typed_data_text, Challenge},
+    client::challenge::{typed_data_text, Challenge},
     client::{rescale, AllowedAsset, Offer, Policy, CAP_DECIMALS},
     encoding::decimal_u256,
     encoding::hex::parse_hex_bytes,

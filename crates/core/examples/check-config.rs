@@ -1,6 +1,6 @@
 //! Validates the x402 paywall configuration of a `wrangler.toml` before the Worker is built:
 //! every `[vars.X402]` and `[env.<name>.vars.X402]` (a table, or a string holding JSON) goes
-//! through the same `x402_core::config::Config::from_json` the Worker runs per request.
+//! through the same `x402_core::gate::config::Config::from_json` the Worker runs per request.
 //! `scripts/build-worker` (wrangler's `[build]` command, so every `wrangler dev`/`deploy`) runs
 //! it first, so a bad configuration stops the build with the field's name.
 //!
@@ -8,7 +8,7 @@
 //! Exit status: 0 valid, 1 invalid (message on stderr), 2 unreadable file.
 
 use std::process::ExitCode;
-use x402_core::config::Config;
+use x402_core::gate::config::Config;
 
 fn main() -> ExitCode {
     let path = std::env::args()

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::fmt::Debug;
 use std::str::FromStr;
-use x402_core::challenge::{self, Challenge};
+use x402_core::client::challenge::{self, Challenge};
 use x402_core::client::{AllowedAsset, Budget, Policy, Spent};
 use x402_core::encoding::{base64, decimal_u256, json};
 use x402_core::evm::address;

@@ -5,7 +5,7 @@
 use crate::respond;
 use crate::{App, Ctx};
 use worker::{Env, Fetch, Headers, Request, RequestInit, Response};
-use x402_core::config::{ContentSource, Route};
+use x402_core::gate::config::{ContentSource, Route};
 use x402_core::{Error, Reason};
 
 const DROPPED: [&str; 5] = [
@@ -51,7 +51,7 @@ pub(crate) async fn fetch_from(
 ) -> Response {
     let suffix = format!(
         "{}{}",
-        x402_core::path::encode(&ctx.path),
+        x402_core::gate::path::encode(&ctx.path),
         ctx.query
             .as_deref()
             .map(|q| format!("?{q}"))

@@ -14,14 +14,14 @@ use std::collections::{BTreeSet, HashMap};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 use x402_core::evm::signer::LocalSigner;
 use x402_core::evm::tx::Eip1559Tx;
-use x402_core::replay::{Book, Decision, Entry, Outcome, Reservation, Snapshot};
+use x402_core::gate::replay::{Book, Decision, Entry, Outcome, Reservation, Snapshot};
 use x402_core::{Address, Bytes, U256};
 
 /// Name of the relayer key secret.
 pub(crate) const RELAYER_KEY: &str = "X402_RELAYER_KEY";
 
 /// A request to a payer's replay guard (one Durable Object per payer and token, named by
-/// [`x402_core::replay::payer_key`]).
+/// [`x402_core::gate::replay::payer_key`]).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub(crate) enum GuardOp {
@@ -231,7 +231,7 @@ impl Relayer {
     }
 
     /// Brings the nonce counter in line with the node's pending transaction count, by the rule
-    /// of `x402_core::relayer::next_nonce`: follow the node when it is ahead; when it is behind
+    /// of `x402_core::gate::relayer::next_nonce`: follow the node when it is ahead; when it is behind
     /// (a broadcast with an unknown outcome never reached it), go back to its count so no
     /// permanent gap stalls later transactions — only if no broadcast of ours was in flight or
     /// ended while the count was read (it might not be counted yet).
@@ -253,7 +253,7 @@ impl Relayer {
         let quiet = quiet_before && self.in_flight.get() == 0 && self.broadcasts.get() == seen;
         let mut next = self.next.borrow_mut();
         let ours = next.get(&req.chain_id).copied();
-        let n = x402_core::relayer::next_nonce(ours, count, quiet);
+        let n = x402_core::gate::relayer::next_nonce(ours, count, quiet);
         if ours != Some(n) {
             if ours.is_some() {
                 worker::console_log!(

@@ -9,9 +9,9 @@ use crate::settle::{self, Guard, Outcome};
 use crate::{content, App, Ctx};
 use std::time::Duration;
 use worker::{Context, Delay, Env, Request, Response};
-use x402_core::config::{Route, SettlementOrder};
-use x402_core::pass::{self, PassClaims};
-use x402_core::replay::{Decision, Outcome as GuardOutcome, RETRY_WINDOW_SECONDS};
+use x402_core::gate::config::{Route, SettlementOrder};
+use x402_core::gate::pass::{self, PassClaims};
+use x402_core::gate::replay::{Decision, Outcome as GuardOutcome, RETRY_WINDOW_SECONDS};
 use x402_core::scheme::exact::verify::{self, Verdict, VerifiedPayment};
 use x402_core::wire::facilitator::FacilitatorRequest;
 use x402_core::wire::header::{
@@ -409,7 +409,7 @@ fn receipt_headers(
                 "Set-Cookie",
                 format!(
                     "{PASS_COOKIE}={p}; Path={}; Max-Age={}; HttpOnly; Secure; SameSite=Lax",
-                    x402_core::path::encode(&ctx.path),
+                    x402_core::gate::path::encode(&ctx.path),
                     expires - ctx.now
                 ),
             ));

@@ -24,7 +24,7 @@ pub use durable::{Relayer, ReplayGuard};
 
 use std::{cell::RefCell, rc::Rc};
 use worker::{event, Context, Env, Request, Response, Result};
-use x402_core::config::{Config, ContentSource};
+use x402_core::gate::config::{Config, ContentSource};
 use x402_core::{Error, Reason};
 
 /// Name of the configuration variable (a `[vars.X402]` table in `wrangler.toml`).
@@ -131,12 +131,12 @@ fn parse_app(
     let mut secrets = Vec::new();
     for (name, secret) in [PASS_SECRET, PASS_SECRET_PREVIOUS].iter().zip(pass_secrets) {
         let Some(s) = secret else { continue };
-        if s.len() < x402_core::pass::MIN_SECRET_LEN {
+        if s.len() < x402_core::gate::pass::MIN_SECRET_LEN {
             return Err(Error::new(
                 Reason::InvalidConfig,
                 format!(
                     "{name}: must be at least {} bytes",
-                    x402_core::pass::MIN_SECRET_LEN
+                    x402_core::gate::pass::MIN_SECRET_LEN
                 ),
             ));
         }
@@ -146,7 +146,7 @@ fn parse_app(
             .iter()
             .flat_map(|r| &r.options)
             .all(|o| o.network.chain_id() == Some(31337));
-        if x402_core::pass::EXAMPLE_SECRETS.contains(&s.as_str()) && !local_only {
+        if x402_core::gate::pass::EXAMPLE_SECRETS.contains(&s.as_str()) && !local_only {
             return Err(Error::new(
                 Reason::InvalidConfig,
                 format!("{name}: the example secret from .dev.vars.example is public (anyone can forge passes with it); set your own (openssl rand -hex 32)"),
@@ -154,7 +154,7 @@ fn parse_app(
         }
         secrets.push(s.into_bytes());
     }
-    if let x402_core::config::Settlement::SelfSettle { .. } = config.settlement {
+    if let x402_core::gate::config::Settlement::SelfSettle { .. } = config.settlement {
         let key = relayer_key.ok_or_else(|| {
             Error::new(
                 Reason::InvalidConfig,
@@ -202,7 +202,7 @@ pub async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
     let url = req.url()?;
     // The raw path as sent (the URL parser already resolved some dot segments; the
     // normaliser does the rest).
-    let mut path = match x402_core::path::normalize(url.path()) {
+    let mut path = match x402_core::gate::path::normalize(url.path()) {
         Ok(p) => p,
         Err(e) => return Ok(respond::reject(400, &e, &origin)),
     };
@@ -214,7 +214,7 @@ pub async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
     }
     let host_origin = url.origin().ascii_serialization();
     let ctx = Ctx {
-        resource_url: format!("{host_origin}{}", x402_core::path::encode(&path)),
+        resource_url: format!("{host_origin}{}", x402_core::gate::path::encode(&path)),
         path,
         query: url.query().map(String::from),
         origin: host_origin,

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 use worker::{Headers, Request, Response, ResponseBuilder};
-use x402_core::config::Route;
 use x402_core::evm::money::format_amount;
+use x402_core::gate::config::Route;
 use x402_core::wire::header::{self, PAYMENT_REQUIRED, PAYMENT_RESPONSE, X_PAYMENT_RESPONSE};
 use x402_core::wire::SettleResponse;
 use x402_core::{Error, Reason};

@@ -6,8 +6,8 @@ use crate::durable::{GuardOp, SendResult, SendTx};
 use futures_util::future::Either;
 use serde_json::Value;
 use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
-use x402_core::config::Settlement;
-use x402_core::replay::{Decision, Outcome as GuardOutcome, Refusal, Reservation, Snapshot};
+use x402_core::gate::config::Settlement;
+use x402_core::gate::replay::{Decision, Outcome as GuardOutcome, Refusal, Reservation, Snapshot};
 use x402_core::scheme::exact::settle::settle_calldata;
 use x402_core::scheme::exact::verify::VerifiedPayment;
 use x402_core::wire::facilitator::FacilitatorRequest;
@@ -56,9 +56,9 @@ struct Admission {
 /// payer and token) and its nonce there.
 pub(crate) struct Guard<'a> {
     pub(crate) env: &'a Env,
-    /// [`x402_core::replay::payer_key`]: names the payer's guard object.
+    /// [`x402_core::gate::replay::payer_key`]: names the payer's guard object.
     pub(crate) payer: String,
-    /// [`x402_core::replay::nonce_key`].
+    /// [`x402_core::gate::replay::nonce_key`].
     pub(crate) nonce: String,
 }
 
@@ -67,12 +67,12 @@ impl<'a> Guard<'a> {
     pub(crate) fn of(env: &'a Env, p: &VerifiedPayment) -> Self {
         Guard {
             env,
-            payer: x402_core::replay::payer_key(
+            payer: x402_core::gate::replay::payer_key(
                 p.requirement.chain_id,
                 p.requirement.asset,
                 p.payer,
             ),
-            nonce: x402_core::replay::nonce_key(p.authorization.nonce),
+            nonce: x402_core::gate::replay::nonce_key(p.authorization.nonce),
         }
     }
 

@@ -40,7 +40,7 @@ pub fn encode<T: Serialize>(message: &T) -> Result<String> {
 
 /// The text a header value carries: spaces and tabs around it trimmed, its size capped, then
 /// base64 and UTF-8 checked. `reason` is what any failure is reported as. Shared with the
-/// serde-free reader (`crate::challenge`).
+/// serde-free reader (`crate::client::challenge`).
 pub(crate) fn header_text(value: &str, header: &str, reason: &'static Code) -> Result<String> {
     let mut value = value.as_bytes();
     while let [b' ' | b'\t', rest @ ..] = value {

@@ -51,6 +51,16 @@ pub enum AnyPaymentPayload {
     V2(v2::PaymentPayload),
 }
 
+impl AnyPaymentRequired {
+    /// The protocol version number.
+    pub fn version(&self) -> u8 {
+        match self {
+            Self::V1(_) => V1::NUMBER,
+            Self::V2(_) => V2::NUMBER,
+        }
+    }
+}
+
 impl AnyPaymentPayload {
     /// The protocol version number.
     pub fn version(&self) -> u8 {

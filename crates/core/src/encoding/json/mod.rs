@@ -9,8 +9,8 @@
 //! The grammar is RFC 8259, strictly: no trailing commas, comments, leading zeros, lone
 //! surrogates, control characters in strings, or content after the value; nesting is capped at
 //! [`MAX_DEPTH`]. Errors are static strings with the byte offset, no formatting machinery.
-//! Numbers outside `f64` range are refused as serde_json refuses them ([`number`]); strings are
-//! written with serde_json's escapes ([`write_str`]).
+//! Numbers outside `f64` range are refused as serde_json refuses them (module `number`);
+//! strings are written with serde_json's escapes ([`write_str`]).
 
 mod number;
 mod write;

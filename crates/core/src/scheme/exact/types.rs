@@ -67,7 +67,7 @@ impl ExactEvmRequirement {
 
     /// Parses the fields of a requirement of either version; `extra` reads a string field of
     /// `extra` (`None` when absent, not a string, or empty). Shared by the serde wire types and
-    /// the serde-free [`crate::challenge`] path, so both apply the same rules.
+    /// the serde-free [`crate::client::challenge`] path, so both apply the same rules.
     pub(crate) fn parse(
         scheme: &str,
         network: Network,

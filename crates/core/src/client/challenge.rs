@@ -1,15 +1,17 @@
 //! The paying side without serde: what the browser bundle links.
 //!
 //! [`Challenge`] reads a 402 challenge (the v2 `PAYMENT-REQUIRED` header or the v1 JSON body)
-//! with the small reader of [`crate::encoding::json`], applies the same rules as the serde wire types
-//! ([`crate::wire`]) and the same exact-scheme parsing ([`ExactEvmRequirement`]), and keeps the
-//! source text of every requirement, so the payment it writes echoes `accepted` (and the
-//! challenge's `resource` and `extensions`) byte for byte. [`typed_data_text`] writes the
+//! with the small reader of [`crate::encoding::json`], applies the same rules as the serde wire
+//! types ([`crate::wire`]) and the same exact-scheme parsing ([`ExactEvmRequirement`]), and
+//! keeps the source text of every requirement, so the payment it writes echoes `accepted` (and
+//! the challenge's `resource` and `extensions`) byte for byte. [`typed_data_text`] writes the
 //! `eth_signTypedData_v4` JSON the wallet signs, and [`decode_receipt`] checks a
-//! `PAYMENT-RESPONSE`. The tests in `tests/challenge.rs` hold every function here to its serde
-//! twin, so the two paths cannot drift apart.
+//! `PAYMENT-RESPONSE`. The tests in `crates/core/tests/roundtrip.rs` (and the
+//! `challenge_reader` fuzz target) hold every function here to its serde twin, so the two paths
+//! cannot drift apart.
 
-use crate::client::{Offer, Policy};
+use super::offer::Offer;
+use super::policy::Policy;
 use crate::encoding::base64;
 use crate::encoding::decimal_u256;
 use crate::encoding::json::{self, write_key, write_str, Kind, Value};
@@ -386,7 +388,7 @@ impl Challenge {
         policy.select_in(&self.offers)
     }
 
-    /// The JSON of the payment for entry `index`, as [`crate::client::build_payment`] builds
+    /// The JSON of the payment for entry `index`, as [`crate::scheme::exact::build_payment`] builds
     /// it, with the challenge's parts copied verbatim.
     pub fn payment_json(
         &self,
@@ -486,7 +488,7 @@ fn write_payload(out: &mut String, a: &Authorization, signature: &[u8]) {
 }
 
 /// The `eth_signTypedData_v4` JSON for an authorization of an offer: the same value as
-/// [`crate::client::typed_data`], written without serde.
+/// [`crate::scheme::exact::typed_data`], written without serde.
 pub fn typed_data_text(offer: &ExactEvmRequirement, a: &Authorization) -> String {
     let mut out = String::with_capacity(900);
     out.push_str(concat!(

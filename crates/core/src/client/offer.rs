@@ -1,0 +1,55 @@
+//! The offers of a challenge this client can pay: each entry of `accepts` read as an `exact`
+//! EVM requirement, or the reason it is not one (an unpayable entry does not make the
+//! challenge invalid).
+
+use crate::error::Result;
+use crate::scheme::exact::types::ExactEvmRequirement;
+use crate::wire::AnyPaymentRequired;
+use alloc::{string::String, vec::Vec};
+
+/// One payable option of a challenge, parsed for the exact EVM scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// Index in the challenge's `accepts`.
+    pub index: usize,
+    /// The parsed requirement.
+    pub requirement: ExactEvmRequirement,
+    /// Resource URL.
+    pub resource: String,
+    /// Resource description (may be empty).
+    pub description: String,
+}
+
+impl AnyPaymentRequired {
+    /// Every entry of `accepts`, parsed as an exact EVM offer or with the reason it is not one.
+    pub fn offers(&self) -> Vec<Result<Offer>> {
+        match self {
+            Self::V2(c) => c
+                .accepts
+                .iter()
+                .enumerate()
+                .map(|(index, r)| {
+                    Ok(Offer {
+                        index,
+                        requirement: ExactEvmRequirement::from_v2(r)?,
+                        resource: c.resource.url.clone(),
+                        description: c.resource.description.clone().unwrap_or_default(),
+                    })
+                })
+                .collect(),
+            Self::V1(c) => c
+                .accepts
+                .iter()
+                .enumerate()
+                .map(|(index, r)| {
+                    Ok(Offer {
+                        index,
+                        requirement: ExactEvmRequirement::from_v1(r)?,
+                        resource: r.resource.clone(),
+                        description: r.description.clone(),
+                    })
+                })
+                .collect(),
+        }
+    }
+}
