@@ -2,7 +2,7 @@
 //! of an origin, re-read before each check); `js/flow.js` reads and writes the text, so this
 //! part is plain Rust. Where there is no storage (Node, workers) it lives in memory.
 
-use crate::pay::{amount, invalid_option, member, whole};
+use crate::options::{amount, invalid_option, member, whole};
 use wasm_bindgen::prelude::*;
 use x402_core::{client::Budget, encoding::json::Value, U256};
 

@@ -15,6 +15,7 @@
 mod budget;
 mod error;
 mod js;
+mod options;
 mod pay;
 
 #[cfg(feature = "local-signer")]
