@@ -1,6 +1,7 @@
 // A reference x402 server for interop tests: @x402/hono's paymentMiddleware with an
 // x402ResourceServer whose facilitator is the reference x402Facilitator + @x402/evm's exact
-// scheme, settling on a real anvil through a viem wallet client (x402-protocol.md §11).
+// scheme, settling on a real anvil through a viem wallet client (docs/protocol.md, "Running the
+// reference stack offline").
 // Listens on 127.0.0.1 on a free port.
 import http from 'node:http';
 import { Hono } from 'hono';

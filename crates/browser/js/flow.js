@@ -1,4 +1,4 @@
-// The paying fetch's I/O, for crates/browser/src/pay.rs (`x402-protocol.md` §6 and §10): sending,
+// The paying fetch's I/O, for crates/browser/src/pay.rs (docs/protocol.md, the paying client): sending,
 // the wallet (an EIP-1193 provider or a signer `{ address, signTypedData }`), the `confirm` and
 // `onStatus` callbacks, and the one retry. Every decision on bytes — reading the challenge,
 // choosing an offer, the budget, the typed data, the payment header — is the wasm `Payer`'s.

@@ -1,8 +1,9 @@
-//! The paying fetch (`x402-protocol.md` §6 and §10). Its I/O — sending, the wallet, `confirm`,
-//! the one retry, keeping a signed payment for a lost response — is `js/flow.js`; every decision
-//! on bytes is here and synchronous: [`Payer::quote`] reads the challenge, chooses under the
-//! policy and checks the budget; [`Quote::typed_data`] writes what the wallet signs;
-//! [`Payer::payment`] checks the signature, writes the payment header and records the spending.
+//! The paying fetch (`docs/protocol.md`, "The paying client"). Its I/O — sending, the wallet,
+//! `confirm`, the one retry, keeping a signed payment for a lost response — is `js/flow.js`;
+//! every decision on bytes is here and synchronous: [`Payer::quote`] reads the challenge,
+//! chooses under the policy and checks the budget; [`Quote::typed_data`] writes what the wallet
+//! signs; [`Payer::payment`] checks the signature, writes the payment header and records the
+//! spending.
 //! The flow is JavaScript because every `await` of a Rust future costs the browser bundle
 //! kilobytes.
 

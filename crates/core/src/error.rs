@@ -3,7 +3,9 @@
 //! Inside the crate every failure is an [`Error`]: a [`Reason`] (the machine-readable code a
 //! client, a facilitator or an HTTP body carries) plus a human message with the context.
 //! Reason strings are those of the x402 reference implementation where one exists
-//! (`x402-protocol.md` §4, "Error / reason codes"); the few this project adds are marked.
+//! (x402-foundation/x402 `specs/x402-specification-v2.md` §9 "Error Handling" and the reference
+//! facilitator's `typescript/packages/mechanisms/evm/src/exact/facilitator/errors.ts`;
+//! `docs/protocol.md`, "Reason codes"); the few this project adds are marked.
 
 use alloc::string::{String, ToString};
 use core::fmt;

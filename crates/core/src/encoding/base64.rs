@@ -1,5 +1,6 @@
 //! Strict standard base64 (RFC 4648 §4: alphabet `A–Z a–z 0–9 + /`, `=` padding), the encoding
-//! of every x402 header (`x402-protocol.md` §1.2).
+//! of every x402 header (x402-foundation/x402 `specs/transports-v2/http.md`; `docs/protocol.md`,
+//! "Headers").
 //!
 //! Decoding accepts only canonical padded input and tells URL-safe base64 (`-`, `_`) apart from
 //! other bad characters, because that is the mistake clients actually make.

@@ -1,4 +1,6 @@
-//! Known stablecoin deployments with their EIP-712 domain (`x402-protocol.md` §2.2).
+//! Known stablecoin deployments with their EIP-712 domain (the reference's default assets,
+//! x402-foundation/x402 `typescript/packages/mechanisms/evm/src/defaultAssets.ts`;
+//! `docs/protocol.md`, "Networks and assets").
 //!
 //! The domain `name` differs between chains for the same token (`"USD Coin"` on Base mainnet,
 //! `"USDC"` on Base Sepolia and Monad): a wrong name yields a well-formed signature that

@@ -1,4 +1,6 @@
-//! EIP-712 typed data for EIP-3009 `TransferWithAuthorization` (`x402-protocol.md` §2.1).
+//! EIP-712 typed data for EIP-3009 `TransferWithAuthorization` (EIP-712, EIP-3009; as x402's
+//! `exact` scheme signs it: x402-foundation/x402 `specs/schemes/exact/scheme_exact_evm.md`,
+//! "1. AssetTransferMethod: EIP-3009").
 //!
 //! The struct is declared once, with `sol!`; the type hash, struct hash and signing digest the
 //! verifier recovers from, and the `eth_signTypedData_v4` JSON a wallet signs, are all derived
@@ -369,7 +371,8 @@ mod tests {
 }
 
 /// Permit2 `PermitWitnessTransferFrom` as x402's `exact` (`assetTransferMethod: "permit2"`)
-/// signs it (`x402-protocol.md` §2.3). Declared for hashing only: this crate does not settle
+/// signs it (x402-foundation/x402 `specs/schemes/exact/scheme_exact_evm.md`, "2.
+/// AssetTransferMethod: Permit2"). Declared for hashing only: this crate does not settle
 /// Permit2 payments. The domain is `{name: "Permit2", chainId, verifyingContract}`, no version.
 pub mod permit2 {
     use alloy_primitives::{address, Address};

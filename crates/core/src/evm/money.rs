@@ -1,10 +1,11 @@
 //! Prices and atomic amounts.
 //!
 //! A route priced `"$0.01"` is paid in a stablecoin's atomic units: `"$0.01"` with 6 decimals
-//! is `10000`. The conversion follows the reference (`convertToTokenAmount`, `x402-protocol.md`
-//! §5 "Price → atomic amount"): an optional leading `$`, a plain decimal number, digits beyond
-//! the asset's precision **truncated** (not rounded), and a non-zero price that truncates to zero
-//! is an error. Unlike the reference's `parseFloat`, the text is parsed exactly (no binary
+//! is `10000`. The conversion follows the reference (`convertToTokenAmount` in
+//! x402-foundation/x402 `typescript/packages/core/src/utils/index.ts`; `docs/protocol.md`,
+//! "Prices"): an optional leading `$`, a plain decimal number, digits beyond the asset's
+//! precision **truncated** (not rounded), and a non-zero price that truncates to zero is an
+//! error. Unlike the reference's `parseFloat`, the text is parsed exactly (no binary
 //! floating point, so `"$4.02"` is `4020000`), and trailing garbage, signs and exponents are
 //! rejected instead of silently ignored.
 

@@ -1,5 +1,7 @@
 //! Network identifiers: CAIP-2 (`eip155:8453`) for x402 v2 and the short names of v1
-//! (`base-sepolia`), with the mapping between them (`x402-protocol.md` §3).
+//! (`base-sepolia`), with the mapping between them (x402-foundation/x402
+//! `specs/x402-specification-v2.md` §11.1 "Network Identifiers"; CAIP-2; `docs/protocol.md`,
+//! "Networks and assets").
 
 use crate::encoding::text::{cat, dec, parse_u64};
 use crate::error::{Error, Reason, Result};

@@ -1,4 +1,6 @@
-//! The EVM calls a self-settling paywall makes (`x402-protocol.md` §2.1 "Settlement", §7):
+//! The EVM calls a self-settling paywall makes (x402-foundation/x402
+//! `specs/schemes/exact/scheme_exact_evm.md`, "Phase 3: Settlement Logic"; `docs/protocol.md`,
+//! "Settlement"):
 //! ABI calldata for EIP-3009 `transferWithAuthorization` (the `v, r, s` overload for EOA
 //! signatures, the `bytes signature` overload for smart wallets), the read calls checked before
 //! settling (`balanceOf`, `authorizationState`, ERC-1271 `isValidSignature`), and EIP-1559

@@ -1,6 +1,6 @@
 //! Request paths as the paywall sees them: one canonical spelling per resource, and route
-//! patterns matched against it (`x402-protocol.md` §5 "Pattern keys"; DESIGN.md
-//! "Non-negotiables").
+//! patterns matched against it (`docs/protocol.md`, "Paths and routes"; the Worker README's
+//! security notes).
 //!
 //! A paid URL must not be reachable for free through another spelling. [`normalize`] turns
 //! every spelling into one path: percent-decoding repeated until stable (so `%252e` and

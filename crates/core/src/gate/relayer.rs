@@ -1,5 +1,5 @@
 //! The relayer's nonce rule: where the next account nonce of a self-settling relayer comes
-//! from (`x402-protocol.md` §7 "settlement"). The Worker's `Relayer` Durable Object is the one
+//! from (`docs/protocol.md`, "Settlement"). The Worker's `Relayer` Durable Object is the one
 //! place that assigns nonces; this is its pure policy, so it can be tested here.
 //!
 //! The relayer keeps its own counter (`next`) so concurrent settlements never share a nonce.

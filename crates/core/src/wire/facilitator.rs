@@ -1,4 +1,5 @@
-//! Facilitator messages (`x402-protocol.md` §1.3 and §4): `/verify`, `/settle`, `/supported`,
+//! Facilitator messages (x402-foundation/x402 `specs/x402-specification-v2.md` §5.3, §5.4, §7
+//! "Facilitator Interface" and §8 "Discovery API"): `/verify`, `/settle`, `/supported`,
 //! `/discovery/resources`, and the settlement receipt carried in `PAYMENT-RESPONSE`.
 
 use super::fields::JsonMap;

@@ -1,4 +1,5 @@
-//! HTTP header codecs (`x402-protocol.md` §1.1–1.2).
+//! HTTP header codecs (x402-foundation/x402 `specs/transports-v2/http.md` and
+//! `specs/transports-v1/http.md`; `docs/protocol.md`, "Headers").
 //!
 //! Every x402 header value is standard padded base64 of the UTF-8 bytes of compact JSON. The
 //! decoders cap the size, reject URL-safe base64, and check `x402Version` before anything else

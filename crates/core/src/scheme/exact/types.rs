@@ -1,4 +1,5 @@
-//! The `exact` scheme on EVM chains with EIP-3009 (`x402-protocol.md` §2.1): strict typed
+//! The `exact` scheme on EVM chains with EIP-3009 (x402-foundation/x402
+//! `specs/schemes/exact/scheme_exact_evm.md`, "1. AssetTransferMethod: EIP-3009"): strict typed
 //! views of a requirement and of a payment payload, parsed from the general wire types.
 
 use crate::encoding::decimal_u256;

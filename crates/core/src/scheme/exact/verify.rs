@@ -1,5 +1,6 @@
-//! Payment verification for the exact EVM scheme: every rule of `x402-protocol.md` §7, each
-//! failure carrying the reference's reason code.
+//! Payment verification for the exact EVM scheme: every rule of `docs/protocol.md`,
+//! "Verification" (which completes x402-foundation/x402 `specs/schemes/exact/scheme_exact_evm.md`,
+//! "Phase 2: Verification Logic"), each failure carrying the reference's reason code.
 //!
 //! Order of checks: `accepted` must equal one of the server's requirements (diagnosed field by
 //! field when it does not), the requirement and payload must parse, then recipient, amount,
