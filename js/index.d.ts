@@ -4,7 +4,7 @@
 export type X402ErrorCode =
   | 'user_rejected' | 'wrong_chain' | 'no_wallet' | 'wallet_error'
   | 'over_budget' | 'over_max' | 'no_acceptable_requirement'
-  | 'malformed_challenge' | 'invalid_x402_version' | 'payment_already_attempted'
+  | 'malformed_challenge' | 'invalid_x402_version' | 'payment_already_attempted' | 'payment_pending'
   | 'invalid_config' | 'invalid_payload' | 'invalid_payment_requirements' | 'invalid_network'
   | 'invalid_exact_evm_scheme' | 'invalid_exact_evm_missing_eip712_domain' | 'unsupported_scheme'
   | (string & {});

@@ -155,8 +155,12 @@ export function payingFetch(fetch, wallet, options, payer, key) {
     let payment;
     if (!alreadyPaid) {
       try { payment = await (signed.get(slot) ?? JSON.parse(kept?.getItem('x402:pending:' + slot) ?? 'null')); } catch { /* none */ }
-      // Too close to its end to settle: gone (and forgotten).
-      if (payment && !(payment.until > now + 5)) keep(slot, payment = null);
+      // Too close to its end to be accepted, but until its validBefore (and half a minute for
+      // block time) it may still be mined: no new signature before then.
+      if (payment && !(payment.until > now + 5)) {
+        if (payment.until + 30 > now) throw status('pending', payment.offer), fail('payment_pending', 'a payment is pending');
+        keep(slot, payment = null);
+      }
     }
     // Cloned before sending, so that a body can be sent again.
     const retry = request.clone();

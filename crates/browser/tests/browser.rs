@@ -708,6 +708,50 @@ async fn a_pending_payment_in_storage_is_re_sent_after_a_reload() {
     assert_eq!(m.size(), 0, "removed once settled");
 }
 
+/// A kept payment too close to its end to be accepted may still be mined until its
+/// `validBefore` (plus half a minute for block time): the paying fetch neither re-sends it nor
+/// asks the wallet for a new one before then (`payment_pending`); after that it is forgotten and
+/// the next 402 is paid anew.
+#[wasm_bindgen_test]
+async fn a_pending_payment_near_its_end_blocks_a_second_signature_until_it_expired() {
+    let url = "https://news.test/paid/one";
+    let key = format!("x402:pending:{url}");
+    let kept = |until: u64| {
+        format!(
+            r#"{{"name":"PAYMENT-SIGNATURE","value":"old","until":{until},"offer":{{"price":"0.01"}}}}"#
+        )
+    };
+    for (until, expect_pending) in [(now() + 3, true), (now() - 10, true), (now() - 31, false)] {
+        let srv = server(&[("challenge", challenge(10_000).1.into())]);
+        let storage = memory_storage();
+        let m: js_sys::Map = get(&storage, "m").unchecked_into();
+        m.set(&key.as_str().into(), &kept(until).into());
+        let (log, on_status) = status_log();
+        let w = wallet(31337, &[]);
+        let opts = obj(&[("pendingStorage", storage.clone()), ("onStatus", on_status)]);
+        let payer = PayingFetch::new(get(&srv, "fetch"), w.clone(), opts).unwrap();
+        let answer = JsFuture::from(payer.fetch(url.into(), JsValue::UNDEFINED)).await;
+        if expect_pending {
+            let err = answer.unwrap_err();
+            assert_eq!(code(&err), "payment_pending", "until {until}");
+            assert_eq!(
+                signs(&w),
+                0,
+                "no second signature while the first may settle"
+            );
+            assert_eq!(seen(&srv).length(), 0, "nothing sent");
+            assert_eq!(log.get(0).as_string().as_deref(), Some("pending"));
+        } else {
+            assert_eq!(get(&answer.unwrap(), "status").as_f64(), Some(200.0));
+            assert_eq!(signs(&w), 1, "expired for good: paid anew");
+            assert_ne!(
+                get(&seen(&srv).get(1), "sig").as_string().as_deref(),
+                Some("old")
+            );
+        }
+    }
+}
+
 #[wasm_bindgen_test]
 async fn never_loops_and_needs_a_wallet() {
     let (_, h) = challenge(10_000);
