@@ -28,26 +28,29 @@ fn without_pass_cookie(cookies: &str) -> String {
         .join("; ")
 }
 
-/// Fetches the content of `ctx.path` (plus the query) for `req`.
+/// Fetches the paid content of `ctx.path` (plus the query) for `req` on a priced route: a
+/// successful answer is never storable by a shared cache (`paidCacheControl`), whatever the
+/// origin or the assets binding said.
 pub(crate) async fn fetch(
     app: &App,
     route: &Route,
     req: &Request,
     env: &Env,
     ctx: &Ctx,
-    _extra: &[(&str, String)],
 ) -> Response {
     let source = route.content.as_ref().unwrap_or(&app.config.content);
-    fetch_from(source, req, env, ctx, &app.config.cors_allow_origin).await
+    let paid = [("Cache-Control", app.config.paid_cache_control.clone())];
+    fetch_from(source, req, env, ctx, &app.config.cors_allow_origin, &paid).await
 }
 
-/// Fetches from a content source.
+/// Fetches from a content source; `extra` headers are set on an answer below 400.
 pub(crate) async fn fetch_from(
     source: &ContentSource,
     req: &Request,
     env: &Env,
     ctx: &Ctx,
     allow_origin: &str,
+    extra: &[(&str, String)],
 ) -> Response {
     let suffix = format!(
         "{}{}",
@@ -112,7 +115,10 @@ pub(crate) async fn fetch_from(
         }
     };
     match result {
-        Ok(res) => respond::with_headers(res, &[], allow_origin),
+        Ok(res) => {
+            let extra = if res.status_code() < 400 { extra } else { &[] };
+            respond::with_headers(res, extra, allow_origin)
+        }
         Err(e) => fail(e.to_string()),
     }
 }

@@ -53,7 +53,7 @@ pub(crate) async fn paid(
     if route.pass_lifetime_seconds > 0 && !app.pass_secrets.is_empty() {
         for candidate in presented_passes(&req) {
             match pass::verify(&app.pass_secrets, &candidate, &ctx.path, ctx.now) {
-                Ok(_) => return paid_content(app, route, &req, env, ctx, &[]).await,
+                Ok(_) => return content::fetch(app, route, &req, env, ctx).await,
                 Err(e) => pass_error = Some(e),
             }
         }
@@ -119,7 +119,8 @@ pub(crate) async fn paid(
             Ok(d) => d,
             Err(e) => return respond::reject(503, &e, origin),
         };
-        match decision {
+        // The refusals, each answered with its reason and no settlement.
+        let refusal = match decision {
             Decision::Reserved { snapshot } => break snapshot,
             // Served or settled for this resource already: a retry gets the content again,
             // with no second charge (and, once settled, the first settlement's receipt).
@@ -131,37 +132,26 @@ pub(crate) async fn paid(
             Decision::Wait if waited < WAIT_POLLS => {
                 waited += 1;
                 Delay::from(Duration::from_millis(WAIT_POLL_MS)).await;
+                continue;
             }
-            Decision::Wait => {
-                let e = Error::new(
-                    Reason::SettlementPending,
-                    "this payment is being settled by an earlier request for this resource; send it again shortly",
-                );
-                return challenge(Some(&e), Some(&failure(&e, String::new())));
-            }
-            Decision::InFlight => {
-                let e = Error::new(
-                    Reason::DuplicateSettlement,
-                    "this authorization is being settled for another resource",
-                );
-                return challenge(Some(&e), Some(&failure(&e, String::new())));
-            }
-            Decision::UsedElsewhere => {
-                let e = Error::new(
-                    Reason::InvalidExactEvmNonceAlreadyUsed,
-                    "this authorization already paid for another resource",
-                );
-                return challenge(Some(&e), Some(&failure(&e, String::new())));
-            }
-            Decision::RetryExpired { at } => {
-                let e = Error::new(
-                    Reason::InvalidExactEvmNonceAlreadyUsed,
-                    format!(
-                        "this authorization was settled at {at}; it is served again only within {RETRY_WINDOW_SECONDS} s of its settlement and before its validBefore"
-                    ),
-                );
-                return challenge(Some(&e), Some(&failure(&e, String::new())));
-            }
+            Decision::Wait => Error::new(
+                Reason::SettlementPending,
+                "this payment is being settled by an earlier request for this resource; send it again shortly",
+            ),
+            Decision::InFlight => Error::new(
+                Reason::DuplicateSettlement,
+                "this authorization is being settled for another resource",
+            ),
+            Decision::UsedElsewhere => Error::new(
+                Reason::InvalidExactEvmNonceAlreadyUsed,
+                "this authorization already paid for another resource",
+            ),
+            Decision::RetryExpired { at } => Error::new(
+                Reason::InvalidExactEvmNonceAlreadyUsed,
+                format!(
+                    "this authorization was settled at {at}; it is served again only within {RETRY_WINDOW_SECONDS} s of its settlement and before its validBefore"
+                ),
+            ),
             Decision::Pending { transaction } => {
                 if settle::pending_settled(&app.config.settlement, &transaction).await == Some(true)
                 {
@@ -195,7 +185,8 @@ pub(crate) async fn paid(
                 let e = Error::new(Reason::SettlementPending, message);
                 return challenge(Some(&e), Some(&failure(&e, transaction)));
             }
-        }
+        };
+        return challenge(Some(&refusal), Some(&failure(&refusal, String::new())));
     };
 
     // 4. Nonce and balance on chain; then the payer's guard admits the payment only while the
@@ -224,7 +215,7 @@ pub(crate) async fn paid(
     }
 
     // 5. Content, then settlement.
-    let res = paid_content(app, route, &req, env, ctx, &[]).await;
+    let res = content::fetch(app, route, &req, env, ctx).await;
     if res.status_code() >= 400 {
         // The origin failed: nothing is charged, its answer goes out as is.
         guard.release().await;
@@ -288,27 +279,6 @@ struct Receipt<'a> {
     v1_client: bool,
 }
 
-/// Content for a priced route once paid for (payment, pass, retry): never storable by a
-/// shared cache, whatever the origin or the assets binding said.
-async fn paid_content(
-    app: &App,
-    route: &Route,
-    req: &Request,
-    env: &Env,
-    ctx: &Ctx,
-    extra: &[(&str, String)],
-) -> Response {
-    let res = content::fetch(app, route, req, env, ctx, extra).await;
-    if res.status_code() >= 400 {
-        return res;
-    }
-    respond::with_headers(
-        res,
-        &[("Cache-Control", app.config.paid_cache_control.clone())],
-        &app.config.cors_allow_origin,
-    )
-}
-
 /// The ERC-1271 check a [`Verdict::NeedsOnChainCheck`] asks for (nothing for `Valid`).
 pub(crate) async fn contract_signature(app: &App, verdict: &Verdict) -> Result<(), Error> {
     let Verdict::NeedsOnChainCheck(p) = verdict else {
@@ -354,7 +324,7 @@ async fn serve_again(
     transaction: Option<String>,
     settled_at: Option<u64>,
 ) -> Response {
-    let res = paid_content(app, route, req, env, ctx, &[]).await;
+    let res = content::fetch(app, route, req, env, ctx).await;
     if res.status_code() >= 400 {
         return res;
     }

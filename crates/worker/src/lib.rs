@@ -239,7 +239,7 @@ pub async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
             Some(allowed) => Ok(respond::method_not_allowed(&method, &allowed, &origin)),
             None => {
                 let source = app.config.free_content(&ctx.path);
-                Ok(content::fetch_from(source, &req, &env, &ctx, &origin).await)
+                Ok(content::fetch_from(source, &req, &env, &ctx, &origin, &[]).await)
             }
         },
     }

@@ -106,6 +106,9 @@ struct RawConfig {
     free_routes: Option<Vec<String>>,
 }
 
+/// The methods a route can price (`OPTIONS` never is: preflights are not gated).
+const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+
 impl Config {
     /// Parses and validates the configuration object.
     pub fn from_json(v: &Value) -> Result<Self> {
@@ -165,7 +168,6 @@ impl Config {
     /// path), unless a `freeRoutes` pattern names it. Returns the methods the priced routes
     /// allow there (for a 405's `Allow`), or `None` when the request may be served free.
     pub fn refused_methods(&self, method: &str, path: &str) -> Option<Vec<&'static str>> {
-        const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
         if method.eq_ignore_ascii_case("OPTIONS")
             || self.free_routes.iter().any(|p| p.matches(method, path))
         {
@@ -184,11 +186,7 @@ impl Config {
     pub fn free_content(&self, path: &str) -> &ContentSource {
         self.routes
             .iter()
-            .filter(|r| {
-                ["GET", "POST", "PUT", "PATCH", "DELETE"]
-                    .iter()
-                    .any(|m| r.pattern.matches(m, path))
-            })
+            .filter(|r| METHODS.iter().any(|m| r.pattern.matches(m, path)))
             .find_map(|r| r.content.as_ref())
             .unwrap_or(&self.content)
     }
