@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import {
   ANVIL_ACCOUNTS, ROLES, TOKEN_ADDRESS, authorizationState, balanceOf, deployToken, randomNonce, rpc,
-  signTransferAuthorization, startAnvil, transferCount,
+  signTransferAuthorization, startAnvil, startRpcProxy, transferCount,
 } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, encodeHeader, freePort, startWorker } from './lib/worker.mjs';
 
@@ -43,33 +43,18 @@ let marker; // self-settling through the proxy, at an RPC URL holding a marker
 before(async () => {
   chain = await startAnvil();
   await deployToken(chain.rpcUrl);
-  proxy = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', async () => {
-      const body = Buffer.concat(chunks);
-      let method = null;
-      try { method = JSON.parse(body.toString('utf8')).method; } catch { /* forwarded as is */ }
-      if (proxyMode === 'down') {
-        req.socket.destroy();
-        return;
-      }
-      if (proxyMode === 'no-nonce' && method === 'eth_getTransactionCount') {
-        res.writeHead(502, { 'content-type': 'text/plain' });
-        res.end('bad gateway');
-        return;
-      }
-      try {
-        const up = await fetch(chain.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-        res.writeHead(up.status, { 'content-type': 'application/json' });
-        res.end(Buffer.from(await up.arrayBuffer()));
-      } catch (e) {
-        res.writeHead(502);
-        res.end(String(e));
-      }
-    });
+  proxy = await startRpcProxy(chain.rpcUrl, (method, req, res) => {
+    if (proxyMode === 'down') {
+      req.socket.destroy();
+      return true;
+    }
+    if (proxyMode === 'no-nonce' && method === 'eth_getTransactionCount') {
+      res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end('bad gateway');
+      return true;
+    }
+    return false;
   });
-  await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
   const deadPort = await freePort();
   [plain, fac, open, marker] = await Promise.all([
     startWorker({ config: defaultConfig(chain.rpcUrl), secrets: { X402_FACILITATOR_TOKEN: TOKEN } }),
@@ -83,7 +68,7 @@ before(async () => {
       secrets: { X402_RELAYER_KEY: null, X402_FACILITATOR_TOKEN: TOKEN },
     }),
     startWorker({
-      config: defaultConfig(`http://127.0.0.1:${proxy.address().port}/${RPC_MARKER}`, { facilitatorEndpoints: true }),
+      config: defaultConfig(`${proxy.url}/${RPC_MARKER}`, { facilitatorEndpoints: true }),
       secrets: { X402_FACILITATOR_TOKEN: TOKEN },
     }),
   ]);
@@ -92,7 +77,7 @@ before(async () => {
 after(async () => {
   await Promise.all([plain?.stop(), fac?.stop(), open?.stop(), marker?.stop()]);
   await chain?.stop();
-  await new Promise((r) => (proxy ? proxy.close(r) : r()));
+  await proxy?.close();
 });
 
 /** The Worker's own offer for `path` (accepts[0] of its 402). */

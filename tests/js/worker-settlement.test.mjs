@@ -11,13 +11,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ANVIL_ACCOUNTS, ROLES, TOKEN_ABI, TOKEN_ADDRESS, balanceOf, deploySmartWallet, deployToken, publicClient,
-  randomNonce, rpc, signTransferAuthorization, startAnvil, transferCount, walletClient,
+  randomNonce, rpc, signTransferAuthorization, startAnvil, startRpcProxy, transferCount, walletClient,
 } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, encodeHeader, freePort, startWorker } from './lib/worker.mjs';
 
@@ -39,33 +38,15 @@ let deadFacilitator; // settlement mode "facilitator" → a closed port
 before(async () => {
   chain = await startAnvil();
   await deployToken(chain.rpcUrl);
-  proxy = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', async () => {
-      const body = Buffer.concat(chunks);
-      let method = null;
-      try { method = JSON.parse(body.toString('utf8')).method; } catch { /* forwarded as is */ }
-      if (method === 'eth_sendRawTransaction') {
-        broadcasts++;
-        if (dropNextBroadcast) {
-          dropNextBroadcast = false;
-          req.socket.destroy(); // the broadcast never reaches the node; the caller sees a broken connection
-          return;
-        }
-      }
-      try {
-        const up = await fetch(chain.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-        res.writeHead(up.status, { 'content-type': 'application/json' });
-        res.end(Buffer.from(await up.arrayBuffer()));
-      } catch (e) {
-        res.writeHead(502);
-        res.end(String(e));
-      }
-    });
+  proxy = await startRpcProxy(chain.rpcUrl, (method, req) => {
+    if (method !== 'eth_sendRawTransaction') return false;
+    broadcasts++;
+    if (!dropNextBroadcast) return false;
+    dropNextBroadcast = false;
+    req.socket.destroy(); // the broadcast never reaches the node; the caller sees a broken connection
+    return true;
   });
-  await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
-  proxyUrl = `http://127.0.0.1:${proxy.address().port}`;
+  proxyUrl = proxy.url;
 
   const selfConfig = defaultConfig(proxyUrl, { facilitatorEndpoints: true });
   selfConfig.settlement.receiptTimeoutSeconds = 2;
@@ -90,7 +71,7 @@ before(async () => {
 after(async () => {
   await Promise.all([relayerWorker?.stop(), viaFacilitator?.stop(), deadFacilitator?.stop()]);
   await chain?.stop();
-  await new Promise((r) => (proxy ? proxy.close(r) : r()));
+  await proxy?.close();
 });
 
 async function accepted(worker, p) {

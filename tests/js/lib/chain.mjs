@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -556,4 +557,37 @@ export function depositCollectorData({ validAfter, validBefore, salt, signature 
     [{ type: 'uint256' }, { type: 'uint256' }, { type: 'uint256' }, { type: 'bytes' }],
     [BigInt(validAfter), BigInt(validBefore), BigInt(salt), signature],
   );
+}
+
+/**
+ * A pass-through JSON-RPC proxy to `rpcUrl` on a free 127.0.0.1 port, for the faults a real node
+ * cannot be made to produce on demand. `intercept(method, req, res)` sees each request's JSON-RPC
+ * method first; returning true means it answered (or dropped) the request itself, anything else
+ * forwards it untouched. Returns { url, server, close }.
+ */
+export async function startRpcProxy(rpcUrl, intercept = () => false) {
+  const server = createHttpServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks);
+      let method = null;
+      try { method = JSON.parse(body.toString('utf8')).method; } catch { /* forwarded as is */ }
+      if (intercept(method, req, res)) return;
+      try {
+        const up = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        res.writeHead(up.status, { 'content-type': 'application/json' });
+        res.end(Buffer.from(await up.arrayBuffer()));
+      } catch (e) {
+        res.writeHead(502);
+        res.end(String(e));
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    server,
+    close: () => new Promise((r) => server.close(r)),
+  };
 }
