@@ -518,3 +518,49 @@ fn claims_come_before_a_pending_withdrawal_can_complete() {
     let claimed = channel::after_claim(&rec, U256::from(2 * PRICE));
     assert!(!channel::claim_due(&claimed, T0 + 999, T0, &policy));
 }
+
+#[test]
+fn with_no_record_a_voucher_building_below_the_claimed_total_is_corrected() {
+    // 6 requests' worth claimed on chain; the record is gone. A voucher whose inferred base
+    // (max − price) lies below the claimed total would pay less than the price: refused with
+    // the chain's baseline, nothing reserved.
+    let on_chain = chain(20_000, 6 * PRICE);
+    let mut s = Server {
+        record: None,
+        commits: 0,
+    };
+    for max in [6 * PRICE + 1, 7 * PRICE - 1] {
+        match s.reserve(&voucher(max), T0, 1, Some(&on_chain)) {
+            Err(Refusal::Corrective(c)) => {
+                assert_eq!(
+                    c.state.charged_cumulative_amount,
+                    Some(U256::from(6 * PRICE))
+                );
+                assert_eq!(c.state.balance, U256::from(20_000u64));
+                assert!(c.voucher.is_none());
+            }
+            other => panic!("{max}: {other:?}"),
+        }
+        assert!(s.record.is_none());
+    }
+    // Exactly the claimed total plus the price is served.
+    s.reserve(&voucher(7 * PRICE), T0, 1, Some(&on_chain))
+        .unwrap();
+    s.commit(1, T0).unwrap();
+    assert_eq!(s.charged(), 7 * PRICE);
+}
+
+#[test]
+fn a_record_survives_its_json_form() {
+    let mut s = opened();
+    s.reserve(&voucher(2 * PRICE), T0 + 1, 9, None).unwrap();
+    let record = s.record.clone().unwrap();
+    let text = serde_json::to_string(&record).unwrap();
+    assert!(text.contains("\"charged\":\"1000\""), "{text}");
+    let back: channel::ChannelRecord = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, record);
+    assert!(
+        serde_json::from_str::<channel::ChannelRecord>(&text.replace("\"1000\"", "\"-1\""))
+            .is_err()
+    );
+}

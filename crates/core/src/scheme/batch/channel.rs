@@ -15,14 +15,17 @@
 //! withdrawal can complete); claims take [`claim_row`]; after one lands, [`after_claim`]. A
 //! lost record is rebuilt from chain state with [`rebuild`].
 
+use super::fields::b256_hex;
 use super::response::{ChannelState, SuccessExtra, VoucherState};
 use super::types::ClaimEntry;
 use super::wire::{
     ChannelConfigJson, ClaimVoucherJson, RefundPayload, VoucherClaimJson, VoucherJson,
 };
+use crate::encoding::decimal_u256;
 use crate::error::{Error, Reason};
 use alloc::boxed::Box;
 use alloy_primitives::{Address, Bytes, B256, U256};
+use serde::{Deserialize, Serialize};
 
 /// The request being served: its channel and voucher, paid or a refund.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +39,8 @@ pub struct Request<'a> {
 }
 
 /// The request holding the channel between verification and commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Pending {
     /// Chosen by the caller (random), presented again to [`commit`] or [`release`].
     pub id: u64,
@@ -47,24 +51,30 @@ pub struct Pending {
     pub expires_at: u64,
 }
 
-/// What the server keeps per channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the server keeps per channel (stored as JSON, amounts as decimal strings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ChannelRecord {
     /// The channel.
+    #[serde(with = "b256_hex")]
     pub channel_id: B256,
     /// Its terms.
     pub config: ChannelConfigJson,
     /// What the server has charged in total (`chargedCumulativeAmount`).
+    #[serde(with = "decimal_u256")]
     pub charged: U256,
     /// The latest voucher committed (what a claim uses); `None` after a rebuild from chain.
     pub voucher: Option<VoucherState>,
     /// Mirrored `balance`.
+    #[serde(with = "decimal_u256")]
     pub balance: U256,
     /// Mirrored `totalClaimed`.
+    #[serde(with = "decimal_u256")]
     pub total_claimed: U256,
     /// Mirrored `withdrawRequestedAt` (0: none).
     pub withdraw_requested_at: u64,
     /// Mirrored `refundNonce`.
+    #[serde(with = "decimal_u256")]
     pub refund_nonce: U256,
     /// When the mirror was last read from the facilitator or the chain.
     pub onchain_synced_at: u64,
@@ -230,10 +240,22 @@ pub fn reserve(
         return Err(Refusal::Busy);
     }
     check_request(record, req, price)?;
-    let mut next = match record {
-        Some(r) => r.clone(),
-        None if mirror.is_none() => return Err(Refusal::Missing),
-        None => ChannelRecord {
+    let mut next = match (record, mirror) {
+        (Some(r), _) => r.clone(),
+        (None, None) => return Err(Refusal::Missing),
+        // With no record the charged total is inferred from the voucher, but never below what
+        // the chain shows claimed (the specification's baseline after a loss): a voucher that
+        // builds on less would pay less than the price for this request.
+        (None, Some(m)) if base(None, req, price) < m.total_claimed => {
+            return Err(Refusal::Corrective(Box::new(Corrective {
+                state: ChannelState {
+                    charged_cumulative_amount: Some(m.total_claimed),
+                    ..m.clone()
+                },
+                voucher: None,
+            })))
+        }
+        (None, Some(_)) => ChannelRecord {
             channel_id: req.voucher.channel_id,
             config: req.config.clone(),
             charged: base(None, req, price),
