@@ -10,6 +10,7 @@
 //! This crate is the binding: protocol logic (configuration, path normalisation, verification,
 //! transactions, passes, the replay rules) lives in `x402-core`.
 
+mod batch;
 mod body;
 mod chain;
 mod content;

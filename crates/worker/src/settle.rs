@@ -20,7 +20,7 @@ pub(crate) const RELAYER_BINDING: &str = "X402_RELAYER";
 /// Secret with the facilitator auth header value.
 pub(crate) const FACILITATOR_AUTH: &str = "X402_FACILITATOR_AUTH";
 
-async fn durable_call<T: serde::de::DeserializeOwned>(
+pub(crate) async fn durable_call<T: serde::de::DeserializeOwned>(
     env: &Env,
     binding: &str,
     name: &str,

@@ -10,6 +10,8 @@
 //!   server's enriched refund, claim and settle), strictly parsed;
 //! - [`response`]: channel state from a facilitator, the success and corrective-402 `extra`,
 //!   and the scheme's settlement answer;
+//! - [`onchain`]: the contract calls a facilitator makes (deposit, claim, settle, refund) as
+//!   calldata, and the channel-state reads (one Multicall3 `tryAggregate`) decoded;
 //! - [`client`]: the paying side: channel config, deposit size, the messages to sign, the
 //!   payloads, and the checks on the server's answers;
 //! - [`rules`]: the verification rules with their reason codes (feature `verify`);
@@ -19,6 +21,7 @@ pub mod channel;
 pub mod client;
 pub mod digest;
 mod fields;
+pub mod onchain;
 pub mod response;
 #[cfg(feature = "verify")]
 pub mod rules;
