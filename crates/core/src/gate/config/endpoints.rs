@@ -3,8 +3,11 @@
 //! `GET /discovery/resources` (x402-foundation/x402 `specs/x402-specification-v2.md` §7.3
 //! "GET /supported" and §8 "Discovery API").
 
+use super::batch::extra_covers;
 use super::routes::Route;
 use super::Config;
+use crate::evm::address::checksummed;
+use crate::scheme::batch::SCHEME as BATCH_SCHEME;
 use crate::scheme::exact::types::SCHEME;
 use crate::wire::{
     v1, v2, DiscoveryItem, DiscoveryResponse, JsonMap, Pagination, SupportedKind, SupportedResponse,
@@ -21,8 +24,9 @@ use serde_json::Value;
 
 impl Config {
     /// The offer of one of this Worker's routes that equals `r` (scheme, network, asset, payTo,
-    /// amount and `maxTimeoutSeconds`; `extra`'s EIP-712 name and version when given): the
-    /// requirements the facilitator endpoints accept unless [`Config::open_facilitator`].
+    /// amount and `maxTimeoutSeconds`; `extra`'s EIP-712 name and version when given; for a
+    /// `batch-settlement` offer every field of its `extra`, as [`Config::batch_offer`] matches):
+    /// the requirements the facilitator endpoints accept unless [`Config::open_facilitator`].
     pub fn own_offer_v2(&self, r: &v2::PaymentRequirements) -> Option<&Route> {
         self.routes.iter().find(|route| {
             route.requirements_v2().iter().any(|o| {
@@ -32,7 +36,11 @@ impl Config {
                     && o.asset.eq_ignore_ascii_case(&r.asset)
                     && o.pay_to.eq_ignore_ascii_case(&r.pay_to)
                     && o.max_timeout_seconds == r.max_timeout_seconds
-                    && same_domain(o.extra.as_ref(), r.extra.as_ref())
+                    && if o.scheme == BATCH_SCHEME {
+                        extra_covers(o.extra.as_ref(), r.extra.as_ref())
+                    } else {
+                        same_domain(o.extra.as_ref(), r.extra.as_ref())
+                    }
             })
         })
     }
@@ -52,26 +60,40 @@ impl Config {
         })
     }
 
-    /// `GET /supported`: every (version, network) the routes accept.
+    /// `GET /supported`: every (version, scheme, network) the routes accept: `exact` in v2 and
+    /// (with a v1 network name) v1, and `batch-settlement` (v2, `extra.receiverAuthorizer`) on the
+    /// networks of batch routes once the receiver authorizer is known.
     pub fn supported(&self, signer: Option<Address>) -> SupportedResponse {
         let mut kinds: Vec<SupportedKind> = Vec::new();
-        for o in self.routes.iter().flat_map(|r| &r.options) {
-            let mut push = |version: u8, network: String| {
-                if !kinds
-                    .iter()
-                    .any(|k| k.x402_version == version && k.network == network)
-                {
-                    kinds.push(SupportedKind {
-                        x402_version: version,
-                        scheme: SCHEME.into(),
-                        network,
-                        extra: None,
-                    });
+        let mut push = |version: u8, scheme: &str, network: String, extra: Option<JsonMap>| {
+            if !kinds
+                .iter()
+                .any(|k| k.x402_version == version && k.scheme == scheme && k.network == network)
+            {
+                kinds.push(SupportedKind {
+                    x402_version: version,
+                    scheme: scheme.into(),
+                    network,
+                    extra,
+                });
+            }
+        };
+        for route in &self.routes {
+            for o in &route.options {
+                push(2, SCHEME, o.network.to_string(), None);
+                if let Some(name) = o.network.v1_name() {
+                    push(1, SCHEME, name.into(), None);
                 }
-            };
-            push(2, o.network.to_string());
-            if let Some(name) = o.network.v1_name() {
-                push(1, name.into());
+                let authorizer = o
+                    .batch
+                    .as_ref()
+                    .filter(|_| route.batch)
+                    .and_then(|b| b.receiver_authorizer);
+                if let Some(a) = authorizer {
+                    let mut extra = JsonMap::new();
+                    extra.insert("receiverAuthorizer".into(), checksummed(&a).into());
+                    push(2, BATCH_SCHEME, o.network.to_string(), Some(extra));
+                }
             }
         }
         let mut signers = BTreeMap::new();

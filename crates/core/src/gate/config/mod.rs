@@ -8,8 +8,12 @@
 //!
 //! The parts: [`Route`]s and their prices (`routes`), [`Settlement`] (`settlement`),
 //! [`ContentSource`] (`content`), the HTTP surface (`http`: header limit, CORS, paid
-//! `Cache-Control`, paywall scripts), and what the facilitator endpoints answer (`endpoints`).
+//! `Cache-Control`, paywall scripts), what the facilitator endpoints answer (`endpoints`), and
+//! the `batch-settlement` offers: the `batchSettlement` table (`batch`) and what the paywall
+//! asks of it (`batch_offer`: the offer a payment took, the claim policy).
 
+mod batch;
+mod batch_offer;
 mod content;
 mod endpoints;
 mod field;
@@ -17,6 +21,11 @@ mod http;
 mod routes;
 mod settlement;
 
+pub use batch::{
+    BatchConfig, ClaimConfig, OptionBatch, PriceSpec, DEFAULT_CLAIM_MAX_AGE_SECONDS,
+    DEFAULT_CLAIM_THRESHOLD, DEFAULT_MIN_DEPOSIT_MULTIPLE, DEFAULT_WITHDRAWAL_MARGIN_SECONDS,
+    DEFAULT_WITHDRAW_DELAY,
+};
 pub use content::ContentSource;
 pub use http::{DEFAULT_MAX_HEADER_BYTES, DEFAULT_PAID_CACHE_CONTROL};
 pub use routes::{
@@ -68,6 +77,8 @@ pub struct Config {
     /// Method and path patterns served without payment although a priced route covers the path
     /// for other methods (without one, such a request is answered 405).
     pub free_routes: Vec<Pattern>,
+    /// The `batchSettlement` table: `batch-settlement` offers beside `exact` (off without it).
+    pub batch: Option<BatchConfig>,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +115,8 @@ struct RawConfig {
     paywall_scripts: Option<Vec<String>>,
     #[serde(default)]
     free_routes: Option<Vec<String>>,
+    #[serde(default)]
+    batch_settlement: Option<Value>,
 }
 
 /// The methods a route can price (`OPTIONS` never is: preflights are not gated).
@@ -113,6 +126,11 @@ impl Config {
     /// Parses and validates the configuration object.
     pub fn from_json(v: &Value) -> Result<Self> {
         let raw: RawConfig = typed(v, "X402")?;
+        let batch = raw
+            .batch_settlement
+            .as_ref()
+            .map(batch::batch)
+            .transpose()?;
         let defaults = RouteDefaults {
             pay_to: raw.pay_to.as_deref(),
             networks: raw.networks.as_ref(),
@@ -127,6 +145,7 @@ impl Config {
                 "settlementOrder",
                 SettlementOrder::BeforeResponse,
             )?,
+            batch: batch.as_ref(),
         };
         if let Some(p) = defaults.pay_to {
             address(p, "payTo")?;
@@ -155,6 +174,7 @@ impl Config {
             paid_cache_control,
             paywall_scripts,
             free_routes,
+            batch,
         })
     }
 

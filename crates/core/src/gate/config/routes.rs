@@ -3,6 +3,7 @@
 //! requirements and challenges a route issues (x402-foundation/x402
 //! `specs/x402-specification-v2.md` §5.1 "PaymentRequired Schema").
 
+use super::batch::{option_terms, BatchConfig, OptionBatch};
 use super::content::{content, ContentSource};
 use super::field::{address, invalid, typed};
 use super::settlement::{order, SettlementOrder};
@@ -12,6 +13,7 @@ use crate::evm::asset::default_asset;
 use crate::evm::money::parse_price;
 use crate::evm::network::Network;
 use crate::gate::path::Pattern;
+use crate::scheme::batch::SCHEME as BATCH_SCHEME;
 use crate::scheme::exact::types::SCHEME;
 use crate::wire::{v1, v2, JsonMap, V1, V2};
 use alloc::{format, string::String, vec::Vec};
@@ -38,6 +40,8 @@ pub struct PaymentOption {
     pub eip712_name: String,
     /// EIP-712 domain version of the token.
     pub eip712_version: String,
+    /// The option's `batch-settlement` terms when its route offers the scheme.
+    pub batch: Option<OptionBatch>,
 }
 
 /// A priced route.
@@ -59,6 +63,10 @@ pub struct Route {
     pub pass_lifetime_seconds: u64,
     /// Content source override for this route.
     pub content: Option<ContentSource>,
+    /// Whether the route offers `batch-settlement` beside `exact` (the top-level
+    /// `batchSettlement` table is present and the route does not say `batchSettlement = false`);
+    /// every option then carries its [`PaymentOption::batch`] terms.
+    pub batch: bool,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +95,8 @@ struct RawRoute {
     pass_lifetime_seconds: Option<u64>,
     #[serde(default)]
     content: Option<Value>,
+    #[serde(default)]
+    batch_settlement: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +125,7 @@ pub(super) struct RouteDefaults<'a> {
     pub(super) max_timeout_seconds: u64,
     pub(super) pass_lifetime_seconds: u64,
     pub(super) order: SettlementOrder,
+    pub(super) batch: Option<&'a BatchConfig>,
 }
 
 fn network_list(v: &Value, field: &str) -> Result<Vec<RawNetwork>> {
@@ -152,6 +163,16 @@ pub(super) fn route(v: &Value, i: usize, d: &RouteDefaults<'_>) -> Result<Route>
     let raw: RawRoute = typed(v, &field)?;
     let pattern = Pattern::parse(&raw.pattern)
         .map_err(|e| invalid(&format!("{field}.pattern"), e.message()))?;
+    let batch = match (raw.batch_settlement, d.batch) {
+        (Some(true), None) => {
+            return Err(invalid(
+                &format!("{field}.batchSettlement"),
+                "true needs the top-level batchSettlement table",
+            ))
+        }
+        (Some(false), _) | (None, None) => None,
+        (_, Some(b)) => Some(b),
+    };
     let networks_field = format!("{field}.networks");
     let networks_value = raw
         .networks
@@ -204,6 +225,7 @@ pub(super) fn route(v: &Value, i: usize, d: &RouteDefaults<'_>) -> Result<Route>
                     "EIP-712 domain version required for an unknown asset",
                 )
             })?;
+        let decimals = n.decimals.or_else(|| table.map(|k| k.decimals));
         let (amount_text, price_text) = if n.amount.is_some() || n.price.is_some() {
             (n.amount.as_deref(), n.price.as_deref())
         } else {
@@ -220,15 +242,12 @@ pub(super) fn route(v: &Value, i: usize, d: &RouteDefaults<'_>) -> Result<Route>
                 decimal_u256::parse(a).map_err(|e| invalid(&format!("{field}.amount"), e))?
             }
             (None, Some(p)) => {
-                let decimals = n
-                    .decimals
-                    .or_else(|| table.map(|k| k.decimals))
-                    .ok_or_else(|| {
-                        invalid(
-                            &format!("{f}.decimals"),
-                            "required to convert a price for an unknown asset",
-                        )
-                    })?;
+                let decimals = decimals.ok_or_else(|| {
+                    invalid(
+                        &format!("{f}.decimals"),
+                        "required to convert a price for an unknown asset",
+                    )
+                })?;
                 parse_price(p, decimals)
                     .map_err(|e| invalid(&format!("{field}.price"), e.message()))?
             }
@@ -253,13 +272,18 @@ pub(super) fn route(v: &Value, i: usize, d: &RouteDefaults<'_>) -> Result<Route>
                     "required (here or at the top level)",
                 )
             })?;
+        let pay_to = address(pay_to_text, &format!("{field}.payTo"))?;
+        let batch = batch
+            .map(|b| option_terms(b, amount, decimals, &f))
+            .transpose()?;
         options.push(PaymentOption {
             network,
             asset,
             amount,
-            pay_to: address(pay_to_text, &format!("{field}.payTo"))?,
+            pay_to,
             eip712_name,
             eip712_version,
+            batch,
         });
     }
     let max_timeout_seconds = raw.max_timeout_seconds.unwrap_or(d.max_timeout_seconds);
@@ -286,6 +310,7 @@ pub(super) fn route(v: &Value, i: usize, d: &RouteDefaults<'_>) -> Result<Route>
             .as_ref()
             .map(|c| content(c, &format!("{field}.content")))
             .transpose()?,
+        batch: batch.is_some(),
     })
 }
 
@@ -310,24 +335,39 @@ impl Route {
         extra
     }
 
-    /// The v2 `accepts` list.
+    /// The v2 `accepts` list: per option its `exact` entry, then (when the route offers it and
+    /// the receiver authorizer is known) its `batch-settlement` entry with the same network,
+    /// asset, amount, payTo and `maxTimeoutSeconds` and the scheme's `extra` (EIP-712 domain,
+    /// `receiverAuthorizer`, `withdrawDelay`, `minDeposit`). `exact` comes first, so clients that
+    /// only know it keep paying with it.
     pub fn requirements_v2(&self) -> Vec<v2::PaymentRequirements> {
-        self.options
-            .iter()
-            .map(|o| v2::PaymentRequirements {
-                scheme: SCHEME.into(),
+        let mut out = Vec::with_capacity(self.options.len() * 2);
+        for o in &self.options {
+            let entry = |scheme: &str, extra: JsonMap| v2::PaymentRequirements {
+                scheme: scheme.into(),
                 network: o.network.clone(),
                 amount: o.amount,
                 asset: o.asset.to_checksum(None),
                 pay_to: o.pay_to.to_checksum(None),
                 max_timeout_seconds: self.max_timeout_seconds,
-                extra: Some(Self::extra(o)),
+                extra: Some(extra),
                 other: JsonMap::new(),
-            })
-            .collect()
+            };
+            out.push(entry(SCHEME, Self::extra(o)));
+            let batch_extra = o
+                .batch
+                .as_ref()
+                .filter(|_| self.batch)
+                .and_then(|b| b.extra(&o.eip712_name, &o.eip712_version));
+            if let Some(extra) = batch_extra {
+                out.push(entry(BATCH_SCHEME, extra));
+            }
+        }
+        out
     }
 
-    /// The v1 `accepts` list: the options whose network has a v1 name.
+    /// The v1 `accepts` list: the options whose network has a v1 name (`exact` only:
+    /// `batch-settlement` is a v2 scheme).
     pub fn requirements_v1(&self, resource_url: &str) -> Vec<v1::PaymentRequirements> {
         self.options
             .iter()
