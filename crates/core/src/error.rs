@@ -201,6 +201,39 @@ reasons! {
     /// A claim row's `receiverAuthorizer` differs from the batch signer's.
     InvalidBatchSettlementEvmAuthorizerAddressMismatch =
         "invalid_batch_settlement_evm_authorizer_address_mismatch",
+    /// A channel-state read from the chain failed.
+    InvalidBatchSettlementEvmRpcReadFailed =
+        "invalid_batch_settlement_evm_rpc_read_failed",
+    /// The deposit's simulation (`eth_call`) reverted.
+    InvalidBatchSettlementEvmDepositSimulationFailed =
+        "invalid_batch_settlement_evm_deposit_simulation_failed",
+    /// The deposit transaction reverted or was refused.
+    InvalidBatchSettlementEvmDepositTransactionFailed =
+        "invalid_batch_settlement_evm_deposit_transaction_failed",
+    /// The claim's simulation reverted.
+    InvalidBatchSettlementEvmClaimSimulationFailed =
+        "invalid_batch_settlement_evm_claim_simulation_failed",
+    /// The claim transaction reverted or was refused.
+    InvalidBatchSettlementEvmClaimTransactionFailed =
+        "invalid_batch_settlement_evm_claim_transaction_failed",
+    /// The settle's simulation reverted.
+    InvalidBatchSettlementEvmSettleSimulationFailed =
+        "invalid_batch_settlement_evm_settle_simulation_failed",
+    /// The settle transaction reverted or was refused.
+    InvalidBatchSettlementEvmSettleTransactionFailed =
+        "invalid_batch_settlement_evm_settle_transaction_failed",
+    /// The refund's simulation reverted.
+    InvalidBatchSettlementEvmRefundSimulationFailed =
+        "invalid_batch_settlement_evm_refund_simulation_failed",
+    /// The refund transaction reverted or was refused.
+    InvalidBatchSettlementEvmRefundTransactionFailed =
+        "invalid_batch_settlement_evm_refund_transaction_failed",
+    /// The receiver has claimed nothing that is not settled yet.
+    InvalidBatchSettlementEvmNothingToSettle =
+        "invalid_batch_settlement_evm_nothing_to_settle",
+    /// No receiver-authorizer key to sign a claim or refund (reference SDK).
+    InvalidBatchSettlementEvmAuthorizerNotConfigured =
+        "invalid_batch_settlement_evm_authorizer_not_configured",
 
     // ---- client side (this project) ----
     /// The 402 challenge could not be parsed.

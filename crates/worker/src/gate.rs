@@ -18,7 +18,7 @@ use x402_core::wire::header::{
     self, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT, X_PAYMENT_RESPONSE,
 };
 use x402_core::wire::{AnyPaymentPayload, SettleResponse};
-use x402_core::{Error, Reason, B256};
+use x402_core::{Address, Error, Reason, B256};
 
 /// Serves a request to a priced route.
 pub(crate) async fn paid(
@@ -44,6 +44,7 @@ pub(crate) async fn paid(
             html: respond::is_browser(&req),
             allow_origin: origin,
             paywall_scripts: &app.config.paywall_scripts,
+            corrective: None,
         })
     };
 
@@ -65,6 +66,12 @@ pub(crate) async fn paid(
         Ok(None) => return challenge(pass_error.as_ref(), None),
         Err(e) => return challenge(Some(&e), None),
     };
+    // A batch-settlement payment (a deposit, a voucher, a refund) goes to its channel.
+    if let AnyPaymentPayload::V2(p) = &payment {
+        if p.accepted.scheme == x402_core::scheme::batch::SCHEME {
+            return crate::batch::flow::paid(app, ctx, route, &req, env, p).await;
+        }
+    }
     let offered_v2 = route.requirements_v2();
     let offered_v1 = route.requirements_v1(&ctx.resource_url);
     let verdict =
@@ -363,15 +370,38 @@ fn receipt_headers(
             v,
         ));
     }
-    let expires = settled_at.saturating_add(route.pass_lifetime_seconds);
+    out.extend(pass_headers(
+        app,
+        ctx,
+        route,
+        r.verified.payer,
+        tx.parse().unwrap_or(B256::ZERO),
+        settled_at,
+    ));
+    out
+}
+
+/// The access pass for `ctx.path`, when the route issues passes: as a header and as a cookie
+/// scoped to the resource path, expiring `passLifetimeSeconds` after the payment at `paid_at`
+/// (a retry gets a pass that ends when the first did).
+pub(crate) fn pass_headers(
+    app: &App,
+    ctx: &Ctx,
+    route: &Route,
+    payer: Address,
+    transaction: B256,
+    paid_at: u64,
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let expires = paid_at.saturating_add(route.pass_lifetime_seconds);
     if let (Some(secret), true) = (
         app.pass_secrets.first(),
         route.pass_lifetime_seconds > 0 && expires > ctx.now,
     ) {
         let claims = PassClaims {
             path: ctx.path.clone(),
-            payer: r.verified.payer,
-            transaction: tx.parse().unwrap_or(B256::ZERO),
+            payer,
+            transaction,
             expires,
         };
         if let Ok(p) = pass::issue(secret, &claims) {

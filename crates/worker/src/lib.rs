@@ -21,7 +21,7 @@ mod gate;
 mod respond;
 mod settle;
 
-pub use durable::{Relayer, ReplayGuard};
+pub use durable::{Channel, Relayer, ReplayGuard};
 
 use std::{cell::RefCell, rc::Rc};
 use worker::{event, Context, Env, Request, Response, Result};
@@ -35,12 +35,17 @@ const PASS_SECRET: &str = "X402_PASS_SECRET";
 /// The previous pass secret during a rotation: its passes are still honoured until they
 /// expire, new ones are signed with [`PASS_SECRET`].
 const PASS_SECRET_PREVIOUS: &str = "X402_PASS_SECRET_PREVIOUS";
+/// The `batch-settlement` receiver authorizer's key: signs claims and refunds of the channels
+/// this Worker serves (its address is the offers' `extra.receiverAuthorizer`).
+const RECEIVER_AUTHORIZER_KEY: &str = "X402_RECEIVER_AUTHORIZER_KEY";
 
 /// The configuration and secrets of this Worker.
 pub(crate) struct App {
     pub(crate) config: Config,
     /// Pass secrets: the current one (signs), then the previous one (still verifies).
     pub(crate) pass_secrets: Vec<Vec<u8>>,
+    /// The `batch-settlement` receiver authorizer (when batch-settlement is configured).
+    pub(crate) receiver_authorizer: Option<x402_core::evm::signer::LocalSigner>,
 }
 
 /// What a request is, once normalised.
@@ -65,7 +70,7 @@ thread_local! {
 }
 
 /// The configuration and secrets, parsed once per isolate (see [`LOADED`]).
-fn load(env: &Env) -> std::result::Result<Rc<App>, Error> {
+pub(crate) fn load(env: &Env) -> std::result::Result<Rc<App>, Error> {
     // A table in [vars] arrives as an object; a string holding JSON is accepted too
     // (`wrangler dev --var X402:'{...}'`, generated test configs). The engine's own
     // JSON.stringify gives the text the cache is keyed by: no Rust-side conversion per request.
@@ -90,8 +95,18 @@ fn load(env: &Env) -> std::result::Result<Rc<App>, Error> {
         .secret(facilitator::ENDPOINT_TOKEN)
         .ok()
         .map(|s| s.to_string());
+    let authorizer_key = env
+        .secret(RECEIVER_AUTHORIZER_KEY)
+        .ok()
+        .map(|s| s.to_string());
     let mut key = raw.clone();
-    for part in [&pass_secret, &pass_previous, &relayer_key, &endpoint_token] {
+    for part in [
+        &pass_secret,
+        &pass_previous,
+        &relayer_key,
+        &endpoint_token,
+        &authorizer_key,
+    ] {
         key.push('\0');
         key.push_str(part.as_deref().unwrap_or("\u{1}"));
     }
@@ -104,7 +119,13 @@ fn load(env: &Env) -> std::result::Result<Rc<App>, Error> {
     }
     let pass_previous = pass_previous.filter(|_| pass_secret.is_some());
     let pass_secrets = [pass_secret, pass_previous];
-    let app = Rc::new(parse_app(&raw, pass_secrets, relayer_key, endpoint_token)?);
+    let secrets = Secrets {
+        pass: pass_secrets,
+        relayer_key,
+        endpoint_token,
+        authorizer_key,
+    };
+    let app = Rc::new(parse_app(&raw, secrets)?);
     LOADED.with_borrow_mut(|l| *l = Some((key, app.clone())));
     Ok(app)
 }
@@ -120,17 +141,43 @@ fn parse_config(raw: &str) -> std::result::Result<Config, Error> {
     Config::from_json(&json).map_err(|e| e.context(CONFIG_VAR))
 }
 
-/// Parses and checks the configuration and the secrets it needs.
-fn parse_app(
-    raw: &str,
-    pass_secrets: [Option<String>; 2],
+/// The secrets the configuration may need.
+struct Secrets {
+    pass: [Option<String>; 2],
     relayer_key: Option<String>,
     endpoint_token: Option<String>,
-) -> std::result::Result<App, Error> {
-    let config = parse_config(raw)?;
-    facilitator::check_token(&config, endpoint_token.as_deref())?;
+    authorizer_key: Option<String>,
+}
+
+/// The receiver authorizer of a configuration with `batchSettlement`: the key's address, which
+/// must be the configured `receiverAuthorizer` when one is written down.
+fn receiver_authorizer(
+    config: &mut Config,
+    key: Option<&str>,
+) -> std::result::Result<Option<x402_core::evm::signer::LocalSigner>, Error> {
+    if config.batch.is_none() {
+        return Ok(None);
+    }
+    let key = key.ok_or_else(|| {
+        Error::new(
+            Reason::InvalidConfig,
+            format!("{RECEIVER_AUTHORIZER_KEY}: secret required for batchSettlement (it signs the channels' claims and refunds)"),
+        )
+    })?;
+    let signer = x402_core::evm::signer::LocalSigner::from_hex(key.trim())
+        .map_err(|e| e.context(RECEIVER_AUTHORIZER_KEY))?;
+    config.set_receiver_authorizer(signer.address())?;
+    Ok(Some(signer))
+}
+
+/// Parses and checks the configuration and the secrets it needs.
+fn parse_app(raw: &str, given: Secrets) -> std::result::Result<App, Error> {
+    let mut config = parse_config(raw)?;
+    let relayer_key = given.relayer_key;
+    facilitator::check_token(&config, given.endpoint_token.as_deref())?;
+    let receiver_authorizer = receiver_authorizer(&mut config, given.authorizer_key.as_deref())?;
     let mut secrets = Vec::new();
-    for (name, secret) in [PASS_SECRET, PASS_SECRET_PREVIOUS].iter().zip(pass_secrets) {
+    for (name, secret) in [PASS_SECRET, PASS_SECRET_PREVIOUS].iter().zip(given.pass) {
         let Some(s) = secret else { continue };
         if s.len() < x402_core::gate::pass::MIN_SECRET_LEN {
             return Err(Error::new(
@@ -171,6 +218,7 @@ fn parse_app(
     Ok(App {
         config,
         pass_secrets: secrets,
+        receiver_authorizer,
     })
 }
 

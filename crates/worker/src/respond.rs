@@ -4,7 +4,9 @@
 use serde_json::{json, Value};
 use worker::{Headers, Request, Response, ResponseBuilder};
 use x402_core::evm::money::format_amount;
+use x402_core::evm::network::Network;
 use x402_core::gate::config::Route;
+use x402_core::scheme::batch::response::{add_corrective_state, ChannelState, VoucherState};
 use x402_core::wire::header::{self, PAYMENT_REQUIRED, PAYMENT_RESPONSE, X_PAYMENT_RESPONSE};
 use x402_core::wire::SettleResponse;
 use x402_core::{Error, Reason};
@@ -85,6 +87,18 @@ pub(crate) struct Challenge<'a> {
     pub(crate) allow_origin: &'a str,
     /// Extra module scripts of the HTML paywall page (`paywallScripts`).
     pub(crate) paywall_scripts: &'a [String],
+    /// A `batch-settlement` corrective 402: the channel state (and the server's latest
+    /// voucher) added to the batch offer of the payment's network.
+    pub(crate) corrective: Option<Corrective<'a>>,
+}
+
+/// The state a corrective 402 carries (x402 `scheme_batch_settlement_evm.md`, "Cumulative
+/// amount mismatch").
+#[derive(Clone, Copy)]
+pub(crate) struct Corrective<'a> {
+    pub(crate) network: &'a Network,
+    pub(crate) state: &'a ChannelState,
+    pub(crate) voucher: Option<&'a VoucherState>,
 }
 
 /// A 402 challenge: `PAYMENT-REQUIRED` always; body the v1 form for v1 clients (or when the
@@ -93,9 +107,12 @@ pub(crate) fn challenge(c: &Challenge<'_>) -> Response {
     let error_text = c
         .error
         .map_or_else(|| "Payment required".to_string(), |e| e.code().to_string());
-    let pr = c
+    let mut pr = c
         .route
         .payment_required(c.resource_url, Some(error_text.clone()));
+    if let Some(k) = c.corrective {
+        add_corrective_state(&mut pr.accepts, k.network, k.state, k.voucher);
+    }
     let h = Headers::new();
     cors(&h, c.allow_origin);
     let _ = h.set("Cache-Control", "no-store");

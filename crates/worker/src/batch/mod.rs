@@ -1,1 +1,2 @@
+pub(crate) mod flow;
 pub(crate) mod onchain;

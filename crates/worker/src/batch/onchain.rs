@@ -16,8 +16,6 @@
 //! Every refusal carries a reason code. A transaction whose outcome is unknown (broadcast
 //! without receipt in time, or a facilitator that did not answer) is [`TxFail::Pending`], with
 //! the hash when there is one: never sent again.
-// The paid flow (batch/mod.rs) that calls these lands next.
-#![allow(dead_code)]
 
 use crate::chain::{self, Receipt, RpcError};
 use crate::durable::{SendResult, SendTx, RELAYER_KEY};
@@ -76,15 +74,6 @@ pub(crate) enum TxFail {
     Pending { transaction: String, error: Error },
     /// Nothing happened on chain (refused, simulation failed, or reverted).
     Failed(Error),
-}
-
-impl TxFail {
-    /// The error either way.
-    pub(crate) fn error(&self) -> &Error {
-        match self {
-            TxFail::Pending { error, .. } | TxFail::Failed(error) => error,
-        }
-    }
 }
 
 // ---- JSON-RPC ---------------------------------------------------------------------------

@@ -24,29 +24,36 @@ use alloy_sol_types::{SolCall, SolValue};
 
 /// The codes of the scheme's on-chain failures (x402 `scheme_batch_settlement_evm.md`, "Error
 /// codes": `…_rpc_read_failed`, `…_<op>_simulation_failed`, `…_<op>_transaction_failed`)
-/// that [`Reason`] does not have yet, each mapped here, once, to the closest existing reason
-/// (the message names the scheme's code). When the variants are added, only these change.
+/// under the names the Worker's on-chain operations use.
 pub mod codes {
     use crate::error::Reason;
 
     /// `invalid_batch_settlement_evm_rpc_read_failed`: a channel-state read failed.
-    pub const RPC_READ_FAILED: Reason = Reason::UnexpectedVerifyError;
+    pub const RPC_READ_FAILED: Reason = Reason::InvalidBatchSettlementEvmRpcReadFailed;
     /// `invalid_batch_settlement_evm_deposit_simulation_failed`.
-    pub const DEPOSIT_SIMULATION_FAILED: Reason = Reason::InvalidTransactionState;
+    pub const DEPOSIT_SIMULATION_FAILED: Reason =
+        Reason::InvalidBatchSettlementEvmDepositSimulationFailed;
     /// `invalid_batch_settlement_evm_deposit_transaction_failed`.
-    pub const DEPOSIT_TRANSACTION_FAILED: Reason = Reason::UnexpectedSettleError;
+    pub const DEPOSIT_TRANSACTION_FAILED: Reason =
+        Reason::InvalidBatchSettlementEvmDepositTransactionFailed;
     /// `invalid_batch_settlement_evm_claim_simulation_failed`.
-    pub const CLAIM_SIMULATION_FAILED: Reason = Reason::InvalidTransactionState;
+    pub const CLAIM_SIMULATION_FAILED: Reason =
+        Reason::InvalidBatchSettlementEvmClaimSimulationFailed;
     /// `invalid_batch_settlement_evm_claim_transaction_failed`.
-    pub const CLAIM_TRANSACTION_FAILED: Reason = Reason::UnexpectedSettleError;
+    pub const CLAIM_TRANSACTION_FAILED: Reason =
+        Reason::InvalidBatchSettlementEvmClaimTransactionFailed;
     /// `invalid_batch_settlement_evm_settle_simulation_failed`.
-    pub const SETTLE_SIMULATION_FAILED: Reason = Reason::InvalidTransactionState;
+    pub const SETTLE_SIMULATION_FAILED: Reason =
+        Reason::InvalidBatchSettlementEvmSettleSimulationFailed;
     /// `invalid_batch_settlement_evm_settle_transaction_failed`.
-    pub const SETTLE_TRANSACTION_FAILED: Reason = Reason::UnexpectedSettleError;
+    pub const SETTLE_TRANSACTION_FAILED: Reason =
+        Reason::InvalidBatchSettlementEvmSettleTransactionFailed;
     /// `invalid_batch_settlement_evm_refund_simulation_failed`.
-    pub const REFUND_SIMULATION_FAILED: Reason = Reason::InvalidTransactionState;
+    pub const REFUND_SIMULATION_FAILED: Reason =
+        Reason::InvalidBatchSettlementEvmRefundSimulationFailed;
     /// `invalid_batch_settlement_evm_refund_transaction_failed`.
-    pub const REFUND_TRANSACTION_FAILED: Reason = Reason::UnexpectedSettleError;
+    pub const REFUND_TRANSACTION_FAILED: Reason =
+        Reason::InvalidBatchSettlementEvmRefundTransactionFailed;
     /// The wire code of `invalid_batch_settlement_evm_nothing_to_settle` (a facilitator's
     /// answer when the receiver has nothing claimed and unsettled: not a failure).
     pub const NOTHING_TO_SETTLE: &str = "invalid_batch_settlement_evm_nothing_to_settle";
