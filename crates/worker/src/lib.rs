@@ -149,21 +149,22 @@ struct Secrets {
     authorizer_key: Option<String>,
 }
 
-/// The receiver authorizer of a configuration with `batchSettlement`: the key's address, which
-/// must be the configured `receiverAuthorizer` when one is written down.
+/// The receiver authorizer: required with `batchSettlement` (its address must be the
+/// configured `receiverAuthorizer` when one is written down); kept without it too, so channels
+/// served under an earlier configuration are still claimed.
 fn receiver_authorizer(
     config: &mut Config,
     key: Option<&str>,
 ) -> std::result::Result<Option<x402_core::evm::signer::LocalSigner>, Error> {
-    if config.batch.is_none() {
-        return Ok(None);
-    }
-    let key = key.ok_or_else(|| {
-        Error::new(
+    let Some(key) = key else {
+        if config.batch.is_none() {
+            return Ok(None);
+        }
+        return Err(Error::new(
             Reason::InvalidConfig,
             format!("{RECEIVER_AUTHORIZER_KEY}: secret required for batchSettlement (it signs the channels' claims and refunds)"),
-        )
-    })?;
+        ));
+    };
     let signer = x402_core::evm::signer::LocalSigner::from_hex(key.trim())
         .map_err(|e| e.context(RECEIVER_AUTHORIZER_KEY))?;
     config.set_receiver_authorizer(signer.address())?;

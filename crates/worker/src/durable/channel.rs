@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 use x402_core::encoding::decimal_u256;
-use x402_core::scheme::batch::channel::{self, ChannelRecord, Refusal, Request as ChannelRequest};
+use x402_core::scheme::batch::channel::{
+    self, ChannelRecord, ClaimPolicy, Refusal, Request as ChannelRequest,
+};
 use x402_core::scheme::batch::response::{ChannelState, SuccessExtra, VoucherState};
 use x402_core::scheme::batch::wire::{ChannelConfigJson, VoucherJson};
 use x402_core::U256;
@@ -160,6 +162,18 @@ struct Stored {
     unclaimed_since: u64,
     /// The transaction the pending request broadcast (a deposit or a refund), outcome unknown.
     held_tx: Option<String>,
+}
+
+/// The claim policy of a channel: the configuration's for its chain and token, or, for a
+/// channel no route offers any more (an earlier configuration's), claim at once.
+fn claim_policy(app: &crate::App, s: &Stored) -> ClaimPolicy {
+    app.config
+        .claim_policy(s.chain_id, s.record.config.token)
+        .unwrap_or(ClaimPolicy {
+            threshold: U256::from(1u8),
+            max_age: 0,
+            withdrawal_margin: 0,
+        })
 }
 
 /// One channel's object.
@@ -322,7 +336,7 @@ impl Channel {
         if s.record.unclaimed().is_zero() {
             return None;
         }
-        let policy = app.config.claim_policy(s.chain_id, s.record.config.token)?;
+        let policy = claim_policy(app, s);
         let interval = app.config.check_interval_seconds();
         let mut at = now.saturating_add(interval.max(1));
         at = at.min(s.unclaimed_since.saturating_add(policy.max_age));
@@ -389,9 +403,7 @@ impl Channel {
         let Some(s) = self.stored.borrow().clone() else {
             return;
         };
-        let Some(policy) = app.config.claim_policy(s.chain_id, s.record.config.token) else {
-            return;
-        };
+        let policy = claim_policy(app, &s);
         // A pending withdrawal is claimed at once: waiting for the margin gains nothing and
         // risks the deadline.
         let withdrawal = s.record.withdraw_requested_at != 0;
@@ -454,8 +466,13 @@ impl Channel {
 
     async fn handle(&self, op: ChannelOp) -> Result<Value> {
         let mut schedule_at = None;
+        let mut changed = true;
         let answer = match op {
-            ChannelOp::Begin(b) => json!(self.begin(&b)),
+            ChannelOp::Begin(b) => {
+                let began = self.begin(&b);
+                changed = matches!(began, Began::Reserved { .. });
+                json!(began)
+            }
             ChannelOp::Commit {
                 pending_id,
                 cost,
@@ -519,7 +536,9 @@ impl Channel {
                 json!({"status": "refunded"})
             }
         };
-        self.persist().await?;
+        if changed {
+            self.persist().await?;
+        }
         if let Some(now) = schedule_at {
             self.schedule(now).await;
         }
