@@ -43,9 +43,19 @@ function durable(Inner) {
         return trapped(e);
       }
     }
+    async alarm() {
+      if (typeof this.inner.alarm !== "function") return;
+      try {
+        await this.inner.alarm();
+      } catch (e) {
+        trapped(e);
+        throw e; // the runtime retries a failed alarm
+      }
+    }
   };
 }
 
 export const ReplayGuard = durable(rust.ReplayGuard);
 export const Relayer = durable(rust.Relayer);
+export const Channel = durable(rust.Channel);
 void init;
