@@ -69,7 +69,7 @@ let seq = 0;
  * Starts `wrangler dev` with the given X402 configuration object and secrets.
  * Returns { url, logFile, stop }.
  */
-export async function startWorker({ config, secrets = {}, readyTimeoutMs = 90_000 } = {}) {
+export async function startWorker({ config, secrets = {}, readyTimeoutMs = 90_000, attempt = 1 } = {}) {
   buildWorker();
   const dir = path.join(ARTIFACTS_DIR, `worker-${process.pid}-${++seq}`);
   rmSync(dir, { recursive: true, force: true });
@@ -164,6 +164,11 @@ export async function startWorker({ config, secrets = {}, readyTimeoutMs = 90_00
   }
   await stop();
   const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n') : '';
+  // A free port can be taken between freePort() and wrangler's listen (another Worker starting at
+  // the same time): start again on new ports.
+  if (tail.includes('Address already in use') && attempt < 4) {
+    return startWorker({ config, secrets, readyTimeoutMs, attempt: attempt + 1 });
+  }
   throw new Error(`wrangler dev did not become ready on ${url}\n${tail}`);
 }
 
