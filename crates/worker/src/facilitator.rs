@@ -7,7 +7,9 @@
 //! its payTo, asset, network, amount and `maxTimeoutSeconds`), so its relayer never pays gas for
 //! anyone else's transfers, unless the operator configures `openFacilitator`. Either way an
 //! amount of 0, a `maxTimeoutSeconds` over a day and an asset this Worker does not settle are
-//! refused.
+//! refused. `batch-settlement` requests (settlement mode `self` only) are served by `batch` below:
+//! client payloads against the same offers, the channel manager's claim, settle and refund
+//! payloads only for this Worker's receivers and receiver authorizer.
 
 use crate::body::{self, BodyError};
 use crate::durable::RELAYER_KEY;
@@ -19,6 +21,7 @@ use worker::{Env, Request, Response};
 use x402_core::evm::signer::LocalSigner;
 use x402_core::gate::config::{Config, Settlement};
 use x402_core::gate::replay::{Decision, Outcome as GuardOutcome};
+use x402_core::scheme::batch::SCHEME as BATCH_SCHEME;
 use x402_core::scheme::exact::verify::{self, VerifiedPayment};
 use x402_core::wire::facilitator::FacilitatorRequest;
 use x402_core::wire::{v1, v2, SettleResponse, VerifyResponse};
@@ -128,7 +131,11 @@ pub(crate) async fn handle(
         ));
     }
     if endpoint == "/supported" {
-        let s = app.config.supported(relayer_address(env));
+        let mut s = app.config.supported(relayer_address(env));
+        if !matches!(app.config.settlement, Settlement::SelfSettle { .. }) {
+            // batch-settlement is served here only in settlement mode "self" (see `batch`).
+            s.kinds.retain(|k| k.scheme != BATCH_SCHEME);
+        }
         return Ok(json_response(
             200,
             &serde_json::to_value(s).unwrap_or_default(),
@@ -164,6 +171,26 @@ pub(crate) async fn handle(
         Ok(r) => r,
         Err(e) => return Ok(reject(400, &e, origin)),
     };
+    if let FacilitatorRequest::V2 {
+        payment_payload,
+        payment_requirements,
+    } = &request
+    {
+        if payment_requirements.scheme == BATCH_SCHEME {
+            let verify = endpoint == "/verify";
+            let answer = batch::answer(
+                app,
+                ctx,
+                env,
+                &request,
+                payment_payload,
+                payment_requirements,
+                verify,
+            )
+            .await;
+            return Ok(json_response(200, &answer, origin));
+        }
+    }
     let onchain_now = endpoint == "/verify";
     let (network, verified) = match check(app, ctx, &request, onchain_now).await {
         Ok(v) => v,
@@ -485,4 +512,453 @@ fn judge_requirements(config: &Config, request: &FacilitatorRequest) -> Result<(
     Err(refused(format!(
         "paymentRequirements are not an offer of this Worker ({differs}); this facilitator only judges its own routes' offers"
     )))
+}
+
+/// `batch-settlement` on `/verify` and `/settle` (x402
+/// `specs/schemes/batch-settlement/scheme_batch_settlement_evm.md`, "Verification",
+/// "Settlement"), in settlement mode `self` only: the Worker is then the channels' facilitator,
+/// with the same on-chain code as its paywall ([`crate::batch::onchain`]).
+///
+/// - Client payloads (`deposit`, `voucher`, `refund` on `/verify`; `deposit` on `/settle`) must
+///   pay one of this Worker's own batch offers ([`judge_requirements`], as for `exact`; with
+///   `openFacilitator`, any payTo and price in a token the batch offers use).
+/// - Server-authored payloads on `/settle` (`claim`, `settle`, enriched `refund`; the reference
+///   channel manager sends them with `amount: "0"`, `maxTimeoutSeconds: 0`, `extra: {}`, so they
+///   are not route offers) are judged by what they touch: every channel's (and the settle's)
+///   receiver and token must be a payTo and asset of this Worker's batch offers on that network
+///   (with `openFacilitator`: the token only), and every channel's `receiverAuthorizer` must be
+///   this Worker's key (`invalid_batch_settlement_evm_authorizer_address_mismatch`): the Worker
+///   signs every claim and refund itself, so a `claimAuthorizerSignature` or
+///   `refundAuthorizerSignature` sent along is not needed and not used.
+///
+/// In settlement mode `facilitator` the scheme is refused (`unsupported_scheme`) and left out of
+/// `/supported`: this Worker then has no relayer of its own to settle with.
+mod batch {
+    use super::{judge_requirements, BATCH_SCHEME};
+    use crate::batch::onchain::{self, TxFail};
+    use crate::{App, Ctx};
+    use serde_json::{json, Value};
+    use worker::Env;
+    use x402_core::encoding::decimal_u256;
+    use x402_core::evm::network::Network;
+    use x402_core::evm::signer::LocalSigner;
+    use x402_core::gate::config::{Config, Settlement};
+    use x402_core::scheme::batch::digest::channel_id;
+    use x402_core::scheme::batch::onchain as calls;
+    use x402_core::scheme::batch::response::{BatchSettleResponse, SuccessExtra};
+    use x402_core::scheme::batch::rules::Use;
+    use x402_core::scheme::batch::types::BATCH_SETTLEMENT;
+    use x402_core::scheme::batch::wire::{
+        BatchPayload, BatchRequirement, ChannelConfigJson, RefundPayload, VoucherClaimJson,
+    };
+    use x402_core::wire::facilitator::FacilitatorRequest;
+    use x402_core::wire::{v2, SettleResponse, VerifyResponse};
+    use x402_core::{Address, Error, Reason, U256};
+
+    /// A refusal or a failed settlement: the error, the transaction (a pending one's hash, else
+    /// `""`) and the payer when known.
+    struct Failure {
+        error: Error,
+        transaction: String,
+        payer: Option<String>,
+    }
+
+    impl Failure {
+        fn new(error: Error, payer: &Option<String>) -> Self {
+            Self {
+                error,
+                transaction: String::new(),
+                payer: payer.clone(),
+            }
+        }
+
+        fn tx(fail: TxFail, payer: &Option<String>) -> Self {
+            match fail {
+                TxFail::Pending { transaction, error } => Self {
+                    error,
+                    transaction,
+                    payer: payer.clone(),
+                },
+                TxFail::Failed(error) => Self::new(error, payer),
+            }
+        }
+    }
+
+    /// The answer (HTTP 200) to a `/verify` or `/settle` of a `batch-settlement` requirement.
+    pub(super) async fn answer(
+        app: &App,
+        ctx: &Ctx,
+        env: &Env,
+        request: &FacilitatorRequest,
+        payment: &v2::PaymentPayload,
+        requirements: &v2::PaymentRequirements,
+        verify: bool,
+    ) -> Value {
+        match judge_and_run(app, ctx, env, request, payment, requirements, verify).await {
+            Ok(v) => v,
+            Err(f) if verify => json!(VerifyResponse::invalid(&f.error, f.payer)),
+            Err(f) => json!(SettleResponse::failure(
+                &f.error,
+                f.transaction,
+                requirements.network.to_string(),
+                f.payer
+            )),
+        }
+    }
+
+    fn kind_error(reason: Reason, msg: &str) -> Error {
+        Error::new(reason, msg.to_string())
+    }
+
+    async fn judge_and_run(
+        app: &App,
+        ctx: &Ctx,
+        env: &Env,
+        request: &FacilitatorRequest,
+        payment: &v2::PaymentPayload,
+        requirements: &v2::PaymentRequirements,
+        verify: bool,
+    ) -> Result<Value, Failure> {
+        let none = None;
+        if !matches!(app.config.settlement, Settlement::SelfSettle { .. }) {
+            return Err(Failure::new(
+                kind_error(Reason::UnsupportedScheme, "batch-settlement is served by these endpoints only in settlement mode \"self\"; this Worker settles through a facilitator: send batch-settlement requests to that facilitator"),
+                &none,
+            ));
+        }
+        let Some(signer) = app.receiver_authorizer.as_ref() else {
+            return Err(Failure::new(
+                kind_error(
+                    Reason::UnsupportedScheme,
+                    "batch-settlement is not configured on this Worker",
+                ),
+                &none,
+            ));
+        };
+        let payload =
+            BatchPayload::from_json(&payment.payload).map_err(|e| Failure::new(e, &none))?;
+        let payer = payload.channel().map(|(c, _)| c.payer.to_checksum(None));
+        let enriched = |r: &RefundPayload| {
+            r.amount.is_some() && r.refund_nonce.is_some() && r.claims.is_some()
+        };
+        match (&payload, verify) {
+            (BatchPayload::Deposit(_) | BatchPayload::Voucher(_) | BatchPayload::Refund(_), true)
+            | (BatchPayload::Deposit(_), false) => {
+                client_payload(app, ctx, env, request, payment, requirements, &payload, verify, &payer)
+                    .await
+            }
+            (BatchPayload::Refund(r), false) if enriched(r) => {
+                refund(app, env, requirements, r, signer, &payer).await
+            }
+            (BatchPayload::Claim(c), false) => claim(app, env, requirements, &c.claims, signer).await,
+            (BatchPayload::Settle(s), false) => {
+                settle(app, env, requirements, s.receiver, s.token).await
+            }
+            (BatchPayload::Voucher(_), false) => Err(Failure::new(
+                kind_error(Reason::InvalidBatchSettlementEvmPayloadType, "a voucher is not settled on its own: the receiver's server charges it and later sends a claim payload"),
+                &payer,
+            )),
+            (BatchPayload::Refund(_), false) => Err(Failure::new(
+                kind_error(Reason::InvalidBatchSettlementEvmRefundPayload, "a refund to settle is enriched by the receiver's server (amount, refundNonce, claims)"),
+                &payer,
+            )),
+            (BatchPayload::Claim(_) | BatchPayload::Settle(_), true) => Err(Failure::new(
+                kind_error(Reason::InvalidBatchSettlementEvmPayloadType, "claim and settle payloads are only settled (POST /settle), not verified"),
+                &none,
+            )),
+        }
+    }
+
+    /// A client's deposit, voucher or refund against one of this Worker's offers: `/verify`
+    /// answers the channel's state (before the deposit, for a deposit); `/settle` of a deposit
+    /// verifies it again, then sends it.
+    #[allow(clippy::too_many_arguments)]
+    async fn client_payload(
+        app: &App,
+        ctx: &Ctx,
+        env: &Env,
+        request: &FacilitatorRequest,
+        payment: &v2::PaymentPayload,
+        requirements: &v2::PaymentRequirements,
+        payload: &BatchPayload,
+        verify: bool,
+        payer: &Option<String>,
+    ) -> Result<Value, Failure> {
+        let fail = |e: Error| Failure::new(e, payer);
+        judge_requirements(&app.config, request).map_err(fail)?;
+        let offer = BatchRequirement::from_v2(requirements).map_err(fail)?;
+        let settlement = &app.config.settlement;
+        let state = match payload {
+            BatchPayload::Deposit(d) => {
+                onchain::verify_deposit(env, settlement, &offer, payment, d, ctx.now).await
+            }
+            BatchPayload::Voucher(v) => {
+                onchain::verify_channel(
+                    env,
+                    settlement,
+                    &offer,
+                    payment,
+                    &v.channel_config,
+                    &v.voucher,
+                    Use::Voucher,
+                    ctx.now,
+                )
+                .await
+            }
+            BatchPayload::Refund(r) => {
+                onchain::verify_channel(
+                    env,
+                    settlement,
+                    &offer,
+                    payment,
+                    &r.channel_config,
+                    &r.voucher,
+                    Use::Refund,
+                    ctx.now,
+                )
+                .await
+            }
+            BatchPayload::Claim(_) | BatchPayload::Settle(_) => Err(Error::new(
+                Reason::InvalidBatchSettlementEvmPayloadType,
+                "not a client payload",
+            )),
+        }
+        .map_err(fail)?;
+        if verify {
+            return Ok(json!({"isValid": true, "payer": payer, "extra": state.to_json()}));
+        }
+        let BatchPayload::Deposit(d) = payload else {
+            return Err(fail(Error::new(
+                Reason::InvalidBatchSettlementEvmPayloadType,
+                "only a deposit is settled from a client payload",
+            )));
+        };
+        let (transaction, post) = onchain::settle_deposit(env, settlement, &offer, payment, d)
+            .await
+            .map_err(|f| Failure::tx(f, payer))?;
+        Ok(json!(BatchSettleResponse {
+            success: true,
+            error_reason: None,
+            error_message: None,
+            payer: payer.clone(),
+            transaction,
+            network: offer.network.to_string(),
+            amount: Some(decimal_u256::format(&d.deposit.amount)),
+            extra: Some(SuccessExtra {
+                channel_state: post,
+                charged_amount: None,
+            }),
+        }))
+    }
+
+    /// The chain a server-authored requirement names.
+    fn chain_of(requirements: &v2::PaymentRequirements) -> Result<u64, Error> {
+        requirements.network.chain_id().ok_or_else(|| {
+            Error::new(
+                Reason::InvalidNetwork,
+                format!("{} is not an EVM network", requirements.network),
+            )
+        })
+    }
+
+    /// Whether `receiver` and `token` on `network` are a payTo and asset of this Worker's
+    /// batch-settlement offers (with `openFacilitator`, whether `token` is one of their assets
+    /// there): the only channels and receivers server-authored payloads may touch.
+    fn served(
+        config: &Config,
+        network: &Network,
+        receiver: Address,
+        token: Address,
+    ) -> Result<(), Error> {
+        let offers: Vec<(Address, Address)> = config
+            .routes
+            .iter()
+            .flat_map(|r| r.requirements_v2())
+            .filter(|o| o.scheme == BATCH_SCHEME && &o.network == network)
+            .filter_map(|o| Some((o.asset.parse().ok()?, o.pay_to.parse().ok()?)))
+            .collect();
+        let refused = |m: String| Error::new(Reason::InvalidPaymentRequirements, m);
+        if !offers.iter().any(|(t, _)| *t == token) {
+            return Err(refused(format!(
+                "token {token} on {network} is not one this Worker's batch-settlement offers use"
+            )));
+        }
+        if config.open_facilitator || offers.iter().any(|(t, r)| *t == token && *r == receiver) {
+            return Ok(());
+        }
+        Err(refused(format!(
+            "receiver {receiver} is not this Worker's payTo for {token} on {network}; this facilitator only settles its own receivers' channels"
+        )))
+    }
+
+    /// A channel a server-authored payload touches: its receiver and token served, its
+    /// receiver authorizer this Worker's key.
+    fn own_channel(
+        config: &Config,
+        network: &Network,
+        channel: &ChannelConfigJson,
+        me: Address,
+    ) -> Result<(), Error> {
+        served(config, network, channel.receiver, channel.token)?;
+        if channel.receiver_authorizer != me {
+            return Err(Error::new(
+                Reason::InvalidBatchSettlementEvmAuthorizerAddressMismatch,
+                format!(
+                    "the channel's receiverAuthorizer {} is not this Worker's authorizer {me}",
+                    channel.receiver_authorizer
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The requirement of a server-authored payload names a served receiver and token, and
+    /// every claim row is one of this Worker's channels.
+    fn judge_server(
+        config: &Config,
+        requirements: &v2::PaymentRequirements,
+        rows: &[VoucherClaimJson],
+        me: Address,
+    ) -> Result<u64, Error> {
+        let chain_id = chain_of(requirements)?;
+        let bad = |f: &str| {
+            Error::new(
+                Reason::InvalidPaymentRequirements,
+                format!("paymentRequirements {f} is not an address"),
+            )
+        };
+        let receiver: Address = requirements.pay_to.parse().map_err(|_| bad("payTo"))?;
+        let token: Address = requirements.asset.parse().map_err(|_| bad("asset"))?;
+        served(config, &requirements.network, receiver, token)?;
+        for row in rows {
+            own_channel(config, &requirements.network, &row.voucher.channel, me)?;
+        }
+        Ok(chain_id)
+    }
+
+    /// `claim`: `claimWithSignature` of the rows, the batch signed with this Worker's key.
+    async fn claim(
+        app: &App,
+        env: &Env,
+        requirements: &v2::PaymentRequirements,
+        rows: &[VoucherClaimJson],
+        signer: &LocalSigner,
+    ) -> Result<Value, Failure> {
+        let none = None;
+        let chain_id = judge_server(&app.config, requirements, rows, signer.address())
+            .map_err(|e| Failure::new(e, &none))?;
+        let transaction = onchain::claim(env, &app.config.settlement, chain_id, rows, signer)
+            .await
+            .map_err(|f| Failure::tx(f, &none))?;
+        Ok(
+            json!({"success": true, "transaction": transaction, "network": requirements.network.to_string()}),
+        )
+    }
+
+    /// `settle`: pays the receiver what it claimed and was not paid (`amount`, read from
+    /// `receivers` just before); `nothing_to_settle` without a transaction when that is 0.
+    async fn settle(
+        app: &App,
+        env: &Env,
+        requirements: &v2::PaymentRequirements,
+        receiver: Address,
+        token: Address,
+    ) -> Result<Value, Failure> {
+        let none = None;
+        let fail = |e: Error| Failure::new(e, &none);
+        let chain_id = chain_of(requirements).map_err(fail)?;
+        served(&app.config, &requirements.network, receiver, token).map_err(fail)?;
+        let url = app.config.settlement.rpc_url().unwrap_or_default();
+        let read = crate::chain::rpc(
+            url,
+            "eth_call",
+            json!([{"to": BATCH_SETTLEMENT.to_string(), "data": calls::receivers_calldata(receiver, token).to_string()}, "latest"]),
+        )
+        .await
+        .map_err(|e| {
+            fail(Error::new(
+                Reason::InvalidBatchSettlementEvmRpcReadFailed,
+                format!("receivers({receiver}, {token}): {}", e.message()),
+            ))
+        })?;
+        let ret: Vec<u8> = read
+            .as_str()
+            .and_then(|s| s.parse::<x402_core::Bytes>().ok())
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        let (claimed, settled) = calls::decode_receivers(&ret).map_err(fail)?;
+        let amount = U256::from(claimed.saturating_sub(settled));
+        let nothing = || {
+            fail(Error::new(
+                Reason::InvalidBatchSettlementEvmNothingToSettle,
+                format!("{receiver} has nothing claimed and unsettled in {token}"),
+            ))
+        };
+        if amount.is_zero() {
+            return Err(nothing());
+        }
+        match onchain::settle_receiver(env, &app.config.settlement, chain_id, receiver, token).await
+        {
+            Ok(Some(transaction)) => Ok(json!(BatchSettleResponse {
+                success: true,
+                error_reason: None,
+                error_message: None,
+                payer: None,
+                transaction,
+                network: requirements.network.to_string(),
+                amount: Some(decimal_u256::format(&amount)),
+                extra: None,
+            })),
+            Ok(None) => Err(nothing()),
+            Err(f) => Err(Failure::tx(f, &none)),
+        }
+    }
+
+    /// An enriched refund: `multicall(claimWithSignature, refundWithSignature)` (or the refund
+    /// alone), both signed with this Worker's key; `amount` is what left the channel (its
+    /// balance before less after).
+    async fn refund(
+        app: &App,
+        env: &Env,
+        requirements: &v2::PaymentRequirements,
+        r: &RefundPayload,
+        signer: &LocalSigner,
+        payer: &Option<String>,
+    ) -> Result<Value, Failure> {
+        let fail = |e: Error| Failure::new(e, payer);
+        let me = signer.address();
+        let rows = r.claims.as_deref().unwrap_or_default();
+        let chain_id = judge_server(&app.config, requirements, rows, me).map_err(fail)?;
+        let config = &r.channel_config;
+        own_channel(&app.config, &requirements.network, config, me).map_err(fail)?;
+        let id = channel_id(&config.to_sol(), chain_id);
+        if id != r.voucher.channel_id {
+            return Err(fail(Error::new(
+                Reason::InvalidBatchSettlementEvmChannelIdMismatch,
+                "channelConfig does not hash to voucher.channelId",
+            )));
+        }
+        let url = app.config.settlement.rpc_url().unwrap_or_default();
+        let (pre, _) = onchain::read_channel(url, chain_id, id, None)
+            .await
+            .map_err(fail)?;
+        let (transaction, post) =
+            onchain::refund(env, &app.config.settlement, chain_id, r, config, signer)
+                .await
+                .map_err(|f| Failure::tx(f, payer))?;
+        let amount = pre.balance.saturating_sub(post.balance);
+        Ok(json!(BatchSettleResponse {
+            success: true,
+            error_reason: None,
+            error_message: None,
+            payer: payer.clone(),
+            transaction,
+            network: requirements.network.to_string(),
+            amount: Some(decimal_u256::format(&amount)),
+            extra: Some(SuccessExtra {
+                channel_state: post,
+                charged_amount: None,
+            }),
+        }))
+    }
 }
