@@ -41,7 +41,14 @@ pub(crate) async fn durable_call<T: serde::de::DeserializeOwned>(
         .with_body(Some(serde_json::to_string(body).unwrap_or_default().into()));
     let req = Request::new_with_init("https://durable/", &init).map_err(fail)?;
     let mut res = stub.fetch_with_request(req).await.map_err(fail)?;
-    res.json().await.map_err(fail)
+    // serde_json on the text, not the engine's JSON.parse: 64-bit integers stay exact.
+    let text = res.text().await.map_err(fail)?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::new(
+            Reason::UnexpectedSettleError,
+            format!("Durable Object {binding}: unreadable answer: {e}"),
+        )
+    })
 }
 
 /// The answer to [`Guard::admit`].

@@ -558,7 +558,9 @@ impl DurableObject for Channel {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let op: ChannelOp = req.json().await?;
+        // serde_json on the text: the engine's JSON.parse would round 64-bit ids.
+        let op: ChannelOp = serde_json::from_str(&req.text().await?)
+            .map_err(|e| worker::Error::RustError(format!("channel op: {e}")))?;
         self.ensure_loaded().await?;
         Response::from_json(&self.handle(op).await?)
     }
