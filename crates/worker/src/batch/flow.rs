@@ -445,7 +445,7 @@ async fn refund(
             };
             let res = respond::json_response(
                 200,
-                &json!({"message": "Refund acknowledged", "channelId": format!("{:x}", flow.channel_id)}),
+                &json!({"message": "Refund acknowledged", "channelId": flow.channel_id.to_string()}),
                 flow.origin(),
             );
             let _ = res.headers().set("Cache-Control", "private");
