@@ -174,99 +174,15 @@ async function snapshotWorker(artifacts) {
 }
 
 /**
- * tests/js/lib/worker.mjs startWorker without its build step: the Worker already built in
- * build/worker/ (scripts/bench builds it before; built here only when missing) under `wrangler dev`
- * with the same generated wrangler config (bindings, migrations, [vars] X402, .dev.vars secrets).
+ * tests/js/lib/worker.mjs startWorker on a snapshot of the Worker already built in build/worker/
+ * (scripts/bench builds it before; built here only when missing), without its build step.
  * Returns { url, logFile, stop }.
  */
 async function startBuiltWorker({ config, secrets = {} }) {
-  const { ARTIFACTS_DIR, ROLES } = await import('../tests/js/lib/chain.mjs');
-  const { TEST_PASS_SECRET, buildWorker, freePort } = await import('../tests/js/lib/worker.mjs');
+  const { ARTIFACTS_DIR } = await import('../tests/js/lib/chain.mjs');
+  const { buildWorker, startWorker } = await import('../tests/js/lib/worker.mjs');
   if (!existsSync(path.join(ROOT, 'build', 'worker', 'x402_worker_bg.wasm'))) buildWorker();
-  const main = await snapshotWorker(ARTIFACTS_DIR);
-  const dir = path.join(ARTIFACTS_DIR, `bench-batch-${process.pid}-${(startBuiltWorker.seq = (startBuiltWorker.seq ?? 0) + 1)}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const port = await freePort();
-  const inspector = await freePort();
-  const json = JSON.stringify(config);
-  writeFileSync(
-    path.join(dir, 'wrangler.toml'),
-    [
-      'name = "x402-worker-bench"',
-      `main = ${JSON.stringify(main)}`,
-      'compatibility_date = "2026-11-01"',
-      '[assets]',
-      `directory = ${JSON.stringify(path.join(ROOT, 'www'))}`,
-      'binding = "ASSETS"',
-      'run_worker_first = true',
-      'html_handling = "none"',
-      'not_found_handling = "none"',
-      ...['X402_REPLAY_GUARD:ReplayGuard', 'X402_RELAYER:Relayer', 'X402_CHANNEL:Channel'].flatMap((b) => {
-        const [name, cls] = b.split(':');
-        return ['[[durable_objects.bindings]]', `name = "${name}"`, `class_name = "${cls}"`];
-      }),
-      '[[migrations]]',
-      'tag = "v1"',
-      'new_sqlite_classes = ["ReplayGuard", "Relayer"]',
-      '[[migrations]]',
-      'tag = "v2"',
-      'new_sqlite_classes = ["Channel"]',
-      '[vars]',
-      `X402 = '${json}'`,
-      '',
-    ].join('\n'),
-  );
-  const all = { X402_RELAYER_KEY: ROLES.relayer.privateKey, X402_PASS_SECRET: TEST_PASS_SECRET, ...secrets };
-  writeFileSync(path.join(dir, '.dev.vars'), Object.entries(all).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
-  const logFile = path.join(dir, 'wrangler.log');
-  const out = openSync(logFile, 'w');
-  const BIN = path.join(ROOT, 'node_modules', '.bin');
-  const child = spawn(
-    path.join(BIN, 'wrangler'),
-    ['dev', '-c', path.join(dir, 'wrangler.toml'), '--ip', '127.0.0.1', '--port', String(port),
-      '--inspector-port', String(inspector), '--persist-to', path.join(dir, 'state'), '--log-level', 'warn'],
-    {
-      cwd: dir,
-      detached: true,
-      stdio: ['ignore', out, out],
-      env: {
-        ...process.env,
-        PATH: `${BIN}:${process.env.PATH}`,
-        WRANGLER_SEND_METRICS: 'false',
-        WRANGLER_SEND_ERROR_REPORTS: 'false',
-        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-        WRANGLER_HIDE_BANNER: 'true',
-        XDG_CONFIG_HOME: path.join(dir, 'xdg'),
-      },
-    },
-  );
-  closeSync(out);
-  let exited = false;
-  const exit = new Promise((resolve) => child.once('exit', () => { exited = true; resolve(); }));
-  const kill = (sig) => { try { process.kill(-child.pid, sig); } catch { /* gone */ } };
-  const stop = async () => {
-    if (exited) return;
-    kill('SIGTERM');
-    const t = setTimeout(() => kill('SIGKILL'), 5_000);
-    await exit;
-    clearTimeout(t);
-    kill('SIGKILL');
-  };
-  process.once('exit', () => kill('SIGKILL'));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline && !exited) {
-    try {
-      const res = await fetch(`${url}/x402/health`);
-      await res.text();
-      if (res.status === 200) return { url, logFile, stop };
-      if (res.status === 500) break;
-    } catch { /* not yet */ }
-    await sleep(200);
-  }
-  await stop();
-  throw new Error(`wrangler dev did not become ready on ${url}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n') : ''}`);
+  return startWorker({ config, secrets, main: await snapshotWorker(ARTIFACTS_DIR) });
 }
 
 // ------------------------------------------------------------------------------------------- load generator

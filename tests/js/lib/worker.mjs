@@ -69,8 +69,10 @@ let seq = 0;
  * Starts `wrangler dev` with the given X402 configuration object and secrets.
  * Returns { url, logFile, stop }.
  */
-export async function startWorker({ config, secrets = {}, readyTimeoutMs = 90_000, attempt = 1 } = {}) {
-  buildWorker();
+export async function startWorker({ config, secrets = {}, readyTimeoutMs = 90_000, main, attempt = 1 } = {}) {
+  // `main`: a shim.mjs of an already built Worker (e.g. a copy of build/worker/) to run instead of
+  // building build/worker/ first.
+  if (!main) buildWorker();
   const dir = path.join(ARTIFACTS_DIR, `worker-${process.pid}-${++seq}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -82,7 +84,7 @@ export async function startWorker({ config, secrets = {}, readyTimeoutMs = 90_00
     path.join(dir, 'wrangler.toml'),
     [
       'name = "x402-worker-test"',
-      `main = ${JSON.stringify(path.join(ROOT, 'build', 'worker', 'shim.mjs'))}`,
+      `main = ${JSON.stringify(main ?? path.join(ROOT, 'build', 'worker', 'shim.mjs'))}`,
       'compatibility_date = "2026-11-01"',
       '[assets]',
       `directory = ${JSON.stringify(path.join(ROOT, 'www'))}`,
@@ -167,7 +169,7 @@ export async function startWorker({ config, secrets = {}, readyTimeoutMs = 90_00
   // A free port can be taken between freePort() and wrangler's listen (another Worker starting at
   // the same time): start again on new ports.
   if (tail.includes('Address already in use') && attempt < 4) {
-    return startWorker({ config, secrets, readyTimeoutMs, attempt: attempt + 1 });
+    return startWorker({ config, secrets, readyTimeoutMs, main, attempt: attempt + 1 });
   }
   throw new Error(`wrangler dev did not become ready on ${url}\n${tail}`);
 }

@@ -11,7 +11,8 @@
 //! - [`response`]: channel state from a facilitator, the success and corrective-402 `extra`,
 //!   and the scheme's settlement answer;
 //! - [`onchain`]: the contract calls a facilitator makes (deposit, claim, settle, refund) as
-//!   calldata, and the channel-state reads (one Multicall3 `tryAggregate`) decoded;
+//!   calldata, and the channel-state reads (one Multicall3 `tryAggregate`) decoded (feature
+//!   `verify`);
 //! - [`client`]: the paying side: channel config, deposit size, the messages to sign, the
 //!   payloads, and the checks on the server's answers;
 //! - [`rules`]: the verification rules with their reason codes (feature `verify`);
@@ -21,6 +22,7 @@ pub mod channel;
 pub mod client;
 pub mod digest;
 mod fields;
+#[cfg(feature = "verify")]
 pub mod onchain;
 pub mod response;
 #[cfg(feature = "verify")]
