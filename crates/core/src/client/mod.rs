@@ -1,9 +1,10 @@
 //! The paying client's rules: which offer of a challenge to pay under a policy (caps,
-//! allow-lists, preferred networks), spending budgets, and the serde-free challenge reader the
+//! allow-lists, preferred networks), spending budgets, `batch-settlement` channels ([`channel`]), and the serde-free challenge reader the
 //! browser bundle links. Imports the scheme, wire, EVM and encoding layers and [`crate::error`].
 
 pub mod budget;
 pub mod challenge;
+pub mod channel;
 pub mod offer;
 pub mod policy;
 
