@@ -185,6 +185,26 @@ fn every_refusal_names_its_key() {
         assert!(e.message().contains(needle), "{pointer}: {e}");
     }
 
+    // Channels need a node: facilitator mode without settlement.rpcUrl is refused with batch.
+    let mut v = base();
+    v["settlement"] = json!({"mode": "facilitator", "url": "https://facilitator.example"});
+    let e = Config::from_json(&v).unwrap_err();
+    assert_eq!(e.reason(), Reason::InvalidConfig);
+    assert!(
+        e.message()
+            .contains("settlement.rpcUrl: required with batchSettlement"),
+        "{e}"
+    );
+    v["settlement"]["rpcUrl"] = json!("http://127.0.0.1:8545");
+    assert!(Config::from_json(&v).is_ok());
+    v.as_object_mut().unwrap().remove("batchSettlement");
+    v["routes"][2]
+        .as_object_mut()
+        .unwrap()
+        .remove("batchSettlement");
+    v["settlement"].as_object_mut().unwrap().remove("rpcUrl");
+    assert!(Config::from_json(&v).is_ok(), "exact alone needs no node");
+
     // A route may say true only when the table exists.
     let mut v = base();
     v.as_object_mut().unwrap().remove("batchSettlement");

@@ -40,7 +40,7 @@ use crate::error::Result;
 use crate::gate::path::Pattern;
 use alloc::{string::String, vec::Vec};
 use content::content;
-use field::{address, typed};
+use field::{address, invalid, typed};
 use routes::{route, RouteDefaults};
 use serde::Deserialize;
 use serde_json::Value;
@@ -161,10 +161,19 @@ impl Config {
         let paid_cache_control = http::paid_cache_control(raw.paid_cache_control)?;
         let paywall_scripts = http::paywall_scripts(raw.paywall_scripts)?;
         let free_routes = routes::free_routes(raw.free_routes)?;
+        let settlement = settlement(&raw.settlement)?;
+        // Channels are watched on chain (a payer's timed withdrawal must be claimed ahead of),
+        // and a held deposit is resolved by its receipt: both need a node.
+        if batch.is_some() && settlement.rpc_url().is_none() {
+            return Err(invalid(
+                "settlement.rpcUrl",
+                "required with batchSettlement (the channels are watched on chain for withdrawals, and held deposits are resolved by their receipts)",
+            ));
+        }
         Ok(Self {
             routes,
             content: content(&raw.content, "content")?,
-            settlement: settlement(&raw.settlement)?,
+            settlement,
             facilitator_endpoints: raw.facilitator_endpoints.unwrap_or(false),
             open_facilitator: raw.open_facilitator.unwrap_or(false),
             facilitator_prefix,
