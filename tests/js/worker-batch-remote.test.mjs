@@ -20,9 +20,9 @@
 // (an enriched refund the Worker signs), a channel the Worker never saw (the facilitator's voucher
 // /verify), a facilitator refusal passing through, and a deposit /settle left unanswered.
 //
-// Two tests are `todo` (they fail, documenting Worker defects without failing the run): 5, a claim the
-// facilitator cannot take is retried at once in a loop (no back-off); 7, a deposit whose /settle got no
-// answer (no transaction hash) cannot be retried until its reservation expires.
+// Tests 5 and 7 failed before the fixes they check (a claim the facilitator could not take was
+// retried at once in a loop; a deposit whose /settle got no answer blocked its channel until the
+// reservation expired).
 //
 //   node --test tests/js/worker-batch-remote.test.mjs
 
@@ -619,7 +619,7 @@ test('4. the facilitator judges what the Worker cannot: a channel it never saw (
   assert.deepEqual(await channelOnChain(chain.rpcUrl, channelIdOf(poorConfig)), { balance: 0n, totalClaimed: 0n });
 });
 
-test('5. a claim the facilitator cannot take is retried at the check interval, not in a loop', { todo: 'channel.rs schedules the next alarm at max(unclaimed_since + maxAge, now) = now after a failed claim: no back-off' }, () => {
+test('5. a claim the facilitator cannot take is retried at the check interval, not in a loop', () => {
   assert.ok(claimsWhileDown, 'test 2 ran');
   // checkIntervalSeconds = 1: about one attempt a second, with slack.
   const bound = Math.ceil(claimsWhileDown.seconds) + 3;
@@ -661,9 +661,7 @@ test('6. /settle of a deposit gets no answer: 402 settlement_pending, nothing ch
   retriedDeposit = { again, laterSeen, channelId };
 });
 
-test('7. …that retry reaches the facilitator and is served (an unknown outcome without a hash need not block the channel for maxTimeoutSeconds)', {
-  todo: 'onchain.rs remote_settle: no answer → TxFail::Pending with transaction ""; flow.rs hold(""); a retry of the same payload → Began::DepositPending → deposit_outcome("") → Ok(None) → 402 settlement_pending until the reservation expires (maxTimeoutSeconds)',
-}, async () => {
+test('7. …that retry reaches the facilitator and is served (an unknown outcome without a hash need not block the channel for maxTimeoutSeconds)', async () => {
   assert.ok(retriedDeposit, 'test 6 ran');
   const { again, laterSeen, channelId } = retriedDeposit;
   assert.equal(again.status, 200, `${again.status} ${show(again.receipt ?? again.required)}; facilitator saw ${show(laterSeen)}`);

@@ -88,7 +88,12 @@ pub(crate) fn quantity(v: &Value, what: &str) -> Result<u128, RpcError> {
         .ok_or_else(|| RpcError::Node(format!("{what}: not a quantity: {v}")))
 }
 
-async fn call(url: &str, to: &str, data: &Bytes, what: &str) -> Result<Vec<u8>, RpcError> {
+pub(crate) async fn call(
+    url: &str,
+    to: &str,
+    data: &Bytes,
+    what: &str,
+) -> Result<Vec<u8>, RpcError> {
     let r = rpc(
         url,
         "eth_call",

@@ -4,13 +4,13 @@
 //! background) → content with the receipt and a pass. Every response carrying paid content is
 //! `Cache-Control: private` (the configured `paidCacheControl`).
 
-use crate::respond::{self, Challenge, PASS_COOKIE, PASS_HEADER};
+use crate::respond::{self, Challenge};
 use crate::settle::{self, Guard, Outcome};
-use crate::{content, App, Ctx};
+use crate::{content, passes, App, Ctx};
 use std::time::Duration;
 use worker::{Context, Delay, Env, Request, Response};
 use x402_core::gate::config::{Route, SettlementOrder};
-use x402_core::gate::pass::{self, PassClaims};
+use x402_core::gate::pass;
 use x402_core::gate::replay::{Decision, Outcome as GuardOutcome, RETRY_WINDOW_SECONDS};
 use x402_core::scheme::exact::verify::{self, Verdict, VerifiedPayment};
 use x402_core::wire::facilitator::FacilitatorRequest;
@@ -18,7 +18,7 @@ use x402_core::wire::header::{
     self, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT, X_PAYMENT_RESPONSE,
 };
 use x402_core::wire::{AnyPaymentPayload, SettleResponse};
-use x402_core::{Address, Error, Reason, B256};
+use x402_core::{Error, Reason, B256};
 
 /// Serves a request to a priced route.
 pub(crate) async fn paid(
@@ -52,7 +52,7 @@ pub(crate) async fn paid(
     // issues passes: a route with passLifetimeSeconds = 0 honours none).
     let mut pass_error = None;
     if route.pass_lifetime_seconds > 0 && !app.pass_secrets.is_empty() {
-        for candidate in presented_passes(&req) {
+        for candidate in passes::presented(&req) {
             match pass::verify(&app.pass_secrets, &candidate, &ctx.path, ctx.now) {
                 Ok(_) => return content::fetch(app, route, &req, env, ctx).await,
                 Err(e) => pass_error = Some(e),
@@ -370,7 +370,7 @@ fn receipt_headers(
             v,
         ));
     }
-    out.extend(pass_headers(
+    out.extend(passes::pass_headers(
         app,
         ctx,
         route,
@@ -378,62 +378,5 @@ fn receipt_headers(
         tx.parse().unwrap_or(B256::ZERO),
         settled_at,
     ));
-    out
-}
-
-/// The access pass for `ctx.path`, when the route issues passes: as a header and as a cookie
-/// scoped to the resource path, expiring `passLifetimeSeconds` after the payment at `paid_at`
-/// (a retry gets a pass that ends when the first did).
-pub(crate) fn pass_headers(
-    app: &App,
-    ctx: &Ctx,
-    route: &Route,
-    payer: Address,
-    transaction: B256,
-    paid_at: u64,
-) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    let expires = paid_at.saturating_add(route.pass_lifetime_seconds);
-    if let (Some(secret), true) = (
-        app.pass_secrets.first(),
-        route.pass_lifetime_seconds > 0 && expires > ctx.now,
-    ) {
-        let claims = PassClaims {
-            path: ctx.path.clone(),
-            payer,
-            transaction,
-            expires,
-        };
-        if let Ok(p) = pass::issue(secret, &claims) {
-            out.push((
-                "Set-Cookie",
-                format!(
-                    "{PASS_COOKIE}={p}; Path={}; Max-Age={}; HttpOnly; Secure; SameSite=Lax",
-                    x402_core::gate::path::encode(&ctx.path),
-                    expires - ctx.now
-                ),
-            ));
-            out.push((PASS_HEADER, p));
-        }
-    }
-    out
-}
-
-/// Passes presented in the `X-PAYMENT-PASS` header and in `x402_pass` cookies.
-fn presented_passes(req: &Request) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(Some(h)) = req.headers().get(PASS_HEADER) {
-        out.push(h.trim().to_string());
-    }
-    if let Ok(Some(cookies)) = req.headers().get("Cookie") {
-        for c in cookies.split(';') {
-            if let Some((k, v)) = c.trim().split_once('=') {
-                if k == PASS_COOKIE {
-                    out.push(v.to_string());
-                }
-            }
-        }
-    }
-    out.truncate(8);
     out
 }

@@ -18,10 +18,12 @@ mod content;
 mod durable;
 mod facilitator;
 mod gate;
+mod passes;
 mod respond;
 mod settle;
 
-pub use durable::{Channel, Relayer, ReplayGuard};
+pub use batch::channel::Channel;
+pub use durable::{Relayer, ReplayGuard};
 
 use std::{cell::RefCell, rc::Rc};
 use worker::{event, Context, Env, Request, Response, Result};

@@ -6,22 +6,25 @@
 //! committed → the content with `PAYMENT-RESPONSE` and a pass. A refund skips the origin and
 //! returns the unspent balance. Nothing is charged unless the origin answered below 400.
 
+use super::channel::{Began, Begin, ChannelOp, Committed, Kind, Refused, CHANNEL_BINDING};
 use super::onchain::{self, TxFail};
-use crate::durable::{Began, Begin, ChannelOp, Committed, Kind, Refused, CHANNEL_BINDING};
 use crate::respond::{self, Challenge, Corrective};
 use crate::settle::durable_call;
-use crate::{content, gate, App, Ctx};
+use crate::{content, passes, App, Ctx};
 use serde_json::json;
 use worker::{Env, Request, Response};
 use x402_core::encoding::decimal_u256;
 use x402_core::gate::config::Route;
 use x402_core::scheme::batch::channel::{self, ChannelRecord};
+use x402_core::scheme::batch::digest::erc3009_deposit_nonce;
 use x402_core::scheme::batch::response::{BatchSettleResponse, ChannelState, SuccessExtra};
 use x402_core::scheme::batch::rules::{self, SignatureCheck, Use};
-use x402_core::scheme::batch::wire::{BatchPayload, BatchRequirement, RefundPayload};
+use x402_core::scheme::batch::wire::{
+    BatchPayload, BatchRequirement, DepositPayload, RefundPayload,
+};
 use x402_core::wire::header::{self, PAYMENT_RESPONSE};
 use x402_core::wire::{v2, SettleResponse};
-use x402_core::{Error, Reason, B256};
+use x402_core::{Error, Reason, B256, U256};
 
 /// One request's view of its channel.
 struct Flow<'a> {
@@ -264,14 +267,21 @@ pub(crate) async fn paid(
             transaction,
         } => {
             flow.pending_id = pending_id;
-            match deposit_outcome(&flow, &transaction).await {
-                Ok(Some(post)) => deposited = Some((transaction, post)),
-                Ok(None) => {
+            let BatchPayload::Deposit(d) = &payload else {
+                return flow.refused(&Refused {
+                    reason: Reason::InvalidBatchSettlementEvmChannelBusy.as_str().into(),
+                    state: None,
+                    voucher: None,
+                });
+            };
+            match deposit_outcome(&flow, payment, d, &transaction).await {
+                Ok(DepositOutcome::Landed(tx, post)) => deposited = Some((tx, post)),
+                Ok(DepositOutcome::Unknown(tx)) => {
                     let e = Error::new(
                         Reason::SettlementPending,
-                        format!("deposit {transaction} is not confirmed yet; send the same payment again shortly"),
+                        format!("deposit {tx} is not confirmed yet; send the same payment again shortly"),
                     );
-                    return flow.failed(&e, transaction, &payer);
+                    return flow.failed(&e, tx, &payer);
                 }
                 Err(e) => {
                     flow.release().await;
@@ -353,7 +363,7 @@ pub(crate) async fn paid(
     if let Ok(v) = header::encode(&receipt) {
         headers.push((PAYMENT_RESPONSE, v));
     }
-    headers.extend(gate::pass_headers(
+    headers.extend(passes::pass_headers(
         app,
         ctx,
         route,
@@ -466,28 +476,77 @@ async fn refund(
     }
 }
 
-/// The outcome of a deposit an earlier copy of this payload broadcast: the post-deposit
-/// state once mined, `None` while unknown, an error if it reverted.
+/// What became of a deposit an earlier copy of this payload sent.
+enum DepositOutcome {
+    /// Mined: its transaction (`""` when only the token's record shows it) and the channel after.
+    Landed(String, ChannelState),
+    /// Not known yet: the transaction to wait for (`""` when none is known).
+    Unknown(String),
+}
+
+/// The outcome of a deposit an earlier copy of this payload sent: by its receipt, or, when no
+/// hash came back (a facilitator that did not answer), by the token's record of the payer's
+/// ERC-3009 authorization — used means the deposit landed; unused means it can be sent again
+/// (the authorization is single-use, so a second transaction can never move the funds twice).
+/// A reverted deposit is an error (nothing moved).
 async fn deposit_outcome(
     flow: &Flow<'_>,
+    payment: &v2::PaymentPayload,
+    d: &DepositPayload,
     transaction: &str,
-) -> Result<Option<ChannelState>, Error> {
-    let (Some(url), Ok(hash)) = (
-        flow.app.config.settlement.rpc_url(),
-        transaction.parse::<B256>(),
-    ) else {
-        return Ok(None);
+) -> Result<DepositOutcome, Error> {
+    let Some(url) = flow.app.config.settlement.rpc_url() else {
+        return Ok(DepositOutcome::Unknown(transaction.into()));
     };
-    match crate::chain::wait_receipt(url, &hash, 0).await {
-        crate::chain::Receipt::Success => {
-            onchain::read_channel(url, flow.offer.chain_id, flow.channel_id, None)
-                .await
-                .map(|(state, _)| Some(state))
+    let read_post = || async {
+        onchain::read_channel(url, flow.offer.chain_id, flow.channel_id, None)
+            .await
+            .map(|(state, _)| state)
+    };
+    if let Ok(hash) = transaction.parse::<B256>() {
+        return match crate::chain::wait_receipt(url, &hash, 0).await {
+            crate::chain::Receipt::Success => Ok(DepositOutcome::Landed(
+                transaction.into(),
+                read_post().await?,
+            )),
+            crate::chain::Receipt::Reverted => Err(Error::new(
+                Reason::InvalidBatchSettlementEvmDepositTransactionFailed,
+                format!("deposit {transaction} reverted"),
+            )),
+            crate::chain::Receipt::Unknown => Ok(DepositOutcome::Unknown(transaction.into())),
+        };
+    }
+    let Some(auth) = d.deposit.authorization.erc3009_authorization.as_ref() else {
+        return Ok(DepositOutcome::Unknown(transaction.into()));
+    };
+    let nonce = erc3009_deposit_nonce(flow.channel_id, U256::from_be_bytes(auth.salt.0));
+    let data = x402_core::evm::tx::authorization_state_calldata(d.channel_config.payer, nonce);
+    let used = crate::chain::call(
+        url,
+        &flow.offer.asset.to_string(),
+        &data,
+        "authorizationState",
+    )
+    .await
+    .map_err(|e| crate::chain::verify_error(&e))
+    .and_then(|r| x402_core::evm::tx::decode_bool(&r, "authorizationState"))?;
+    if used {
+        return Ok(DepositOutcome::Landed(String::new(), read_post().await?));
+    }
+    match onchain::settle_deposit(
+        flow.env,
+        &flow.app.config.settlement,
+        &flow.offer,
+        payment,
+        d,
+    )
+    .await
+    {
+        Ok((tx, post)) => Ok(DepositOutcome::Landed(tx, post)),
+        Err(TxFail::Pending { transaction, .. }) => {
+            flow.hold(&transaction).await;
+            Ok(DepositOutcome::Unknown(transaction))
         }
-        crate::chain::Receipt::Reverted => Err(Error::new(
-            Reason::InvalidBatchSettlementEvmDepositTransactionFailed,
-            format!("deposit {transaction} reverted"),
-        )),
-        crate::chain::Receipt::Unknown => Ok(None),
+        Err(TxFail::Failed(e)) => Err(e),
     }
 }

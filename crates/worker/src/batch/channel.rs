@@ -10,7 +10,7 @@
 //! last `await`; the storage write follows (the output gate holds the answer until it is
 //! durable).
 
-use crate::batch::onchain::{self, TxFail};
+use super::onchain::{self, TxFail};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
@@ -185,6 +185,8 @@ pub struct Channel {
     loaded: Cell<bool>,
     /// The alarm this instance set (ms), so a commit sets none when one is due sooner.
     alarm_at: Cell<Option<u64>>,
+    /// After a failed claim, no new attempt before this time (unix seconds).
+    retry_after: Cell<u64>,
 }
 
 fn now_secs() -> u64 {
@@ -343,7 +345,7 @@ impl Channel {
         if let Some(deadline) = channel::claim_deadline(&s.record) {
             at = at.min(deadline.saturating_sub(policy.withdrawal_margin));
         }
-        Some(at.max(now))
+        Some(at.max(now).max(self.retry_after.get()))
     }
 
     /// Sets the alarm for [`Self::next_check`] unless one is due sooner.
@@ -374,10 +376,21 @@ impl Channel {
         }
     }
 
+    /// After a failed claim: the next attempt waits the check interval, at most 30 s (a node or
+    /// facilitator that is down is not asked again at once, and a pending withdrawal is still
+    /// retried well within its margin).
+    fn back_off(&self, now: u64, app: &crate::App) {
+        let wait = app.config.check_interval_seconds().clamp(1, 30);
+        self.retry_after.set(now.saturating_add(wait));
+    }
+
     /// The alarm's work: re-read the chain state when it is older than the check interval,
     /// then claim if the policy (or a pending withdrawal) says so, then settle to `payTo`.
     async fn claim_if_due(&self, app: &crate::App) {
         let now = now_secs();
+        if now < self.retry_after.get() {
+            return;
+        }
         let Some(s) = self.stored.borrow().clone() else {
             return;
         };
@@ -428,6 +441,7 @@ impl Channel {
         .await
         {
             Ok(tx) => {
+                self.retry_after.set(0);
                 worker::console_log!("channel {}: claimed {total} in {tx}", s.record.channel_id);
                 if let Some(cur) = self.stored.borrow_mut().as_mut() {
                     cur.record = channel::after_claim(&cur.record, total);
@@ -458,9 +472,13 @@ impl Channel {
             }
             // The claim may still land; the next look re-reads totalClaimed from the chain.
             Err(TxFail::Pending { transaction, error }) => {
+                self.back_off(now, app);
                 worker::console_error!("claim {transaction} pending: {error}")
             }
-            Err(TxFail::Failed(e)) => worker::console_error!("claim failed: {e}"),
+            Err(TxFail::Failed(e)) => {
+                self.back_off(now, app);
+                worker::console_error!("claim failed: {e}")
+            }
         }
     }
 
@@ -556,6 +574,7 @@ impl DurableObject for Channel {
             stored: RefCell::new(None),
             loaded: Cell::new(false),
             alarm_at: Cell::new(None),
+            retry_after: Cell::new(0),
         }
     }
 
