@@ -686,6 +686,31 @@ test('9. facilitator endpoints: GET /supported lists a batch-settlement kind wit
   });
 });
 
+test('10. a charge through a channel brings an access pass for that page: it serves the page again without payment, and no other page', async () => {
+  const url = `${worker.url}/paid/one.html`;
+  const p = await rawPayer(ROLES.payers[3], url);
+  const res = await fetch(url, { headers: { 'PAYMENT-SIGNATURE': await p.deposit(MIN_DEPOSIT, PRICE) } });
+  assert.equal(res.status, 200, await res.clone().text());
+  const pass = res.headers.get('x-payment-pass');
+  assert.ok(pass, 'X-PAYMENT-PASS with the paid page');
+  assert.match(res.headers.get('set-cookie') ?? '', /x402_pass=[^;]+; Path=\/paid\/one\.html; Max-Age=\d+; HttpOnly; Secure; SameSite=Lax/);
+  const again = await fetch(url, { headers: { 'X-PAYMENT-PASS': pass } });
+  assert.equal(again.status, 200);
+  assert.equal(await again.text(), ONE_HTML);
+  assert.equal(again.headers.get('payment-response'), null, 'served by the pass: nothing charged');
+  const other = await fetch(`${worker.url}/paid/two.html`, { headers: { 'X-PAYMENT-PASS': pass } });
+  await other.text();
+  assert.equal(other.status, 402, 'the pass is for its own page only');
+  // The next voucher still builds on one charge: the pass charged nothing.
+  const next = await send(url, await p.voucher(2n * PRICE));
+  assertServed(next, { channelId: p.channelId, charged: 2n * PRICE, what: 'the voucher after the pass' });
+  // A route without passes (passLifetimeSeconds = 0) gives none.
+  const api = await rawPayer(ROLES.payers[3], `${worker.url}/api/quote.json`);
+  const quote = await fetch(`${worker.url}/api/quote.json`, { headers: { 'PAYMENT-SIGNATURE': await api.deposit(MIN_DEPOSIT, 1000n) } });
+  assert.equal(quote.status, 200, await quote.clone().text());
+  assert.equal(quote.headers.get('x-payment-pass'), null);
+});
+
 test('7. timed withdrawal: the Worker claims its unclaimed charges before the delay ends; finalize pays the payer only the rest', async (t) => {
   const payer = ROLES.payers[4];
   const carol = referenceClient(payer);
