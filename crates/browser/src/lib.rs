@@ -19,6 +19,8 @@ mod options;
 mod pay;
 
 #[cfg(feature = "local-signer")]
+mod channel;
+#[cfg(feature = "local-signer")]
 mod local;
 
 pub use pay::{wrap_fetch, Payer, Quote};

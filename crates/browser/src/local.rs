@@ -1,10 +1,11 @@
 //! The local-key wallet (feature `local-signer`, the `x402-wasm/local` build): a signer for Node
-//! and agents that signs only EIP-3009 `TransferWithAuthorization` typed data, exactly as core
-//! writes it. Not in the browser bundle.
+//! and agents that signs only EIP-3009 `TransferWithAuthorization` typed data (exact payments)
+//! and `ReceiveWithAuthorization` typed data (channel deposits), exactly as core writes them. Not in the browser bundle.
 
 use crate::error::from_core;
 use wasm_bindgen::prelude::*;
 use x402_core::{
+    client::channel::receive_typed_data_digest,
     evm::eip712::{parse_transfer_typed_data, signing_hash},
     evm::signer::LocalSigner,
     Bytes,
@@ -32,7 +33,8 @@ impl LocalWallet {
         self.signer.address().to_checksum(None)
     }
 
-    /// Signs typed data (object or JSON text) of a `TransferWithAuthorization`; returns the
+    /// Signs typed data (object or JSON text) of a `TransferWithAuthorization` or a channel
+    /// deposit's `ReceiveWithAuthorization`; returns the
     /// 65-byte signature as hex (`v` in {27, 28}).
     #[wasm_bindgen(js_name = signTypedData)]
     pub fn sign_typed_data(&self, typed_data: JsValue) -> Result<String, JsValue> {
@@ -49,11 +51,17 @@ impl LocalWallet {
                 "typed data is not JSON",
             ))
         })?;
-        let (domain, message) = parse_transfer_typed_data(&json).map_err(from_core)?;
-        let sig = self
-            .signer
-            .sign_hash(&signing_hash(&domain, &message))
-            .map_err(from_core)?;
+        // A `batch-settlement` deposit's `ReceiveWithAuthorization`, else an exact payment's
+        // `TransferWithAuthorization`: each read back exactly as core writes it.
+        let digest = if json.get("primaryType").and_then(|p| p.as_str())
+            == Some("ReceiveWithAuthorization")
+        {
+            receive_typed_data_digest(&json).map_err(from_core)?
+        } else {
+            let (domain, message) = parse_transfer_typed_data(&json).map_err(from_core)?;
+            signing_hash(&domain, &message)
+        };
+        let sig = self.signer.sign_hash(&digest).map_err(from_core)?;
         Ok(Bytes::from(sig.to_bytes().to_vec()).to_string())
     }
 }

@@ -53,6 +53,15 @@ extern "C" {
 pub fn wrap_fetch(fetch: JsValue, wallet: JsValue, options: JsValue) -> Result<Function, JsValue> {
     let payer = Payer::new(&options)?;
     let key = payer.budget_key();
+    // The local build pays `batch-settlement` offers too when `options.channels.allowed`.
+    #[cfg(feature = "local-signer")]
+    let payer = {
+        let policy = payer.policy.clone();
+        match crate::channel::wrap(&fetch, &wallet, &options, payer, key.clone(), policy)? {
+            Ok(f) => return Ok(f),
+            Err(payer) => payer,
+        }
+    };
     paying_fetch(&fetch, &wallet, &options, payer, key)
 }
 
@@ -178,6 +187,40 @@ impl Payer {
             None => JsValue::UNDEFINED,
         };
         Ok(Array::of3(&name.into(), &value.into(), &budget))
+    }
+}
+
+/// The budget of channel deposits (local build): a deposit counts when it is made.
+#[cfg(feature = "local-signer")]
+#[wasm_bindgen]
+impl Payer {
+    /// Checks the deposit `quote` plans against the budget of `origin` at `now` (as `stored`
+    /// has it), and records it when `record` (after the wallet signed); returns the budget's
+    /// text to store (`undefined` without a budget). Error: `over_budget`.
+    #[wasm_bindgen(js_name = budgetDeposit)]
+    pub fn budget_deposit(
+        &mut self,
+        quote: &crate::channel::ChannelQuote,
+        origin: &str,
+        now: f64,
+        stored: Option<String>,
+        record: bool,
+    ) -> Result<JsValue, JsValue> {
+        let Some(b) = &mut self.budget else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        let units = quote.deposit_units();
+        let now = now as u64;
+        b.refresh(stored.as_deref());
+        if !record {
+            b.budget()
+                .check(origin, units, now, CAP_DECIMALS)
+                .map_err(from_core)?;
+            return Ok(JsValue::UNDEFINED);
+        }
+        Ok(b.record(origin, units, now, CAP_DECIMALS)
+            .map_err(from_core)?
+            .into())
     }
 }
 

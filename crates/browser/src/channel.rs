@@ -1,0 +1,405 @@
+//! `batch-settlement` channels in the local-key build (feature `local-signer`, `x402-wasm/local`):
+//! `wrapFetch(fetch, wallet, { channels: { allowed: true, … } })` pays a channel offer with one
+//! wallet signature per deposit and a voucher per request, signed here by a voucher key the
+//! wallet never sees (x402 `specs/schemes/batch-settlement/scheme_batch_settlement_evm.md`,
+//! "Client behavior"). The I/O — sending, the wallet, the storage, the retries — is
+//! `js/channel.js`; the decisions are [`x402_core::client::channel`] and run here.
+
+use crate::error::{from_core, reason};
+use crate::options::invalid_option;
+use crate::pay::Payer;
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+use x402_core::{
+    client::channel::{
+        adopt, after_success, choose, payment_header, plan, read_response, refusal, BatchOffer,
+        ChannelOptions, Choice, ClientChannel, Plan, Refusal,
+    },
+    client::{Policy, CAP_DECIMALS},
+    encoding::decimal_u256,
+    encoding::hex::parse_hex_bytes,
+    evm::address::{checksummed, parse_address},
+    evm::money::format_amount,
+    evm::signer::LocalSigner,
+    scheme::batch::client::{deposit_payload, receive_authorization, voucher, voucher_payload},
+    scheme::batch::digest::{receive_authorization_typed_data, voucher_digest},
+    scheme::batch::types::ReceiveWithAuthorization,
+    wire::header::decode_payment_required,
+    wire::v2::PaymentRequired,
+    Bytes, Reason, B256, U256,
+};
+
+#[wasm_bindgen(module = "/js/channel.js")]
+extern "C" {
+    /// `options.channels` (without the key and the storage) as JSON text.
+    #[wasm_bindgen(js_name = channelsText, catch)]
+    fn channels_text(options: &JsValue) -> Result<String, JsValue>;
+
+    /// The paying `fetch` with channels, over the exact path's [`Payer`].
+    #[wasm_bindgen(js_name = channelFetch, catch)]
+    fn channel_fetch(
+        fetch: &JsValue,
+        wallet: &JsValue,
+        options: &JsValue,
+        payer: Payer,
+        budget_key: Option<String>,
+        channels: Channels,
+    ) -> Result<Function, JsValue>;
+}
+
+/// The paying fetch with channels when `options.channels.allowed` is true, else `None`.
+pub(crate) fn wrap(
+    fetch: &JsValue,
+    wallet: &JsValue,
+    options: &JsValue,
+    payer: Payer,
+    budget_key: Option<String>,
+    policy: Policy,
+) -> Result<Result<Function, Payer>, JsValue> {
+    let text = channels_text(options)
+        .map_err(|_| invalid_option("channels", "not representable as JSON"))?;
+    let parsed: ChannelOptions = serde_json::from_str(&text).map_err(|e| {
+        let why = e.to_string();
+        invalid_option("channels", &why)
+    })?;
+    parsed.check().map_err(from_core)?;
+    if !parsed.allowed {
+        return Ok(Err(payer));
+    }
+    let channels = Channels {
+        policy,
+        options: parsed,
+    };
+    channel_fetch(fetch, wallet, options, payer, budget_key, channels).map(Ok)
+}
+
+/// The channel policy of one paying fetch.
+#[wasm_bindgen]
+pub struct Channels {
+    policy: Policy,
+    options: ChannelOptions,
+}
+
+#[wasm_bindgen]
+impl Channels {
+    /// Reads a `PAYMENT-REQUIRED` value: a [`ChannelQuote`] when a channel pays it, `undefined`
+    /// when the exact path does. Refusals (`over_max`, …) are thrown.
+    pub fn choose(&self, header: &str, now: f64) -> Result<Option<ChannelQuote>, JsValue> {
+        let challenge = match decode_payment_required(header) {
+            Ok(c) => c,
+            // Not a v2 challenge the serde reader takes: the exact path reports it.
+            Err(_) => return Ok(None),
+        };
+        match choose(&self.policy, &self.options, &challenge).map_err(from_core)? {
+            Choice::Exact => Ok(None),
+            Choice::Batch(offer) => Ok(Some(ChannelQuote {
+                challenge,
+                offer,
+                options: self.options.clone(),
+                now: now as u64,
+                signer: None,
+                state: None,
+                known: false,
+                probed: false,
+                corrected: false,
+                plan: None,
+                deposit: None,
+            })),
+        }
+    }
+
+    /// A new voucher key from 32 random bytes (`0x` + 64 hex digits).
+    #[wasm_bindgen(js_name = newVoucherKey)]
+    pub fn new_voucher_key(&self, random: &[u8]) -> Result<String, JsValue> {
+        let bytes = <[u8; 32]>::try_from(random)
+            .map_err(|_| reason(Reason::InvalidConfig, "a voucher key needs 32 random bytes"))?;
+        LocalSigner::from_bytes(&B256::from(bytes)).map_err(from_core)?;
+        Ok(B256::from(bytes).to_string())
+    }
+}
+
+/// One request paid on a channel, from the 402 to the answer.
+#[wasm_bindgen]
+pub struct ChannelQuote {
+    challenge: PaymentRequired,
+    offer: BatchOffer,
+    options: ChannelOptions,
+    now: u64,
+    signer: Option<LocalSigner>,
+    /// The channel (fresh until stored state or an answer confirms it).
+    state: Option<ClientChannel>,
+    /// Whether `state` is confirmed (stored, or from an answer).
+    known: bool,
+    /// Whether a voucher was sent on a channel the client had no state for.
+    probed: bool,
+    /// Whether a corrective 402 was adopted (one retry).
+    corrected: bool,
+    plan: Option<Plan>,
+    /// The deposit's authorization, its salt and the wallet's signature.
+    deposit: Option<(ReceiveWithAuthorization, B256, Option<Bytes>)>,
+}
+
+impl ChannelQuote {
+    fn state(&self) -> Result<&ClientChannel, JsValue> {
+        self.state
+            .as_ref()
+            .ok_or_else(|| reason(Reason::InvalidConfig, "the channel is not open"))
+    }
+}
+
+#[wasm_bindgen]
+impl ChannelQuote {
+    /// Opens the channel of `payer` (the wallet's address) with the voucher key (`0x` + 64
+    /// hex digits); returns its storage key, `x402:channel:<channelId>`.
+    pub fn open(&mut self, payer: &str, voucher_key: &str) -> Result<String, JsValue> {
+        let payer = parse_address(payer).map_err(|e| reason(Reason::NoWallet, &e))?;
+        let signer = LocalSigner::from_hex(voucher_key).map_err(|_| {
+            invalid_option("channels.voucherKey", "a private key, 0x and 64 hex digits")
+        })?;
+        let state = ClientChannel::new(&self.offer, payer, signer.address());
+        let key = format!("x402:channel:{}", state.channel_id);
+        self.state = Some(state);
+        self.signer = Some(signer);
+        Ok(key)
+    }
+
+    /// Takes the stored state (its JSON text); anything that is not this channel's state is
+    /// ignored.
+    pub fn load(&mut self, stored: Option<String>) -> Result<(), JsValue> {
+        let fresh = self.state()?;
+        if let Some(s) = stored.as_deref().and_then(ClientChannel::from_json_text) {
+            if s.channel_id == fresh.channel_id && s.voucher_key == fresh.voucher_key {
+                self.state = Some(s);
+                self.known = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next step: `"deposit"` (the wallet signs [`ChannelQuote::deposit_typed_data`]) or
+    /// `"voucher"`. Without a stored state the first step is a voucher for one price (the
+    /// server answers a channel it knows with its state, a corrective 402); refusals
+    /// (`over_max` above `maxDeposit`, a blocked channel) come before anything is signed.
+    pub fn next(&mut self) -> Result<String, JsValue> {
+        let state = self.state()?;
+        let step = if !self.known && !self.probed {
+            self.probed = true;
+            // Refused like any voucher on a blocked channel, and bounded like a deposit.
+            plan(&self.offer, None, &self.options).map_err(from_core)?;
+            Plan::Voucher {
+                max: self.offer.requirement.amount,
+            }
+        } else {
+            let known = self.known.then_some(state);
+            plan(&self.offer, known, &self.options).map_err(from_core)?
+        };
+        self.plan = Some(step);
+        self.deposit = None;
+        Ok(match step {
+            Plan::Deposit { .. } => "deposit",
+            Plan::Voucher { .. } => "voucher",
+        }
+        .into())
+    }
+
+    /// The `eth_signTypedData_v4` JSON of the deposit's `ReceiveWithAuthorization` (to the
+    /// ERC-3009 deposit collector, valid for `maxTimeoutSeconds`), `salt`: 32 random bytes.
+    #[wasm_bindgen(js_name = depositTypedData)]
+    pub fn deposit_typed_data(&mut self, salt: &[u8]) -> Result<String, JsValue> {
+        let salt = <[u8; 32]>::try_from(salt)
+            .map(B256::from)
+            .map_err(|_| reason(Reason::InvalidPayload, "the salt must be 32 bytes"))?;
+        let Some(Plan::Deposit { amount, .. }) = self.plan else {
+            return Err(reason(Reason::InvalidPayload, "no deposit is planned"));
+        };
+        let req = &self.offer.requirement;
+        let auth = receive_authorization(req, &self.state()?.config, amount, self.now, salt);
+        let typed = receive_authorization_typed_data(
+            &req.extra.name,
+            &req.extra.version,
+            req.chain_id,
+            req.asset,
+            &auth,
+        )
+        .map_err(from_core)?;
+        self.deposit = Some((auth, salt, None));
+        Ok(typed.to_string())
+    }
+
+    /// Takes the wallet's signature of the deposit (`0x`-prefixed hex).
+    #[wasm_bindgen(js_name = depositSigned)]
+    pub fn deposit_signed(&mut self, signature: &str) -> Result<(), JsValue> {
+        let sig = parse_hex_bytes(signature).ok_or_else(|| {
+            reason(
+                Reason::InvalidPayload,
+                "the wallet's signature is not 0x-prefixed hex",
+            )
+        })?;
+        match self.deposit.as_mut() {
+            Some(d) => d.2 = Some(Bytes::from(sig)),
+            None => return Err(reason(Reason::InvalidPayload, "no deposit was signed")),
+        }
+        Ok(())
+    }
+
+    /// The `PAYMENT-SIGNATURE` value of the planned step: the voucher (signed here by the
+    /// voucher key), with the signed deposit when one is planned.
+    pub fn header(&self) -> Result<String, JsValue> {
+        let state = self.state()?;
+        let (Some(step), Some(signer)) = (self.plan, self.signer.as_ref()) else {
+            return Err(reason(Reason::InvalidPayload, "nothing is planned"));
+        };
+        let max = u128::try_from(step.max())
+            .map_err(|_| reason(Reason::InvalidPaymentRequirements, "ceiling above uint128"))?;
+        let req = &self.offer.requirement;
+        let sig = signer
+            .sign_hash(&voucher_digest(state.channel_id, max, req.chain_id))
+            .map_err(from_core)?;
+        let v = voucher(
+            req,
+            &state.config,
+            max,
+            Bytes::from(sig.to_bytes().to_vec()),
+        );
+        let payload = match (step, &self.deposit) {
+            (Plan::Voucher { .. }, _) => voucher_payload(&state.config, v),
+            (Plan::Deposit { .. }, Some((auth, salt, Some(signature)))) => {
+                deposit_payload(&state.config, v, auth, *salt, signature.clone())
+            }
+            (Plan::Deposit { .. }, _) => {
+                return Err(reason(Reason::InvalidPayload, "the deposit is not signed"))
+            }
+        };
+        payment_header(&self.challenge, &self.offer, &payload).map_err(from_core)
+    }
+
+    /// Reads the answer to the paid request (`status`, its `PAYMENT-RESPONSE` and
+    /// `PAYMENT-REQUIRED` values) and moves the state: `"paid"` (checked and counted),
+    /// `"retry"` (a corrective 402 adopted, or no channel behind a first voucher: deposit),
+    /// `"busy"` (`channel_busy`: retry shortly), `"done"` (any other answer, passed on; the
+    /// state unchanged). A success that breaks the agreed count blocks the channel and throws
+    /// (`invalid_batch_settlement_evm_cumulative_amount_mismatch`): nothing more is signed.
+    pub fn answer(
+        &mut self,
+        status: u16,
+        payment_response: Option<String>,
+        payment_required: Option<String>,
+    ) -> Result<String, JsValue> {
+        let step = self
+            .plan
+            .take()
+            .ok_or_else(|| reason(Reason::InvalidPayload, "nothing was sent"))?;
+        let state = self.state()?.clone();
+        if status != 402 {
+            let Some(value) = payment_response.filter(|_| status < 400) else {
+                return Ok("done".into());
+            };
+            let probe = !self.known;
+            let checked = read_response(&value).and_then(|r| {
+                let mut next = after_success(&self.offer, &state, &step, &r)?;
+                // A first voucher the server took: the channel's balance is the server's.
+                if let (true, Some(extra)) = (probe, r.extra.as_ref()) {
+                    next.balance = extra.channel_state.balance;
+                }
+                Ok(next)
+            });
+            return match checked {
+                Ok(next) => {
+                    self.state = Some(next);
+                    self.known = true;
+                    Ok("paid".into())
+                }
+                Err(e) => {
+                    let mut blocked = state;
+                    blocked.block(&e);
+                    self.state = Some(blocked);
+                    self.known = true;
+                    Err(from_core(e))
+                }
+            };
+        }
+        let required = payment_required
+            .as_deref()
+            .and_then(|v| decode_payment_required(v).ok());
+        let error_reason = payment_response
+            .as_deref()
+            .and_then(|v| read_response(v).ok())
+            .and_then(|r| r.error_reason);
+        Ok(
+            match refusal(state.channel_id, required.as_ref(), error_reason.as_deref()) {
+                Refusal::Busy => "busy",
+                Refusal::Corrective(server, voucher) if !self.corrected => {
+                    self.corrected = true;
+                    match adopt(&state, &server, voucher.as_ref()) {
+                        Ok(next) => {
+                            self.state = Some(next);
+                            self.known = true;
+                            "retry"
+                        }
+                        Err(e) => {
+                            let mut blocked = state;
+                            blocked.block(&e);
+                            self.state = Some(blocked);
+                            self.known = true;
+                            return Err(from_core(e));
+                        }
+                    }
+                }
+                // A first voucher on a channel the server does not know: deposit.
+                Refusal::Other(_) if !self.known && matches!(step, Plan::Voucher { .. }) => {
+                    self.known = true;
+                    "retry"
+                }
+                _ => "done",
+            }
+            .into(),
+        )
+    }
+
+    /// The channel state to store (JSON text), `undefined` before the channel is confirmed.
+    #[wasm_bindgen(js_name = stateText)]
+    pub fn state_text(&self) -> Option<String> {
+        self.state
+            .as_ref()
+            .filter(|_| self.known)
+            .map(ClientChannel::to_json_text)
+    }
+
+    /// What `confirm` receives before a deposit: the offer in plain values, with `deposit`
+    /// (atomic) and `depositPrice` (in the asset's units) and the channel's `balance` and
+    /// `charged`.
+    pub fn offer(&self) -> Result<JsValue, JsValue> {
+        let r = &self.offer.requirement;
+        let d = self.offer.decimals;
+        let o = Object::new();
+        let set = |k: &str, v: JsValue| Reflect::set(&o, &k.into(), &v);
+        set("x402Version", 2.into())?;
+        set("scheme", "batch-settlement".into())?;
+        set("network", r.network.as_str().into())?;
+        set("chainId", (r.chain_id as f64).into())?;
+        set("asset", checksummed(&r.asset).into())?;
+        set("decimals", d.into())?;
+        set("amount", decimal_u256::format(&r.amount).into())?;
+        set("price", format_amount(r.amount, d).into())?;
+        set("payTo", checksummed(&r.pay_to).into())?;
+        set("resource", self.challenge.resource.url.as_str().into())?;
+        set("maxTimeoutSeconds", (r.max_timeout_seconds as f64).into())?;
+        let deposit = self.plan.map(|p| p.deposit()).unwrap_or_default();
+        set("deposit", decimal_u256::format(&deposit).into())?;
+        set("depositPrice", format_amount(deposit, d).into())?;
+        if let Some(s) = self.state.as_ref() {
+            set("channelId", s.channel_id.to_string().into())?;
+            set("balance", decimal_u256::format(&s.balance).into())?;
+            set("charged", decimal_u256::format(&s.charged).into())?;
+        }
+        Ok(o.into())
+    }
+}
+
+impl ChannelQuote {
+    /// The planned deposit in the budget's unit (millionths of a token, rounded up).
+    pub(crate) fn deposit_units(&self) -> U256 {
+        let amount = self.plan.map(|p| p.deposit()).unwrap_or_default();
+        x402_core::client::rescale(amount, self.offer.decimals, CAP_DECIMALS, true)
+    }
+}
