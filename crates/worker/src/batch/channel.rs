@@ -14,6 +14,7 @@ use super::onchain::{self, TxFail};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 use x402_core::encoding::decimal_u256;
 use x402_core::scheme::batch::channel::{
@@ -187,6 +188,9 @@ pub struct Channel {
     alarm_at: Cell<Option<u64>>,
     /// After a failed claim, no new attempt before this time (unix seconds).
     retry_after: Cell<u64>,
+    /// The configuration, loaded once per instance (a new configuration is a new deployment,
+    /// hence new instances): a commit does not re-read the Worker's variables.
+    app: RefCell<Option<Rc<crate::App>>>,
 }
 
 fn now_secs() -> u64 {
@@ -194,6 +198,15 @@ fn now_secs() -> u64 {
 }
 
 impl Channel {
+    fn app(&self) -> std::result::Result<Rc<crate::App>, x402_core::Error> {
+        if let Some(app) = self.app.borrow().as_ref() {
+            return Ok(app.clone());
+        }
+        let app = crate::load(&self.env)?;
+        *self.app.borrow_mut() = Some(app.clone());
+        Ok(app)
+    }
+
     async fn ensure_loaded(&self) -> Result<()> {
         if self.loaded.get() {
             return Ok(());
@@ -350,7 +363,7 @@ impl Channel {
 
     /// Sets the alarm for [`Self::next_check`] unless one is due sooner.
     async fn schedule(&self, now: u64) {
-        let Ok(app) = crate::load(&self.env) else {
+        let Ok(app) = self.app() else {
             return;
         };
         let Some(at) = self.next_check(now, &app) else {
@@ -575,6 +588,7 @@ impl DurableObject for Channel {
             loaded: Cell::new(false),
             alarm_at: Cell::new(None),
             retry_after: Cell::new(0),
+            app: RefCell::new(None),
         }
     }
 
@@ -589,7 +603,7 @@ impl DurableObject for Channel {
     async fn alarm(&self) -> Result<Response> {
         self.alarm_at.set(None);
         self.ensure_loaded().await?;
-        match crate::load(&self.env) {
+        match self.app() {
             Ok(app) => {
                 self.claim_if_due(&app).await;
                 self.schedule(now_secs()).await;
