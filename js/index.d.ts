@@ -7,6 +7,8 @@ export type X402ErrorCode =
   | 'malformed_challenge' | 'invalid_x402_version' | 'payment_already_attempted' | 'payment_pending'
   | 'invalid_config' | 'invalid_payload' | 'invalid_payment_requirements' | 'invalid_network'
   | 'invalid_exact_evm_scheme' | 'invalid_exact_evm_missing_eip712_domain' | 'unsupported_scheme'
+  // x402-wasm/local channels: a server that broke the agreed count (the channel is blocked).
+  | 'invalid_batch_settlement_evm_cumulative_amount_mismatch'
   | (string & {});
 
 /** An `Error` with a stable `code`. */

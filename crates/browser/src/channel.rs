@@ -94,7 +94,7 @@ impl Channels {
             Choice::Exact => Ok(None),
             Choice::Batch(offer) => Ok(Some(ChannelQuote {
                 challenge,
-                offer,
+                offer: *offer,
                 options: self.options.clone(),
                 now: now as u64,
                 signer: None,

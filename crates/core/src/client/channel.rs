@@ -22,7 +22,7 @@ use crate::scheme::batch::wire::{
 use crate::scheme::batch::SCHEME;
 use crate::scheme::exact::types::ExactEvmRequirement;
 use crate::wire::v2::{PaymentPayload, PaymentRequired, PaymentRequirements};
-use alloc::{format, string::String};
+use alloc::{boxed::Box, format, string::String};
 use alloy_primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 
@@ -110,7 +110,7 @@ pub enum Choice {
     /// The `exact` path ([`Policy::select`]) pays it.
     Exact,
     /// A channel pays it.
-    Batch(BatchOffer),
+    Batch(Box<BatchOffer>),
 }
 
 /// The `exact`-shaped view of a batch offer the policy judges (network, asset, price, time).
@@ -199,7 +199,7 @@ pub fn choose(
         policy.select_from(offers).is_ok()
     };
     match (best, refused) {
-        (Some((_, o)), _) if options.preferred || !exact_ok() => Ok(Choice::Batch(o)),
+        (Some((_, o)), _) if options.preferred || !exact_ok() => Ok(Choice::Batch(Box::new(o))),
         (None, Some(e)) if !exact_ok() => Err(e),
         _ => Ok(Choice::Exact),
     }
@@ -421,7 +421,7 @@ pub enum Refusal {
     /// A corrective 402 (`cumulative_amount_mismatch` / `cumulative_below_claimed`) with the
     /// server's state for this channel: adopt it ([`adopt`]) and retry once.
     Corrective(
-        ChannelState,
+        Box<ChannelState>,
         Option<crate::scheme::batch::response::VoucherState>,
     ),
     /// `channel_busy`: another request holds the channel; retry shortly.
@@ -447,7 +447,7 @@ pub fn refusal(
         for r in p.accepts.iter().filter(|r| r.scheme == SCHEME) {
             if let Ok(Some((state, voucher))) = corrective_state(r) {
                 if state.channel_id == channel {
-                    return Refusal::Corrective(state, voucher);
+                    return Refusal::Corrective(Box::new(state), voucher);
                 }
             }
         }
@@ -665,7 +665,7 @@ mod tests {
     }
     fn offer_of(c: &PaymentRequired) -> BatchOffer {
         match choose(&Policy::default(), &allowed(), c).unwrap() {
-            Choice::Batch(o) => o,
+            Choice::Batch(o) => *o,
             Choice::Exact => panic!("expected a batch offer"),
         }
     }
