@@ -333,3 +333,22 @@ test('a wiped client state is recovered from the Worker’s corrective 402, with
   assert.equal(await blockNumber(), firstBlock, 'no transaction');
   assert.equal((await channelOnChain(channelId)).balance, deposited, 'one deposit only');
 });
+
+test('channels allowed but not preferred: the Worker’s exact offer is paid, on the 402 already received', async () => {
+  const payer = ROLES.payers[2];
+  const wallet = countingWallet(payer.privateKey);
+  const sent = [];
+  const recording = (req) => {
+    const r = new Request(req);
+    sent.push(r.headers.has('PAYMENT-SIGNATURE') ? decodeHeader(r.headers.get('PAYMENT-SIGNATURE')).accepted.scheme : 'unpaid');
+    return fetch(r);
+  };
+  const pay = wrapFetch(recording, wallet, { channels: { allowed: true, preferred: false } });
+  const before0 = await balanceOf(chain.rpcUrl, payer.address);
+  const res = await pay(`${worker.url}/paid/three.html`); // $0.05
+  assert.equal(res.status, 200, await res.text());
+  assert.match(receiptOf(res).transaction, /^0x[0-9a-f]{64}$/);
+  assert.deepEqual(sent, ['unpaid', 'exact'], 'one unpaid request, then the exact payment');
+  assert.equal(wallet.signed, 1);
+  assert.equal(await balanceOf(chain.rpcUrl, payer.address), before0 - 50_000n);
+});
