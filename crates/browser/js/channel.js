@@ -138,13 +138,13 @@ export function channelFetch(fetch, wallet, options, payer, key, channels) {
       const origin = new URL(request.url).origin;
       for (let busy = 0; ;) {
         if (quote.next() === 'deposit') {
-          payer.budgetDeposit(quote, origin, now, loadBudget(), false);
+          payer.budgetDeposit(quote.depositUnits(), origin, now, loadBudget(), false);
           if (typeof options.confirm === 'function' && !(await options.confirm(quote.offer()))) {
             throw fail('user_rejected', 'the deposit was declined');
           }
           const typed = quote.depositTypedData(crypto.getRandomValues(new Uint8Array(32)));
           quote.depositSigned(await walletSign(from, typed));
-          saveBudget(payer.budgetDeposit(quote, origin, now, loadBudget(), true));
+          saveBudget(payer.budgetDeposit(quote.depositUnits(), origin, now, loadBudget(), true));
         }
         const paid = request.clone();
         paid.headers.set('PAYMENT-SIGNATURE', quote.header());

@@ -7,7 +7,6 @@
 
 use crate::error::{from_core, reason};
 use crate::options::invalid_option;
-use crate::pay::Payer;
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use x402_core::{
@@ -26,7 +25,7 @@ use x402_core::{
     scheme::batch::types::ReceiveWithAuthorization,
     wire::header::decode_payment_required,
     wire::v2::PaymentRequired,
-    Bytes, Reason, B256, U256,
+    Bytes, Reason, B256,
 };
 
 #[wasm_bindgen(module = "/js/channel.js")]
@@ -41,21 +40,15 @@ extern "C" {
         fetch: &JsValue,
         wallet: &JsValue,
         options: &JsValue,
-        payer: Payer,
+        payer: JsValue,
         budget_key: Option<String>,
         channels: Channels,
     ) -> Result<Function, JsValue>;
 }
 
-/// The paying fetch with channels when `options.channels.allowed` is true, else `None`.
-pub(crate) fn wrap(
-    fetch: &JsValue,
-    wallet: &JsValue,
-    options: &JsValue,
-    payer: Payer,
-    budget_key: Option<String>,
-    policy: Policy,
-) -> Result<Result<Function, Payer>, JsValue> {
+/// The channel policy of `options.channels` over `policy` (the exact path's), `None` unless
+/// `allowed`. Errors: `invalid_config`.
+pub(crate) fn channels_of(options: &JsValue, policy: Policy) -> Result<Option<Channels>, JsValue> {
     let text = channels_text(options)
         .map_err(|_| invalid_option("channels", "not representable as JSON"))?;
     let parsed: ChannelOptions = serde_json::from_str(&text).map_err(|e| {
@@ -63,14 +56,22 @@ pub(crate) fn wrap(
         invalid_option("channels", &why)
     })?;
     parsed.check().map_err(from_core)?;
-    if !parsed.allowed {
-        return Ok(Err(payer));
-    }
-    let channels = Channels {
+    Ok(parsed.allowed.then_some(Channels {
         policy,
         options: parsed,
-    };
-    channel_fetch(fetch, wallet, options, payer, budget_key, channels).map(Ok)
+    }))
+}
+
+/// The paying fetch with channels (`payer`: the exact path's `Payer`, which keeps the budget).
+pub(crate) fn wrap(
+    fetch: &JsValue,
+    wallet: &JsValue,
+    options: &JsValue,
+    payer: JsValue,
+    budget_key: Option<String>,
+    channels: Channels,
+) -> Result<Function, JsValue> {
+    channel_fetch(fetch, wallet, options, payer, budget_key, channels)
 }
 
 /// The channel policy of one paying fetch.
@@ -365,6 +366,19 @@ impl ChannelQuote {
             .map(ClientChannel::to_json_text)
     }
 
+    /// The planned deposit in the budget's unit (millionths of a token, rounded up), as a
+    /// decimal string.
+    #[wasm_bindgen(js_name = depositUnits)]
+    pub fn deposit_units(&self) -> String {
+        let amount = self.plan.map(|p| p.deposit()).unwrap_or_default();
+        decimal_u256::format(&x402_core::client::rescale(
+            amount,
+            self.offer.decimals,
+            CAP_DECIMALS,
+            true,
+        ))
+    }
+
     /// What `confirm` receives before a deposit: the offer in plain values, with `deposit`
     /// (atomic) and `depositPrice` (in the asset's units) and the channel's `balance` and
     /// `charged`.
@@ -393,13 +407,5 @@ impl ChannelQuote {
             set("charged", decimal_u256::format(&s.charged).into())?;
         }
         Ok(o.into())
-    }
-}
-
-impl ChannelQuote {
-    /// The planned deposit in the budget's unit (millionths of a token, rounded up).
-    pub(crate) fn deposit_units(&self) -> U256 {
-        let amount = self.plan.map(|p| p.deposit()).unwrap_or_default();
-        x402_core::client::rescale(amount, self.offer.decimals, CAP_DECIMALS, true)
     }
 }

@@ -55,13 +55,9 @@ pub fn wrap_fetch(fetch: JsValue, wallet: JsValue, options: JsValue) -> Result<F
     let key = payer.budget_key();
     // The local build pays `batch-settlement` offers too when `options.channels.allowed`.
     #[cfg(feature = "local-signer")]
-    let payer = {
-        let policy = payer.policy.clone();
-        match crate::channel::wrap(&fetch, &wallet, &options, payer, key.clone(), policy)? {
-            Ok(f) => return Ok(f),
-            Err(payer) => payer,
-        }
-    };
+    if let Some(channels) = crate::channel::channels_of(&options, payer.policy.clone())? {
+        return crate::channel::wrap(&fetch, &wallet, &options, payer.into(), key, channels);
+    }
     paying_fetch(&fetch, &wallet, &options, payer, key)
 }
 
@@ -194,13 +190,14 @@ impl Payer {
 #[cfg(feature = "local-signer")]
 #[wasm_bindgen]
 impl Payer {
-    /// Checks the deposit `quote` plans against the budget of `origin` at `now` (as `stored`
-    /// has it), and records it when `record` (after the wallet signed); returns the budget's
-    /// text to store (`undefined` without a budget). Error: `over_budget`.
+    /// Checks a deposit (`units`: millionths of a token, a decimal string) against the budget
+    /// of `origin` at `now` (as `stored` has it), and records it when `record` (after the
+    /// wallet signed); returns the budget's text to store (`undefined` without a budget).
+    /// Error: `over_budget`.
     #[wasm_bindgen(js_name = budgetDeposit)]
     pub fn budget_deposit(
         &mut self,
-        quote: &crate::channel::ChannelQuote,
+        units: &str,
         origin: &str,
         now: f64,
         stored: Option<String>,
@@ -209,7 +206,7 @@ impl Payer {
         let Some(b) = &mut self.budget else {
             return Ok(JsValue::UNDEFINED);
         };
-        let units = quote.deposit_units();
+        let units = decimal_u256::parse(units).map_err(|e| reason(Reason::InvalidPayload, e))?;
         let now = now as u64;
         b.refresh(stored.as_deref());
         if !record {

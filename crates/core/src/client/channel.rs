@@ -843,13 +843,15 @@ mod tests {
             Reason::OverMax
         );
         // Scaled to the asset's decimals like maxAmount: an 18-decimal token.
-        let mut p = Policy::default();
-        p.allowed_assets = Some(vec![crate::client::AllowedAsset {
-            network: "eip155:31337".parse().unwrap(),
-            asset: "0x0000000000000000000000000000000000000001".into(),
-            max_amount: None,
-            decimals: Some(18),
-        }]);
+        let p = Policy {
+            allowed_assets: Some(vec![crate::client::AllowedAsset {
+                network: "eip155:31337".parse().unwrap(),
+                asset: "0x0000000000000000000000000000000000000001".into(),
+                max_amount: None,
+                decimals: Some(18),
+            }]),
+            ..Policy::default()
+        };
         let mut e18 = entry("batch-settlement", 10_000, batch_extra());
         e18["asset"] = json!("0x0000000000000000000000000000000000000001");
         let Choice::Batch(o18) = choose(&p, &opts, &challenge(vec![e18])).unwrap() else {
