@@ -17,7 +17,9 @@
 // On-chain transactions per 100 paid requests: the reference client (@x402/fetch +
 // @x402/evm BatchSettlementEvmScheme client) pays 100 requests to each server with its default
 // deposit sizing (the servers' minDeposit = 10 × the price: a top-up every 10 requests) and with a
-// deposit sized for all 100 (depositStrategy); then the charges are claimed and settled (the Worker:
+// deposit sized for all 100 (depositStrategy), and ours (x402-wasm/local wrapFetch + localWallet,
+// channels allowed, its default channel options: credit $0.50 = 50 requests, maxDeposit $1.00) pays
+// 100 requests to the Worker; then the charges are claimed and settled (the Worker:
 // its Channel Durable Object's alarm, claim.threshold "$1.00" = 100 requests, checked every second;
 // the reference: BatchSettlementChannelManager.claimAndSettle()); exact: the 100 requests of the
 // exact C = 1 phase. Transactions are counted from the blocks (anvil mines one per transaction).
@@ -494,6 +496,14 @@ async function main() {
       return by;
     };
 
+    /** A fetch counting every HTTP exchange a client makes in `exchanges`: status, and the error a 402 names. */
+    const recordingFetch = (exchanges) => async (input, init) => {
+      const res = await fetch(input, init);
+      const error = res.status === 402 ? decode(res.headers.get('payment-required'))?.error : undefined;
+      const k = `${res.status}${error && error !== 'Payment required' ? ` ${error}` : ''}`;
+      exchanges[k] = (exchanges[k] ?? 0) + 1;
+      return res;
+    };
     /** A reference client paying with its default deposit sizing, or with `deposit` for every deposit. */
     function referenceClient(payer, deposit, exchanges) {
       const voucherKey = generatePrivateKey(); // a fresh channel (payerAuthorizer) per scenario
@@ -503,21 +513,25 @@ async function main() {
         ...(deposit ? { depositStrategy: () => String(deposit) } : {}),
       });
       const x402 = new x402Client().register(NETWORK, scheme).setSpendControls({ allowedAssets: [{ network: NETWORK, asset: TOKEN_ADDRESS }] });
-      // Counts every HTTP exchange the client makes: status, and the error a 402 names.
-      const recording = async (input, init) => {
-        const res = await fetch(input, init);
-        const error = res.status === 402 ? decode(res.headers.get('payment-required'))?.error : undefined;
-        const k = `${res.status}${error && error !== 'Payment required' ? ` ${error}` : ''}`;
-        exchanges[k] = (exchanges[k] ?? 0) + 1;
-        return res;
-      };
-      return wrapFetchWithPayment(recording, x402);
+      return wrapFetchWithPayment(recordingFetch(exchanges), x402);
+    }
+    /**
+     * Our client: x402-wasm/local wrapFetch + localWallet with channels allowed and its default
+     * channel options (credit $0.50, maxDeposit $1.00); the voucher key it generates itself, kept
+     * in its default in-memory storage (a fresh channel).
+     */
+    async function ourClient(payer, exchanges) {
+      const { localWallet, wrapFetch } = await import('x402-wasm/local');
+      return wrapFetch(recordingFetch(exchanges), localWallet(payer.privateKey), {
+        channels: { allowed: true },
+        allowedAssets: [{ network: NETWORK, asset: TOKEN_ADDRESS }],
+      });
     }
 
     const txCounts = [];
-    async function count100({ label, server, url, payer, deposit, body }) {
+    async function count100({ label, server, url, payer, deposit, sizing, ours = false, body }) {
       const exchanges = {};
-      const pay = referenceClient(payer, deposit, exchanges);
+      const pay = ours ? await ourClient(payer, exchanges) : referenceClient(payer, deposit, exchanges);
       const receiver = server === 'worker' ? PAY_TO : REF_RECEIVER;
       const settledBefore = (await receiverOnChain(chain.rpcUrl, receiver, TOKEN_ADDRESS)).totalSettled;
       const from = await blockNumber();
@@ -551,10 +565,10 @@ async function main() {
       const channel = await channelOnChain(chain.rpcUrl, channelId);
       const settled = (await receiverOnChain(chain.rpcUrl, receiver, TOKEN_ADDRESS)).totalSettled - settledBefore;
       const txs = await transactions(from, to);
-      const entry = { label, server, deposit, n: txs.length, by: tally(txs), claimed: channel.totalClaimed, balance: channel.balance, settled, payMs, exchanges };
+      const entry = { label, server, deposit, sizing, n: txs.length, by: tally(txs), claimed: channel.totalClaimed, balance: channel.balance, settled, payMs, exchanges };
       if (channel.totalClaimed !== total || settled !== total) throw new Error(`${label}: ${show(entry)}`);
       txCounts.push(entry);
-      log(`${label}, ${deposit ? `deposit ${deposit}` : "default sizing"}: ${txs.length} transactions ${show(entry.by)} (100 requests paid in ${payMs} ms; HTTP ${show(exchanges)})`);
+      log(`${label}, ${sizing ?? (deposit ? `deposit ${deposit}` : 'default sizing')}: ${txs.length} transactions ${show(entry.by)} (100 requests paid in ${payMs} ms; HTTP ${show(exchanges)})`);
     }
     // The reference manager claims every channel with unclaimed charges: flush the latency phases' first.
     await ref.call('claimAndSettle');
@@ -565,6 +579,16 @@ async function main() {
     for (let i = 0; i < 5; i++) await (await warm(claimsUrl)).text();
     await count100({ label: 'Worker', server: 'worker', url: claimsUrl, payer: ROLES.payers[0], deposit: 100n * PRICE, body: ONE_HTML });
     await count100({ label: 'Worker', server: 'worker', url: claimsUrl, payer: ROLES.payers[1], body: ONE_HTML });
+    // Ours on the same claims Worker: payer #4 (the warm-up's payer; a new channel: its own voucher key).
+    await count100({
+      label: 'Worker, paid by x402-wasm/local (ours)',
+      server: 'worker',
+      url: claimsUrl,
+      payer: ROLES.payers[4],
+      ours: true,
+      sizing: 'x402-wasm/local default: credit $0.50 = 50 requests',
+      body: ONE_HTML,
+    });
     await count100({ label: 'reference server', server: 'reference', url: refUrl, payer: ROLES.payers[2], deposit: 100n * PRICE, body: 'paid content' });
     await count100({ label: 'reference server', server: 'reference', url: refUrl, payer: ROLES.payers[3], body: 'paid content' });
     const exactTxs = await transactions(exactTxWindow.from, exactTxWindow.to);
@@ -598,7 +622,8 @@ function writeResults({ N, C, EXACT_N, results, failures, txCounts, workerLog, s
     );
   }
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const describeDeposit = (t) => (t.deposit ? `one of 100 × price (${t.deposit})` : 'the client default: minDeposit = 10 × price each');
+  const describeDeposit = (t) => t.sizing ?? (t.deposit ? `one of 100 × price (${t.deposit})` : 'the client default: minDeposit = 10 × price each');
+  const ours = txCounts.find((t) => t.sizing);
   const errorLines = workerLog.split('\n').filter((l) => /error|panic|exception/i.test(l)).slice(0, 20);
   const failureBlock = failures.length
     ? `\n**Failures** (the first three of each phase, request as sent and answer as received):\n\n\`\`\`\n${failures
@@ -660,7 +685,9 @@ ${failureBlock}
 ## On-chain transactions per 100 paid requests
 
 The reference client (\`@x402/fetch\` \`wrapFetchWithPayment\` + \`@x402/evm\` batch-settlement client, a delegated
-voucher key, a new channel each time) pays 100 requests; then the charges are claimed and settled,
+voucher key, a new channel each time) pays 100 requests, and so does ours on the Worker
+(\`x402-wasm/local\` \`wrapFetch\` + \`localWallet\`, channels allowed, its default channel options:
+credit $0.50, maxDeposit $1.00, a voucher key it generates; a new channel); then the charges are claimed and settled,
 and the blocks from the first request to the settle are read (anvil mines one block per
 transaction). The Worker here is a second instance of the same build (its paid path warmed first
 by 5 payments on a channel of their own, outside the counted blocks) with the default claim
@@ -677,7 +704,13 @@ ${txCounts.map((t) => `| ${t.label} | ${t.requests ? '—' : describeDeposit(t)}
 With its default sizing the reference client deposits the server's \`minDeposit\` hint (10 × the
 price) whenever the next voucher would exceed the balance: a deposit every 10 requests. A deposit
 sized for all 100 (the client's \`depositStrategy\`) leaves one deposit, one claim, one settle.
-`;
+${ours ? `Ours, with its default options, deposits its credit ($0.50: 50 requests here, above the Worker's
+minDeposit of 10 × price) when it opens the channel and again when the next voucher would exceed the
+balance: ${Object.entries(ours.by).map(([k, v]) => `${k} ${v}`).join(', ')} for the 100 requests (${ours.n} transactions); a credit
+of $1.00 (its maxDeposit) would leave one deposit. Without a stored channel state its first paid
+request is a voucher for one price (a server that knows the channel answers with its state), which
+a new channel meets with \`invalid_batch_settlement_evm_channel_not_found\`, before the deposit.
+` : ''}`;
   writeFileSync(path.join(ROOT, 'bench', 'batch-results.md'), md);
   process.stdout.write(md);
 }
