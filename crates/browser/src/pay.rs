@@ -159,7 +159,7 @@ impl Payer {
         let auth = quote
             .signing
             .as_ref()
-            .ok_or_else(|| reason(Reason::InvalidPayload, "nothing was signed for this offer"))?;
+            .ok_or_else(|| reason(Reason::InvalidPayload, "no typed data yet"))?;
         let signature = parse_hex_bytes(signature).ok_or_else(|| {
             reason(
                 Reason::InvalidPayload,

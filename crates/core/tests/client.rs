@@ -126,6 +126,23 @@ fn max_amount_per_payment() {
 }
 
 #[test]
+fn an_offer_in_another_scheme_does_not_spoil_the_reason() {
+    // The Worker lists `exact` then `batch-settlement` for the same price: over the cap, the
+    // reason is still over_max (the channel offer is not this path's to pay), and it is listed.
+    let mut batch = on("eip155:31337", 500_000);
+    batch.scheme = "batch-settlement".into();
+    let c = challenge(vec![on("eip155:31337", 500_000), batch.clone()]);
+    let err = Policy::default().select(&c).unwrap_err();
+    assert_eq!(err.reason(), Reason::OverMax, "{err}");
+    // Only foreign offers: nothing acceptable, each listed.
+    let err = Policy::default()
+        .select(&challenge(vec![batch]))
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::NoAcceptableRequirement);
+    assert!(err.message().contains("batch-settlement"), "{err}");
+}
+
+#[test]
 fn allowed_assets_with_their_own_cap() {
     let asset = requirement().asset;
     let c = challenge(vec![on("eip155:31337", 500_000)]);

@@ -195,7 +195,7 @@ impl Policy {
                     &checksummed(&offer.asset),
                     " on ",
                     offer.network.as_str(),
-                    " is not allowed (not a known stablecoin, nor in allowedAssets with its decimals)",
+                    " is not allowed (not a known stablecoin nor in allowedAssets with decimals)",
                 ]),
             ));
         };
@@ -245,8 +245,8 @@ impl Policy {
         // The refusals, as "code: message; code: message…" (`{e}` of each).
         let mut why = String::from("no payment requirement is acceptable: ");
         let mut refusals = 0usize;
-        // The first refusal, while every refusal has its reason.
-        let mut sole: Option<Error> = None;
+        // The first refusal while every refusal has its reason (`Some(None)`: mixed reasons).
+        let mut sole: Option<Option<Error>> = None;
         for offer in offers {
             let refused;
             let e = match offer {
@@ -275,12 +275,16 @@ impl Policy {
             why.push_str(e.code());
             why.push_str(": ");
             why.push_str(e.message());
-            if refusals == 0 {
-                sole = Some(e.clone());
-            } else if sole.as_ref().is_some_and(|s| s.reason() != e.reason()) {
-                sole = None;
-            }
             refusals += 1;
+            // An offer in another scheme (a `batch-settlement` one beside `exact`) is not this
+            // path's to pay: listed, but it neither makes nor spoils the single reason.
+            if e.reason() != Reason::InvalidExactEvmScheme {
+                sole = match sole {
+                    None => Some(Some(e.clone())),
+                    Some(Some(s)) if s.reason() == e.reason() => Some(Some(s)),
+                    _ => Some(None),
+                };
+            }
         }
         if let Some((_, best)) = best {
             return Ok(best.clone());
@@ -288,6 +292,7 @@ impl Policy {
         // Caps alone, or unacceptable terms alone (a time bound, malformed addresses), refused
         // every offer: say which, with its own code.
         Err(sole
+            .flatten()
             .filter(|e| {
                 matches!(
                     e.reason(),

@@ -76,7 +76,7 @@ pub(crate) fn decode_bytes(bytes: &[u8]) -> Result<Vec<u8>> {
         return Err(bad(
             &["base64 length "],
             Some(bytes.len()),
-            " is not a multiple of 4 (missing '=' padding?)",
+            " is not a multiple of 4 (no padding?)",
         ));
     }
     let pad = bytes.iter().rev().take_while(|&&c| c == b'=').count();

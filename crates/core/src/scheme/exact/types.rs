@@ -107,18 +107,14 @@ impl ExactEvmRequirement {
             if method != "eip3009" {
                 return Err(Error::new(
                     Reason::UnsupportedScheme,
-                    cat(&[
-                        "assetTransferMethod \"",
-                        &method,
-                        "\" is not supported (only eip3009)",
-                    ]),
+                    cat(&["assetTransferMethod \"", &method, "\" is not eip3009"]),
                 ));
             }
         }
         let (Some(eip712_name), Some(eip712_version)) = (text("name"), text("version")) else {
             return Err(Error::new(
                 Reason::InvalidExactEvmMissingEip712Domain,
-                "extra.name and extra.version (the token's EIP-712 domain) are required",
+                "extra lacks the token's EIP-712 name or version",
             ));
         };
         Ok(Self {
