@@ -193,8 +193,10 @@ describe('background routes: one balance is promised once, retries are served', 
     const results = await Promise.all(headers.map((h, i) => get(`/api/quote.json?i=${i}`, { 'PAYMENT-SIGNATURE': h })));
     const served = results.filter((r) => r.res.status === 200);
     assert.equal(served.length, 1, results.map((r) => `${r.res.status} ${r.body.slice(0, 120)}`).join('\n'));
+    // Refused by the payer's guard while the served payment is in flight (insufficient_funds), or,
+    // once its background settlement has landed (anvil mines at once), by the balance read on chain.
     for (const r of results.filter((x) => x.res.status !== 200)) {
-      assert.equal(reason(r), 'insufficient_funds', r.body);
+      assert.ok(['insufficient_funds', 'invalid_exact_evm_insufficient_balance'].includes(reason(r)), r.body);
     }
     // The one served payment settles in the background.
     for (let i = 0; i < 50 && (await balanceOf(chain.rpcUrl, payer.address)) !== 0n; i++) await sleep(200);
