@@ -510,6 +510,22 @@ async fn remote_settle(
     }
 }
 
+/// A facilitator `/settle` that moves a channel's balance (a deposit, a refund): its transaction
+/// and the channel state after it ([`settled_state`]); a refusal fails with its code.
+async fn remote_settle_state(
+    env: &Env,
+    r: &Remote<'_>,
+    request: &FacilitatorRequest,
+    chain_id: u64,
+    channel_id: B256,
+) -> Result<(String, ChannelState), TxFail> {
+    let settled = remote_settle(env, r, request, &[])
+        .await?
+        .map_err(|code| TxFail::Failed(Error::new(Reason::UnexpectedSettleError, code)))?;
+    let state = settled_state(r, chain_id, channel_id, &settled).await?;
+    Ok((settled.transaction, state))
+}
+
 /// The channel state a successful deposit or refund reports (`extra.channelState`); without a
 /// readable one, read from the chain when an RPC URL is configured, else the outcome is
 /// pending (the transaction happened, its state is unknown).
@@ -667,17 +683,7 @@ pub(crate) async fn settle_deposit(
             payment_payload: payment.clone(),
             payment_requirements: offered(req, payment),
         };
-        let settled = match remote_settle(env, &r, &request, &[]).await? {
-            Ok(s) => s,
-            Err(code) => {
-                return Err(TxFail::Failed(Error::new(
-                    Reason::UnexpectedSettleError,
-                    code,
-                )))
-            }
-        };
-        let state = settled_state(&r, chain_id, id, &settled).await?;
-        return Ok((settled.transaction, state));
+        return remote_settle_state(env, &r, &request, chain_id, id).await;
     }
     let (url, timeout) = self_rpc(settlement).unwrap_or_default();
     let data = calls::deposit_payload_calldata(p).map_err(TxFail::Failed)?;
@@ -905,17 +911,7 @@ pub(crate) async fn refund(
             ..p.clone()
         }));
         let request = server_request(chain_id, config.token, config.receiver, &payload);
-        let settled = match remote_settle(env, &r, &request, &[]).await? {
-            Ok(s) => s,
-            Err(code) => {
-                return Err(TxFail::Failed(Error::new(
-                    Reason::UnexpectedSettleError,
-                    code,
-                )))
-            }
-        };
-        let state = settled_state(&r, chain_id, id, &settled).await?;
-        return Ok((settled.transaction, state));
+        return remote_settle_state(env, &r, &request, chain_id, id).await;
     }
     let (url, timeout) = self_rpc(settlement).unwrap_or_default();
     let (pre, _) = read_channel(url, chain_id, id, None)
