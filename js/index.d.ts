@@ -81,6 +81,74 @@ export interface BudgetOptions {
  */
 export type PaymentStatus = 'connect' | 'switch' | 'sign' | 'settling' | 'pending';
 
+/** Where channel states (and a generated voucher key) are kept; may be async. */
+export interface ChannelStorage {
+  getItem(key: string): string | null | undefined | Promise<string | null | undefined>;
+  setItem(key: string, value: string): void | Promise<void>;
+}
+
+/**
+ * `batch-settlement` channels (x402 specs/schemes/batch-settlement): one wallet signature per
+ * deposit, then a voucher per request signed by the voucher key, with no wallet. The channel
+ * module (voucher signing) is loaded on the first request of a paying fetch that has them.
+ */
+export interface ChannelOptions {
+  /** Pay `batch-settlement` offers at all (default false). */
+  allowed?: boolean;
+  /** Take a channel when the challenge also offers `exact` (default true). */
+  preferred?: boolean;
+  /** What a deposit adds at least, in millionths of a token (default 500000 = $0.50). */
+  credit?: string | number | bigint;
+  /**
+   * The largest deposit, in millionths of a token (default 1000000 = $1.00): a larger deposit
+   * is refused (`over_max`) before anything is signed. It bounds what the voucher key can spend.
+   */
+  maxDeposit?: string | number | bigint;
+  /** A deposit is at least this many prices (default 5, at least 3). */
+  depositMultiplier?: number;
+  /**
+   * The private key that signs vouchers (`0x` + 64 hex). Default: one generated with secure
+   * randomness per payer and kept in `storage` under `x402:voucher-key:<payer>`. Passing the
+   * payer's own key is allowed, never done silently.
+   */
+  voucherKey?: string;
+  /**
+   * Channel states under `x402:channel:<channelId>` (default: in memory). In Node, a file path:
+   * a JSON file written whole (mode 0600), so an agent's channels outlive the process.
+   */
+  storage?: ChannelStorage | string;
+  /** Ask `confirm` before every voucher too, not only before a deposit (the drop-in's click). */
+  confirmEach?: boolean;
+}
+
+/** What `confirm` and `onChannel` receive for a channel offer. */
+export interface ChannelOffer extends Omit<Offer, 'scheme' | 'x402Version'> {
+  x402Version: 2;
+  scheme: 'batch-settlement';
+  /** What this request needs: a deposit (the wallet signs) or a voucher (nothing to sign). */
+  step: 'deposit' | 'voucher' | '';
+  /** The deposit, atomic units, and in the asset (`0.50`); `0` for a voucher. */
+  deposit: string;
+  depositPrice: string;
+  channelId: string;
+  /** Known deposited total and charged total, atomic units. */
+  balance: string;
+  charged: string;
+  /** What is left to spend (balance less charged), atomic units and in the asset. */
+  credit: string;
+  creditPrice: string;
+}
+
+/** A paying fetch; with `options.channels`, also a cooperative refund of a site's channel. */
+export interface PayingFetch extends FetchLike {
+  /**
+   * Asks the server whose 402 for `input` offers the channel to return what was not charged
+   * (`amount` atomic units, default everything): resolves with the refunded amount; throws the
+   * server's reason code when it refuses. Only on a paying fetch made with `options.channels`.
+   */
+  refund?: (input: RequestInfo | URL, options?: { amount?: string | bigint }) => Promise<{ refunded: string; offer: ChannelOffer }>;
+}
+
 export interface WrapFetchOptions {
   /**
    * Maximum per payment in millionths of a token, scaled to each token's decimals; default
@@ -104,10 +172,18 @@ export interface WrapFetchOptions {
    * page (the drop-in passes localStorage); without it, pending payments are kept in memory.
    */
   pendingStorage?: { getItem(key: string): string | null; setItem(key: string, value: string): void; removeItem(key: string): void };
-  /** Called with the offer before anything is signed; return false to decline (`user_rejected`). */
-  confirm?: (offer: Offer) => boolean | Promise<boolean>;
+  /**
+   * Called with the offer before anything is signed: an exact payment, a channel deposit (and,
+   * with `channels.confirmEach`, each voucher). Return false to decline (`user_rejected`), or
+   * `'exact'` for a channel offer to pay this request with the exact offer instead.
+   */
+  confirm?(offer: Offer | ChannelOffer): boolean | 'exact' | Promise<boolean | 'exact'>;
   /** Progress while paying; from `settling` on, with the offer being paid. */
   onStatus?: (status: PaymentStatus, offer?: Offer) => void;
+  /** The channel after each payment or refund on it (its credit left, for display). */
+  onChannel?: (offer: ChannelOffer) => void;
+  /** `batch-settlement` channels (off unless `allowed`). */
+  channels?: ChannelOptions;
   /** `wallet_addEthereumChain` parameters by CAIP-2 network, used when the wallet answers 4902. */
   chains?: Record<string, object>;
 }
@@ -130,7 +206,7 @@ export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promis
  * Wraps `fetch` so that a 402 x402 challenge is paid once by `wallet`, under `options`.
  * Same shape as `wrapFetchWithPayment` of `@x402/fetch`.
  */
-export function wrapFetch(fetch: FetchLike | typeof globalThis.fetch, wallet: Wallet | null | undefined, options?: WrapFetchOptions): FetchLike;
+export function wrapFetch(fetch: FetchLike | typeof globalThis.fetch, wallet: Wallet | null | undefined, options?: WrapFetchOptions): PayingFetch;
 export { wrapFetch as wrapFetchWithPayment };
 
 /**

@@ -9,6 +9,7 @@
 import init, {
   wrapFetch as wrap, paymentReceipt as receipt, decodePaymentRequired as decodeRequired, decodePaymentResponse as decodeResponse,
 } from '../pkg/web/x402.js';
+import { lazyChannels } from './channels.js';
 
 let loaded = false;
 
@@ -17,11 +18,21 @@ export const ready = init().then(() => { loaded = true; });
 // Whoever awaits `ready` (or calls a wrapped fetch) sees the failure; do not report it unhandled.
 ready.catch(() => {});
 
+let channelModule;
+// The channel module (pkg/channel, voucher signing) next to pkg/web: fetched only when a paying
+// fetch with `options.channels` sends its first request. A failed load is tried again next time.
+const loadChannels = () => (channelModule ??= import('../pkg/channel/x402.js')
+  .then(async (m) => { await m.default(); return m; })
+  .catch((e) => { channelModule = undefined; throw e; }));
+
 /**
  * Wraps `fetch` so that HTTP 402 x402 challenges are paid once with `wallet` (as js/web.js).
- * Before the wasm module is loaded, the payer is made on the first call, after `ready`.
+ * Before the wasm module is loaded, the payer is made on the first call, after `ready`. With
+ * `options.channels`, `batch-settlement` offers are paid through a channel (the channel module is
+ * loaded on the first request).
  */
 export function wrapFetch(fetch, wallet, options = {}) {
+  if (options?.channels !== undefined) return lazyChannels(fetch, wallet, options, loadChannels, wrapFetch);
   if (loaded) return wrap(fetch, wallet, options);
   let paying;
   return async (input, init) => {

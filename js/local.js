@@ -1,10 +1,11 @@
 // x402-wasm/local: everything of the main entry plus `localWallet(privateKey)`, a wallet that
 // signs with a private key (Node, agents, tests). A separate wasm build (pkg/local) with
-// secp256k1, so the browser bundle never carries it.
+// secp256k1, so the browser bundle never carries it. Channels (`options.channels`) are in it too.
 import { readFile } from 'node:fs/promises';
 import init, {
-  wrapFetch as wrap, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse,
+  wrapFetch as wrapExact, wrapChannelFetch, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse,
 } from '../pkg/local/x402.js';
+import { withFileStorage } from './file-storage.js';
 
 await init({ module_or_path: await readFile(new URL('../pkg/local/x402_bg.wasm', import.meta.url)) });
 
@@ -16,6 +17,15 @@ export function localWallet(privateKey) {
   return new LocalWallet(privateKey);
 }
 
-// wrapFetch(fetch, wallet, options): the wasm function itself (same shape as @x402/fetch's
-// wrapFetchWithPayment); it reads absent options as none.
-export { wrap as wrapFetch, wrap as wrapFetchWithPayment, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse };
+/**
+ * wrapFetch(fetch, wallet, options): the paying fetch (same shape as @x402/fetch's
+ * wrapFetchWithPayment); with `options.channels` it pays `batch-settlement` offers through a
+ * channel (`channels.storage` may be a file path).
+ */
+export function wrapFetch(fetch, wallet, options) {
+  return options?.channels === undefined
+    ? wrapExact(fetch, wallet, options)
+    : wrapChannelFetch(fetch, wallet, withFileStorage(options), wrapExact);
+}
+
+export { wrapFetch as wrapFetchWithPayment, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse };

@@ -1,13 +1,33 @@
-// x402-wasm for Node: the same wasm build as browsers, loaded from disk.
+// x402-wasm for Node: the same wasm build as browsers, loaded from disk. With `options.channels`
+// the channel module (pkg/channel) is loaded from disk on the first request.
 import { readFile } from 'node:fs/promises';
-import init, { wrapFetch as wrap, paymentReceipt, decodePaymentRequired, decodePaymentResponse } from '../pkg/web/x402.js';
+import init, { wrapFetch as wrapExact, paymentReceipt, decodePaymentRequired, decodePaymentResponse } from '../pkg/web/x402.js';
+import { lazyChannels } from './channels.js';
+import { withFileStorage } from './file-storage.js';
 
 await init({ module_or_path: await readFile(new URL('../pkg/web/x402_bg.wasm', import.meta.url)) });
 
 /** Already resolved in Node (the module is loaded before this entry finishes evaluating). */
 export const ready = Promise.resolve();
 
-// wrapFetch(fetch, wallet, options): the wasm function itself (same shape as @x402/fetch's
-// wrapFetchWithPayment); it reads absent options as none.
-export { wrap as wrapFetch, wrap as wrapFetchWithPayment, paymentReceipt, decodePaymentRequired, decodePaymentResponse };
+let channelModule;
+const loadChannels = () => (channelModule ??= import('../pkg/channel/x402.js').then(async (m) => {
+  await m.default({ module_or_path: await readFile(new URL('../pkg/channel/x402_bg.wasm', import.meta.url)) });
+  return m;
+}));
+// A failed load is reported by the request that needed it, and tried again by the next.
+const retryable = () => loadChannels().catch((e) => { channelModule = undefined; throw e; });
+
+/**
+ * wrapFetch(fetch, wallet, options): the paying fetch (same shape as @x402/fetch's
+ * wrapFetchWithPayment); with `options.channels` it pays `batch-settlement` offers through a
+ * channel (`channels.storage` may be a file path).
+ */
+export function wrapFetch(fetch, wallet, options) {
+  return options?.channels === undefined
+    ? wrapExact(fetch, wallet, options)
+    : lazyChannels(fetch, wallet, withFileStorage(options), retryable, wrapExact);
+}
+
+export { wrapFetch as wrapFetchWithPayment, paymentReceipt, decodePaymentRequired, decodePaymentResponse };
 export { discoverWallets, listWallets, requestWallets } from './wallets.js';

@@ -37,6 +37,8 @@ test('the packed package ships only its files', () => {
   const list = execFileSync('tar', ['-tzf', path.join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz')))], { encoding: 'utf8' });
   assert.match(list, /package\/pkg\/web\/x402_bg\.wasm/);
   assert.match(list, /package\/pkg\/local\/x402_bg\.wasm/);
+  assert.match(list, /package\/pkg\/channel\/x402_bg\.wasm/);
+  assert.match(list, /package\/js\/file-storage\.js/);
   assert.match(list, /package\/js\/index\.d\.ts/);
   assert.doesNotMatch(list, /crates\/|tests\/|node_modules\//);
 });

@@ -12,6 +12,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { execFile, execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Hono } from 'hono';
 import { x402Facilitator } from '@x402/core/facilitator';
 import { x402ResourceServer } from '@x402/core/server';
@@ -27,6 +33,7 @@ import {
   BATCH_SETTLEMENT_ABI,
   BATCH_SETTLEMENT_ADDRESS,
   ROLES,
+  TOKEN_ABI,
   TOKEN_ADDRESS,
   TOKEN_NAME,
   TOKEN_VERSION,
@@ -35,6 +42,7 @@ import {
   deployToken,
   publicClient,
   startAnvil,
+  walletClient,
 } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, startWorker } from './lib/worker.mjs';
 import { localWallet, wrapFetch } from '../../js/local.js';
@@ -94,6 +102,17 @@ const channelOnChain = async (channelId) => {
   return { balance, totalClaimed };
 };
 const blockNumber = () => client.getBlockNumber({ cacheTime: 0 });
+
+/** A new payer holding `amount` of TestUSDC (minted by the deployer), no ETH: it sends no transaction. */
+async function fundedPayer(amount = 10_000_000n) {
+  const privateKey = generatePrivateKey();
+  const { address } = privateKeyToAccount(privateKey);
+  const hash = await walletClient(chain.rpcUrl, ROLES.deployer).writeContract({
+    address: TOKEN_ADDRESS, abi: TOKEN_ABI, functionName: 'mint', args: [address, amount], chain: null,
+  });
+  await client.waitForTransactionReceipt({ hash });
+  return { privateKey, address };
+}
 const receiptOf = (res) => decodeHeader(res.headers.get('payment-response'));
 
 test('the Worker: 100 requests on one channel — one deposit, one wallet signature, cumulative charges', async () => {
@@ -278,7 +297,10 @@ test('a server charging more than the price is refused; nothing more is signed o
     assert.equal(vouchers.length, 1);
     await assert.rejects(pay(url), (e) => e.code === mismatch && /blocked/.test(e.message));
     assert.equal(vouchers.length, 1, 'no second voucher');
-    assert.equal(wallet.signed, 0);
+    // A new voucher key has no channel yet: the first request carried the deposit (one
+    // signature), with no probing voucher before it.
+    assert.equal(vouchers[0].type, 'deposit');
+    assert.equal(wallet.signed, 1);
     const [state] = [...storage.map.entries()].filter(([k]) => k.startsWith('x402:channel:')).map(([, v]) => JSON.parse(v));
     assert.equal(state.blocked, mismatch);
     assert.equal(state.charged, '0');
@@ -351,4 +373,94 @@ test('channels allowed but not preferred: the Worker’s exact offer is paid, on
   assert.deepEqual(sent, ['unpaid', 'exact'], 'one unpaid request, then the exact payment');
   assert.equal(wallet.signed, 1);
   assert.equal(await balanceOf(chain.rpcUrl, payer.address), before0 - 50_000n);
+});
+
+test('the packed npm package pays the Worker through a channel kept in a file, then takes the credit left back', async () => {
+  const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const dir = mkdtempSync(path.join(tmpdir(), 'x402-channel-consumer-'));
+  try {
+    execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'));
+    writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    execFileSync('npm', ['install', '--silent', '--offline', '--no-audit', '--no-fund', `./${tgz}`], { cwd: dir, stdio: 'inherit' });
+    copyFileSync(path.join(ROOT, 'tests', 'npm', 'channel-consumer.mjs'), path.join(dir, 'channel-consumer.mjs'));
+    const url = `${worker.url}/paid/one.html`; // $0.01
+    const run = async (payer, count, store, entry, env = {}) => {
+      const { stdout } = await promisify(execFile)(process.execPath, ['channel-consumer.mjs', url, String(count), store, entry], {
+        cwd: dir, env: { ...process.env, PAYER_KEY: payer.privateKey, ...env }, encoding: 'utf8', timeout: 120_000,
+      });
+      return JSON.parse(stdout.trim().split('\n').pop());
+    };
+
+    for (const [entry, count] of [['local', 100], ['main', 30]]) {
+      const payer = await fundedPayer();
+      const store = path.join(dir, `channels-${entry}.json`);
+      const before0 = await balanceOf(chain.rpcUrl, payer.address);
+      const firstBlock = await blockNumber();
+      // The first process pays all but the last 5 and keeps its channel in the file.
+      const first = await run(payer, count - 5, store, entry, { NO_REFUND: '1' });
+      assert.equal(first.signed, 1, `${entry}: one deposit signature`);
+      assert.deepEqual(first.kinds, ['deposit', ...Array(count - 6).fill('voucher')], entry);
+      assert.deepEqual(first.charged, Array.from({ length: count - 5 }, (_, i) => String(BigInt(i + 1) * PRICE)), entry);
+      assert.equal(statSync(store).mode & 0o777, 0o600, 'the file holds the voucher key: owner only');
+      const kept = JSON.parse(readFileSync(store, 'utf8'));
+      assert.ok(Object.keys(kept).some((k) => k.startsWith('x402:voucher-key:')), 'the voucher key is kept');
+      // A new process on the same file goes on with vouchers (no deposit), then refunds the rest.
+      const second = await run(payer, 5, store, entry);
+      assert.equal(second.signed, 0, `${entry}: no signature after a restart`);
+      assert.deepEqual(second.kinds, Array(5).fill('voucher'));
+      assert.deepEqual(second.charged, Array.from({ length: 5 }, (_, i) => String(BigInt(count - 4 + i) * PRICE)));
+      const spent = BigInt(count) * PRICE;
+      assert.equal(second.refunded, String(1_500_000n - spent), `${entry}: everything not charged comes back`);
+      assert.equal(second.credit, '0');
+      // On chain: the deposit and one refund transaction (which claims the charges for payTo first).
+      assert.equal(await blockNumber(), firstBlock + 2n, `${entry}: two transactions (deposit, refund)`);
+      assert.equal(await balanceOf(chain.rpcUrl, payer.address), before0 - spent, `${entry}: the reader paid exactly the charges`);
+    }
+    // A channel file that is not JSON is refused, not overwritten (it may hold the only copy of a key).
+    const broken = path.join(dir, 'broken.json');
+    writeFileSync(broken, '{"x402:voucher-key:0xabc": "0x1');
+    await assert.rejects(run(await fundedPayer(), 1, broken, 'local'), (e) => /invalid_config/.test(e.stderr) && /not a JSON object/.test(e.stderr));
+    assert.equal(readFileSync(broken, 'utf8'), '{"x402:voucher-key:0xabc": "0x1');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('one budget counts exact payments and deposits: the deposit that would pass it is refused before the wallet is asked', async () => {
+  const payer = await fundedPayer();
+  const wallet = countingWallet(payer.privateKey);
+  const storage = mapStorage(); // the budget's storage (options.storage), shared by both paths
+  const sent = [];
+  const recording = (req) => {
+    const r = new Request(req);
+    if (r.headers.has('PAYMENT-SIGNATURE')) sent.push(decodeHeader(r.headers.get('PAYMENT-SIGNATURE')).accepted.scheme);
+    return fetch(r);
+  };
+  // $0.60 a day: an exact $0.05, a channel deposit of $0.50 (its vouchers draw on it, not on the
+  // budget again), another exact $0.05: $0.60. Then a deposit on a new channel (another channel
+  // store: a new voucher key) would make $1.10, and an exact $0.05 $0.65: both refused before the
+  // wallet is asked.
+  const budget = { limit: '600000' };
+  const exactOnly = wrapFetch(recording, wallet, { storage, budget, channels: { allowed: true, preferred: false } });
+  const viaChannel = wrapFetch(recording, wallet, { storage, budget, channels: { allowed: true, storage: mapStorage() } });
+  let res = await exactOnly(`${worker.url}/paid/three.html`); // $0.05, exact
+  assert.equal(res.status, 200, await res.text());
+  res = await viaChannel(`${worker.url}/paid/one.html`); // $0.50 deposit + $0.01 voucher
+  assert.equal(res.status, 200, await res.text());
+  res = await exactOnly(`${worker.url}/paid/three.html`); // $0.05, exact: $0.60 in all
+  assert.equal(res.status, 200, await res.text());
+  assert.deepEqual(sent, ['exact', 'batch-settlement', 'exact']);
+  assert.equal(wallet.signed, 3);
+  // A fresh channel store: a new voucher key, so a new deposit of $0.50 — over the budget.
+  const another = wrapFetch(recording, wallet, { storage, budget, channels: { allowed: true, storage: mapStorage() } });
+  await assert.rejects(another(`${worker.url}/paid/one.html`), (e) => e.code === 'over_budget');
+  // And an exact payment: $0.05 more is over it too.
+  await assert.rejects(exactOnly(`${worker.url}/paid/three.html`), (e) => e.code === 'over_budget');
+  assert.equal(wallet.signed, 3, 'nothing more signed');
+  assert.equal(sent.length, 3, 'nothing more sent');
+  // The per-payment cap applies to each charge on a channel too: $0.05 above a $0.02 cap.
+  const capped = wrapFetch(recording, wallet, { maxAmount: '20000', channels: { allowed: true, storage: mapStorage() } });
+  await assert.rejects(capped(`${worker.url}/paid/three.html`), (e) => e.code === 'over_max');
+  assert.equal(wallet.signed, 3);
 });

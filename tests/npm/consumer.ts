@@ -1,5 +1,5 @@
 // Type-checked with `tsc --noEmit` against the packed package's declarations.
-import { wrapFetch, wrapFetchWithPayment, paymentReceipt, discoverWallets, type Offer, type X402Error, type Eip1193Provider } from 'x402-wasm';
+import { wrapFetch, wrapFetchWithPayment, paymentReceipt, discoverWallets, type ChannelOffer, type Offer, type X402Error, type Eip1193Provider } from 'x402-wasm';
 import { localWallet } from 'x402-wasm/local';
 
 const provider: Eip1193Provider = { request: async () => null };
@@ -25,4 +25,15 @@ export async function main(): Promise<string | undefined> {
     const code: string = (e as X402Error).code;
     return code;
   }
+}
+
+// Channels: options, the ChannelOffer in confirm / onChannel, and refund on the paying fetch.
+const withChannels = wrapFetch(fetch, provider, {
+  channels: { allowed: true, credit: 500_000n, maxDeposit: '1000000', depositMultiplier: 5, confirmEach: true, storage: globalThis.localStorage },
+  confirm: (offer: Offer | ChannelOffer) => (offer.scheme === 'batch-settlement' && offer.step === 'voucher' ? true : 'exact'),
+  onChannel: (offer: ChannelOffer) => { const left: string = offer.creditPrice; void left; },
+});
+export async function refundAll(): Promise<string | undefined> {
+  const r = await withChannels.refund?.('https://example.test/paid', { amount: 10n });
+  return r?.refunded;
 }

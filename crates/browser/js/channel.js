@@ -1,10 +1,9 @@
-// The I/O of `batch-settlement` channels in the local-key build (crates/browser/src/channel.rs;
+// The I/O of `batch-settlement` channels (crates/browser/src/channel.rs;
 // x402 specs/schemes/batch-settlement/scheme_batch_settlement_evm.md, "Client behavior"):
 // sending, the wallet (one signature per deposit), the channel storage, the per-channel queue and
 // the bounded retries. Every decision — which offer, deposit or voucher, how much, whether an
-// answer is acceptable, what state follows — is the wasm `Channels` / `ChannelQuote`'s. Only the
-// local build (pkg/local) links this file; the browser bundle and the drop-in never load it.
-import { payingFetch } from './flow.js';
+// answer is acceptable, what state follows — is the wasm `Channels` / `ChannelQuote`'s. Linked
+// into pkg/channel (loaded only when a channel is offered) and pkg/local; never into pkg/web.
 
 const fail = (code, message) => Object.assign(new Error(message), { code });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -32,19 +31,28 @@ export function channelsText(options) {
   });
 }
 
+const EXACT = Symbol('exact');
+
 /**
  * `fetch(input, init)` paying x402 challenges: `batch-settlement` offers through a channel (the
- * wasm `channels` chooses), anything else through the exact path (`payingFetch` over `payer`),
- * which gets the 402 already received instead of asking again.
+ * wasm `channels` chooses), anything else through the paying fetch `exactWrap(fetch, wallet,
+ * options)` makes, which gets the 402 already received instead of asking again.
  *
  * On a channel: the wallet signs a deposit's `ReceiveWithAuthorization` only when the channel's
  * credit does not cover the price (then the budget counts the deposit); every other request
- * carries a voucher the voucher key signs here, with no wallet. Requests on one channel are sent
- * one at a time (vouchers are cumulative). A corrective 402 is adopted once and the request
- * retried; `channel_busy` is retried a few times after a short wait. A success whose charge breaks
- * the agreed count throws (its `response` attached) and blocks the channel.
+ * carries a voucher the voucher key signs here, with no wallet. `options.confirm(offer)` is asked
+ * before a deposit (`offer.step === 'deposit'`) and, with `channels.confirmEach`, before every
+ * voucher too; it may answer `'exact'` to pay this one request with the exact offer instead.
+ * Requests on one channel are sent one at a time (vouchers are cumulative). A corrective 402 is
+ * adopted once and the request retried; `channel_busy` is retried a few times after a short wait.
+ * A success whose charge breaks the agreed count throws (its `response` attached) and blocks the
+ * channel. `options.onChannel(offer)` reports the channel after each paid answer.
+ *
+ * The returned function has `refund(input, { amount })`: a cooperative refund of the channel
+ * the 402 of `input` offers (everything not charged, or `amount` atomic units), resolving to
+ * `{ refunded, offer }`.
  */
-export function channelFetch(fetch, wallet, options, payer, key, channels) {
+export function channelFetch(fetch, wallet, options, exactWrap, channels) {
   const send = typeof fetch === 'function' ? fetch : globalThis.fetch;
   if (typeof send !== 'function') throw fail('invalid_config', 'no fetch function');
   const cfg = options.channels;
@@ -61,26 +69,32 @@ export function channelFetch(fetch, wallet, options, payer, key, channels) {
   };
   const write = async (k, v) => { if (v !== undefined) await store.setItem(k, v); };
 
-  // 402s already received, by request (method and URL), for the exact path's first send.
-  const held = new Map();
-  const slotOf = (r) => r.method + ' ' + r.url;
-  const exact = payingFetch((req) => {
-    const q = held.get(slotOf(req));
-    if (q?.length && !req.headers.has('PAYMENT-SIGNATURE') && !req.headers.has('X-PAYMENT')) return Promise.resolve(q.shift());
-    return send.call(globalThis, req);
-  }, wallet, options, payer, key);
-
-  // The budget's text, where the exact path keeps it (options.storage, else localStorage).
-  const budgetStore = () => { try { return options?.storage ?? globalThis.localStorage; } catch { return undefined; } };
+  // The budget's entry, shared with the exact path: options.storage, else localStorage, else
+  // one storage in memory given to both (so that deposits and exact payments count together).
+  let budgetStore;
+  try { budgetStore = options.storage ?? globalThis.localStorage; } catch { /* blocked */ }
+  budgetStore ??= memoryStorage();
+  const budgetKey = channels.budgetKey;
   const loadBudget = () => {
     try {
-      const t = key === undefined ? undefined : budgetStore()?.getItem(key);
+      const t = budgetKey === undefined ? undefined : budgetStore.getItem(budgetKey);
       return typeof t === 'string' ? t : undefined;
     } catch { return undefined; }
   };
-  const saveBudget = (t) => { try { if (t !== undefined) budgetStore()?.setItem(key, t); } catch { /* kept in memory */ } };
+  const saveBudget = (t) => { try { if (t !== undefined) budgetStore.setItem(budgetKey, t); } catch { /* kept in memory */ } };
+
+  // 402s already received, by request (method and URL), for the exact path's first send.
+  const held = new Map();
+  const slotOf = (r) => r.method + ' ' + r.url;
+  const exact = exactWrap((req) => {
+    const q = held.get(slotOf(req));
+    if (q?.length && !req.headers.has('PAYMENT-SIGNATURE') && !req.headers.has('X-PAYMENT')) return Promise.resolve(q.shift());
+    return send.call(globalThis, req);
+  }, wallet, { ...options, storage: budgetStore, channels: undefined });
 
   const provider = typeof wallet?.request === 'function';
+  // Whether the wallet was asked for its account (a remembered payer's vouchers never ask it).
+  let connected = false;
   async function payerAddress() {
     let accounts;
     try {
@@ -90,9 +104,14 @@ export function channelFetch(fetch, wallet, options, payer, key, channels) {
     }
     const from = Array.isArray(accounts) ? accounts[0] : undefined;
     if (typeof from !== 'string') throw fail('no_wallet', 'no wallet: pass an EIP-1193 provider or a signer { address, signTypedData }');
+    connected = true;
     return from;
   }
   async function walletSign(from, typed) {
+    // A remembered payer's top-up: the wallet must be connected, to that account.
+    if (provider && !connected && (await payerAddress()).toLowerCase() !== from.toLowerCase()) {
+      throw fail('wallet_error', `the wallet's account is not ${from}, which holds this channel`);
+    }
     try {
       const sig = await (provider
         ? wallet.request({ method: 'eth_signTypedData_v4', params: [from, typed] })
@@ -104,15 +123,35 @@ export function channelFetch(fetch, wallet, options, payer, key, channels) {
     }
   }
   // The voucher key: given, else generated once per payer and kept in the channel storage. The
-  // payer's own key is never used silently.
+  // payer's own key is never used silently. `[key, new]`: a new key has no channel yet.
   async function voucherKey(from) {
-    if (cfg.voucherKey !== undefined) return cfg.voucherKey;
+    if (cfg.voucherKey !== undefined) return [cfg.voucherKey, false];
     const k = 'x402:voucher-key:' + from.toLowerCase();
     const kept = await read(k);
-    if (kept !== undefined) return kept;
+    if (kept !== undefined) return [kept, false];
     const fresh = channels.newVoucherKey(crypto.getRandomValues(new Uint8Array(32)));
     await write(k, fresh);
-    return fresh;
+    return [fresh, true];
+  }
+  // An EIP-1193 wallet's account that paid on this offer's channel before, kept so that
+  // vouchers need no request to the wallet at all.
+  const payerSlot = (o) => `x402:channel-payer:${o.network}:${o.payTo}:${o.asset}`.toLowerCase();
+  // Opens the quote's channel: the remembered payer's when its state is stored, else the
+  // wallet's account. Returns `[payer, storage key]`.
+  async function open(quote) {
+    const slot = payerSlot(quote.offer());
+    const remembered = provider ? await read(slot) : undefined;
+    if (remembered !== undefined) {
+      const [key] = await voucherKey(remembered);
+      const k = quote.open(remembered, key);
+      quote.load(await read(k));
+      if (quote.known) return [remembered, k, slot];
+    }
+    const from = await payerAddress();
+    const [key, fresh] = await voucherKey(from);
+    const k = quote.open(from, key);
+    if (fresh) quote.fresh();
+    return [from, k, slot];
   }
 
   // One request at a time per channel.
@@ -131,17 +170,25 @@ export function channelFetch(fetch, wallet, options, payer, key, channels) {
   }
 
   async function payOnChannel(quote, request, now) {
-    const from = await payerAddress();
-    const storageKey = quote.open(from, await voucherKey(from));
+    const [from, storageKey, slot] = await open(quote);
     return serialized(storageKey, async () => {
       quote.load(await read(storageKey));
       const origin = new URL(request.url).origin;
+      let asked = false;
+      let askedDeposit = false;
       for (let busy = 0; ;) {
-        if (quote.next() === 'deposit') {
-          payer.budgetDeposit(quote.depositUnits(), origin, now, loadBudget(), false);
-          if (typeof options.confirm === 'function' && !(await options.confirm(quote.offer()))) {
-            throw fail('user_rejected', 'the deposit was declined');
+        const step = quote.next();
+        if (step === 'deposit') payer.budgetDeposit(quote.depositUnits(), origin, now, loadBudget(), false);
+        if ((step === 'deposit' && !askedDeposit) || (cfg.confirmEach && !asked)) {
+          asked = true;
+          askedDeposit ||= step === 'deposit';
+          if (typeof options.confirm === 'function') {
+            const ok = await options.confirm(quote.offer());
+            if (ok === 'exact') throw EXACT;
+            if (!ok) throw fail('user_rejected', step === 'deposit' ? 'the deposit was declined' : 'the payment was declined');
           }
+        }
+        if (step === 'deposit') {
           const typed = quote.depositTypedData(crypto.getRandomValues(new Uint8Array(32)));
           quote.depositSigned(await walletSign(from, typed));
           saveBudget(payer.budgetDeposit(quote.depositUnits(), origin, now, loadBudget(), true));
@@ -157,6 +204,10 @@ export function channelFetch(fetch, wallet, options, payer, key, channels) {
           throw Object.assign(e, { response: res });
         }
         await write(storageKey, quote.stateText());
+        if (action === 'paid') {
+          if (provider) await write(slot, from);
+          options.onChannel?.(quote.offer());
+        }
         if (action === 'retry') continue;
         if (action === 'busy' && busy < BUSY_RETRIES) {
           busy += 1;
@@ -167,8 +218,39 @@ export function channelFetch(fetch, wallet, options, payer, key, channels) {
       }
     });
   }
+  const payer = channels;
 
-  return async (input, init) => {
+  async function refund(input, { amount } = {}) {
+    const request = new Request(input);
+    const response = await send.call(globalThis, request.clone());
+    const header = response.headers.get('PAYMENT-REQUIRED');
+    const quote = response.status === 402 && header !== null ? channels.choose(header, Math.floor(Date.now() / 1000), true) : undefined;
+    if (!quote) throw fail('invalid_payment_requirements', `${request.url} offers no channel to refund (HTTP ${response.status})`);
+    const [, storageKey] = await open(quote);
+    return serialized(storageKey, async () => {
+      quote.load(await read(storageKey));
+      const paid = request.clone();
+      paid.headers.set('PAYMENT-SIGNATURE', quote.refundHeader(amount === undefined ? undefined : String(amount)));
+      const res = await send.call(globalThis, paid);
+      let refunded;
+      try {
+        refunded = quote.refundAnswer(res.status, res.headers.get('PAYMENT-RESPONSE'));
+      } finally {
+        await write(storageKey, quote.stateText());
+      }
+      if (refunded === undefined) {
+        let why;
+        try { why = JSON.parse(atob(res.headers.get('PAYMENT-RESPONSE') ?? res.headers.get('PAYMENT-REQUIRED'))); } catch { /* none */ }
+        const code = why?.errorReason ?? why?.error ?? 'http_' + res.status;
+        throw Object.assign(fail(code, `the refund was refused: ${code}`), { response: res });
+      }
+      const offer = quote.offer();
+      options.onChannel?.(offer);
+      return { refunded, offer };
+    });
+  }
+
+  const paying = async (input, init) => {
     const request = new Request(input, init);
     if (request.headers.has('PAYMENT-SIGNATURE') || request.headers.has('X-PAYMENT')) return exact(request);
     const retry = request.clone();
@@ -176,8 +258,14 @@ export function channelFetch(fetch, wallet, options, payer, key, channels) {
     if (response.status !== 402) return response;
     const header = response.headers.get('PAYMENT-REQUIRED');
     const now = Math.floor(Date.now() / 1000);
-    const quote = header === null ? undefined : channels.choose(header, now);
-    if (quote) return payOnChannel(quote, retry, now);
+    const quote = header === null ? undefined : channels.choose(header, now, false);
+    if (quote) {
+      try {
+        return await payOnChannel(quote, retry.clone(), now);
+      } catch (e) {
+        if (e !== EXACT) throw e;
+      }
+    }
     const slot = slotOf(retry);
     const q = held.get(slot) ?? [];
     q.push(response);
@@ -190,4 +278,6 @@ export function channelFetch(fetch, wallet, options, payer, key, channels) {
       if (!q.length && held.get(slot) === q) held.delete(slot);
     }
   };
+  paying.refund = refund;
+  return paying;
 }

@@ -1,26 +1,31 @@
-//! `batch-settlement` channels in the local-key build (feature `local-signer`, `x402-wasm/local`):
-//! `wrapFetch(fetch, wallet, { channels: { allowed: true, … } })` pays a channel offer with one
-//! wallet signature per deposit and a voucher per request, signed here by a voucher key the
-//! wallet never sees (x402 `specs/schemes/batch-settlement/scheme_batch_settlement_evm.md`,
-//! "Client behavior"). The I/O — sending, the wallet, the storage, the retries — is
-//! `js/channel.js`; the decisions are [`x402_core::client::channel`] and run here.
+//! `batch-settlement` channels (feature `channel`): `wrapFetch(fetch, wallet, { channels: {
+//! allowed: true, … } })` pays a channel offer with one wallet signature per deposit and a
+//! voucher per request, signed here by a voucher key the wallet never sees (x402
+//! `specs/schemes/batch-settlement/scheme_batch_settlement_evm.md`, "Client behavior"). Built
+//! alone as `pkg/channel` (the module `js/lazy.js`, `js/node.js` and the drop-in load only when
+//! a channel is offered) and into `pkg/local`. The I/O — sending, the wallet, the storage, the
+//! retries — is `js/channel.js`; the decisions are [`x402_core::client::channel`] and run here.
 
+use crate::budget::BudgetStore;
 use crate::error::{from_core, reason};
-use crate::options::invalid_option;
+use crate::options::{invalid_option, read_options};
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use x402_core::{
     client::channel::{
-        adopt, after_success, choose, payment_header, plan, read_response, refusal, BatchOffer,
-        ChannelOptions, Choice, ClientChannel, Plan, Refusal,
+        adopt, after_refund, after_success, choose, payment_header, plan, read_response, refusal,
+        BatchOffer, ChannelOptions, Choice, ClientChannel, Plan, Refusal,
     },
     client::{Policy, CAP_DECIMALS},
     encoding::decimal_u256,
     encoding::hex::parse_hex_bytes,
     evm::address::{checksummed, parse_address},
+    evm::asset::find_asset,
     evm::money::format_amount,
     evm::signer::LocalSigner,
-    scheme::batch::client::{deposit_payload, receive_authorization, voucher, voucher_payload},
+    scheme::batch::client::{
+        deposit_payload, receive_authorization, refund_payload, voucher, voucher_payload,
+    },
     scheme::batch::digest::{receive_authorization_typed_data, voucher_digest},
     scheme::batch::types::ReceiveWithAuthorization,
     wire::header::decode_payment_required,
@@ -34,21 +39,44 @@ extern "C" {
     #[wasm_bindgen(js_name = channelsText, catch)]
     fn channels_text(options: &JsValue) -> Result<String, JsValue>;
 
-    /// The paying `fetch` with channels, over the exact path's [`Payer`].
+    /// The paying `fetch` with channels; `exact(fetch, wallet, options)` makes the paying fetch
+    /// of every other offer.
     #[wasm_bindgen(js_name = channelFetch, catch)]
     fn channel_fetch(
         fetch: &JsValue,
         wallet: &JsValue,
         options: &JsValue,
-        payer: JsValue,
-        budget_key: Option<String>,
+        exact: &Function,
         channels: Channels,
     ) -> Result<Function, JsValue>;
 }
 
+/// `wrapFetch` with channels: the paying fetch of `options` (`maxAmount`, `budget`, …, and
+/// `channels`), which pays `batch-settlement` offers through a channel and hands every other
+/// 402 to the paying fetch `exact(fetch, wallet, options)` makes (the `wrapFetch` of `pkg/web`
+/// or `pkg/local`). Without `options.channels.allowed` it is `exact`'s. Errors
+/// (`invalid_config`) are thrown at once.
+#[wasm_bindgen(js_name = wrapChannelFetch)]
+pub fn wrap_channel_fetch(
+    fetch: JsValue,
+    wallet: JsValue,
+    options: JsValue,
+    exact: Function,
+) -> Result<JsValue, JsValue> {
+    let (policy, budget) = read_options(&options)?;
+    match channels_of(&options, policy, budget)? {
+        Some(channels) => Ok(channel_fetch(&fetch, &wallet, &options, &exact, channels)?.into()),
+        None => exact.call3(&JsValue::UNDEFINED, &fetch, &wallet, &options),
+    }
+}
+
 /// The channel policy of `options.channels` over `policy` (the exact path's), `None` unless
 /// `allowed`. Errors: `invalid_config`.
-pub(crate) fn channels_of(options: &JsValue, policy: Policy) -> Result<Option<Channels>, JsValue> {
+fn channels_of(
+    options: &JsValue,
+    policy: Policy,
+    budget: Option<BudgetStore>,
+) -> Result<Option<Channels>, JsValue> {
     let text = channels_text(options)
         .map_err(|_| invalid_option("channels", "not representable as JSON"))?;
     let parsed: ChannelOptions = serde_json::from_str(&text).map_err(|e| {
@@ -59,39 +87,38 @@ pub(crate) fn channels_of(options: &JsValue, policy: Policy) -> Result<Option<Ch
     Ok(parsed.allowed.then_some(Channels {
         policy,
         options: parsed,
+        budget,
     }))
 }
 
-/// The paying fetch with channels (`payer`: the exact path's `Payer`, which keeps the budget).
-pub(crate) fn wrap(
-    fetch: &JsValue,
-    wallet: &JsValue,
-    options: &JsValue,
-    payer: JsValue,
-    budget_key: Option<String>,
-    channels: Channels,
-) -> Result<Function, JsValue> {
-    channel_fetch(fetch, wallet, options, payer, budget_key, channels)
-}
-
-/// The channel policy of one paying fetch.
+/// The channel policy of one paying fetch, and its budget (the same storage entry as the exact
+/// path's: both re-read it before each check).
 #[wasm_bindgen]
 pub struct Channels {
     policy: Policy,
     options: ChannelOptions,
+    budget: Option<BudgetStore>,
 }
 
 #[wasm_bindgen]
 impl Channels {
     /// Reads a `PAYMENT-REQUIRED` value: a [`ChannelQuote`] when a channel pays it, `undefined`
-    /// when the exact path does. Refusals (`over_max`, …) are thrown.
-    pub fn choose(&self, header: &str, now: f64) -> Result<Option<ChannelQuote>, JsValue> {
+    /// when the exact path does (`any`: whenever an acceptable channel offer exists, as a
+    /// refund needs). Refusals (`over_max`, …) are thrown.
+    pub fn choose(
+        &self,
+        header: &str,
+        now: f64,
+        any: bool,
+    ) -> Result<Option<ChannelQuote>, JsValue> {
         let challenge = match decode_payment_required(header) {
             Ok(c) => c,
             // Not a v2 challenge the serde reader takes: the exact path reports it.
             Err(_) => return Ok(None),
         };
-        match choose(&self.policy, &self.options, &challenge).map_err(from_core)? {
+        let mut options = self.options.clone();
+        options.preferred |= any;
+        match choose(&self.policy, &options, &challenge).map_err(from_core)? {
             Choice::Exact => Ok(None),
             Choice::Batch(offer) => Ok(Some(ChannelQuote {
                 challenge,
@@ -116,6 +143,42 @@ impl Channels {
             .map_err(|_| reason(Reason::InvalidConfig, "a voucher key needs 32 random bytes"))?;
         LocalSigner::from_bytes(&B256::from(bytes)).map_err(from_core)?;
         Ok(B256::from(bytes).to_string())
+    }
+
+    /// The storage key of the budget, `undefined` without a budget.
+    #[wasm_bindgen(getter, js_name = budgetKey)]
+    pub fn budget_key(&self) -> Option<String> {
+        self.budget.as_ref().map(|b| b.key.clone())
+    }
+
+    /// Checks a deposit (`units`: millionths of a token, a decimal string) against the budget
+    /// of `origin` at `now` (as `stored` has it), and records it when `record` (after the
+    /// wallet signed); returns the budget's text to store (`undefined` without a budget).
+    /// Error: `over_budget`.
+    #[wasm_bindgen(js_name = budgetDeposit)]
+    pub fn budget_deposit(
+        &mut self,
+        units: &str,
+        origin: &str,
+        now: f64,
+        stored: Option<String>,
+        record: bool,
+    ) -> Result<JsValue, JsValue> {
+        let Some(b) = &mut self.budget else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        let units = decimal_u256::parse(units).map_err(|e| reason(Reason::InvalidPayload, e))?;
+        let now = now as u64;
+        b.refresh(stored.as_deref());
+        if !record {
+            b.budget()
+                .check(origin, units, now, CAP_DECIMALS)
+                .map_err(from_core)?;
+            return Ok(JsValue::UNDEFINED);
+        }
+        Ok(b.record(origin, units, now, CAP_DECIMALS)
+            .map_err(from_core)?
+            .into())
     }
 }
 
@@ -177,11 +240,24 @@ impl ChannelQuote {
         Ok(())
     }
 
+    /// Whether the channel's state is known (stored, or confirmed by an answer).
+    #[wasm_bindgen(getter)]
+    pub fn known(&self) -> bool {
+        self.known
+    }
+
+    /// Marks the opened channel as new (its voucher key was just made, so no channel can exist
+    /// with it): the first step is the deposit, with no probing voucher.
+    pub fn fresh(&mut self) {
+        self.known = self.state.is_some();
+    }
+
     /// The next step: `"deposit"` (the wallet signs [`ChannelQuote::deposit_typed_data`]) or
     /// `"voucher"`. Without a stored state the first step is a voucher for one price (the
     /// server answers a channel it knows with its state, a corrective 402); refusals
     /// (`over_max` above `maxDeposit`, a blocked channel) come before anything is signed.
-    pub fn next(&mut self) -> Result<String, JsValue> {
+    #[wasm_bindgen(js_name = next)]
+    pub fn next_step(&mut self) -> Result<String, JsValue> {
         let state = self.state()?;
         let step = if !self.known && !self.probed {
             self.probed = true;
@@ -357,6 +433,82 @@ impl ChannelQuote {
         )
     }
 
+    /// The `PAYMENT-SIGNATURE` value of a cooperative refund of the stored channel (after
+    /// [`ChannelQuote::load`]): a voucher for exactly the charged total, so it charges nothing,
+    /// and `amount` (atomic units, a decimal string; absent: everything not charged). Errors:
+    /// `invalid_batch_settlement_evm_channel_not_found` (no stored channel),
+    /// `invalid_batch_settlement_evm_refund_no_balance` (nothing left), a blocked channel's code.
+    #[wasm_bindgen(js_name = refundHeader)]
+    pub fn refund_header(&mut self, amount: Option<String>) -> Result<String, JsValue> {
+        let state = self.state()?;
+        if !self.known {
+            return Err(reason(
+                Reason::InvalidBatchSettlementEvmChannelNotFound,
+                "no channel with this site is stored here",
+            ));
+        }
+        // A blocked channel signs nothing, not even a refund voucher.
+        plan(&self.offer, Some(state), &self.options)
+            .err()
+            .filter(|e| e.code() != Reason::OverMax.as_str())
+            .map_or(Ok(()), |e| Err(from_core(e)))?;
+        let left = state.balance.saturating_sub(state.charged);
+        let amount = amount
+            .map(|a| {
+                decimal_u256::parse(&a)
+                    .ok()
+                    .filter(|a| !a.is_zero() && *a <= left)
+                    .ok_or_else(|| {
+                        reason(
+                            Reason::InvalidBatchSettlementEvmRefundAmountInvalid,
+                            "the refund amount must be positive and at most the credit left",
+                        )
+                    })
+            })
+            .transpose()?;
+        if left.is_zero() {
+            return Err(reason(
+                Reason::InvalidBatchSettlementEvmRefundNoBalance,
+                "no credit is left on this channel",
+            ));
+        }
+        let (Ok(charged), Some(signer)) = (u128::try_from(state.charged), self.signer.as_ref())
+        else {
+            return Err(reason(Reason::InvalidPayload, "the channel is not open"));
+        };
+        let req = &self.offer.requirement;
+        let sig = signer
+            .sign_hash(&voucher_digest(state.channel_id, charged, req.chain_id))
+            .map_err(from_core)?;
+        let v = voucher(
+            req,
+            &state.config,
+            charged,
+            Bytes::from(sig.to_bytes().to_vec()),
+        );
+        let payload = refund_payload(&state.config, v, amount);
+        payment_header(&self.challenge, &self.offer, &payload).map_err(from_core)
+    }
+
+    /// Reads the answer to a refund (`status`, its `PAYMENT-RESPONSE` value): on a success
+    /// checked for this channel the state takes the server's balance and the refunded amount
+    /// (atomic units, a decimal string) is returned; `undefined` for a refusal (the state
+    /// unchanged). An answer that changes the charged total or grows the balance throws.
+    #[wasm_bindgen(js_name = refundAnswer)]
+    pub fn refund_answer(
+        &mut self,
+        status: u16,
+        payment_response: Option<String>,
+    ) -> Result<Option<String>, JsValue> {
+        let Some(value) = payment_response.filter(|_| (200..300).contains(&status)) else {
+            return Ok(None);
+        };
+        let response = read_response(&value).map_err(from_core)?;
+        let (next, refunded) = after_refund(self.state()?, &response).map_err(from_core)?;
+        self.state = Some(next);
+        Ok(Some(decimal_u256::format(&refunded)))
+    }
+
     /// The channel state to store (JSON text), `undefined` before the channel is confirmed.
     #[wasm_bindgen(js_name = stateText)]
     pub fn state_text(&self) -> Option<String> {
@@ -389,6 +541,23 @@ impl ChannelQuote {
         let set = |k: &str, v: JsValue| Reflect::set(&o, &k.into(), &v);
         set("x402Version", 2.into())?;
         set("scheme", "batch-settlement".into())?;
+        let step = match self.plan {
+            Some(Plan::Deposit { .. }) => "deposit",
+            Some(Plan::Voucher { .. }) => "voucher",
+            None => "",
+        };
+        set("step", step.into())?;
+        let symbol = find_asset(&r.network, &r.asset).map_or("", |a| a.symbol);
+        set("symbol", symbol.into())?;
+        set(
+            "description",
+            self.challenge
+                .resource
+                .description
+                .as_deref()
+                .unwrap_or("")
+                .into(),
+        )?;
         set("network", r.network.as_str().into())?;
         set("chainId", (r.chain_id as f64).into())?;
         set("asset", checksummed(&r.asset).into())?;
@@ -405,6 +574,9 @@ impl ChannelQuote {
             set("channelId", s.channel_id.to_string().into())?;
             set("balance", decimal_u256::format(&s.balance).into())?;
             set("charged", decimal_u256::format(&s.charged).into())?;
+            let left = s.balance.saturating_sub(s.charged);
+            set("credit", decimal_u256::format(&left).into())?;
+            set("creditPrice", format_amount(left, d).into())?;
         }
         Ok(o.into())
     }

@@ -9,7 +9,7 @@
 
 use crate::budget::BudgetStore;
 use crate::error::{from_core, reason};
-use crate::options::{invalid_option, member, policy_from};
+use crate::options::read_options;
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use x402_core::{
@@ -17,7 +17,6 @@ use x402_core::{
     client::{rescale, Offer, Policy, CAP_DECIMALS},
     encoding::decimal_u256,
     encoding::hex::parse_hex_bytes,
-    encoding::json::{self, Value},
     evm::address::{checksummed, parse_address},
     evm::asset::find_asset,
     evm::money::format_amount,
@@ -28,10 +27,6 @@ use x402_core::{
 
 #[wasm_bindgen(module = "/js/flow.js")]
 extern "C" {
-    /// The policy and budget options as JSON text.
-    #[wasm_bindgen(js_name = optionsText, catch)]
-    fn options_text(options: &JsValue) -> Result<String, JsValue>;
-
     /// The paying `fetch` function over a [`Payer`] (`budget_key`: where the budget is stored).
     #[wasm_bindgen(js_name = payingFetch, catch)]
     fn paying_fetch(
@@ -53,11 +48,6 @@ extern "C" {
 pub fn wrap_fetch(fetch: JsValue, wallet: JsValue, options: JsValue) -> Result<Function, JsValue> {
     let payer = Payer::new(&options)?;
     let key = payer.budget_key();
-    // The local build pays `batch-settlement` offers too when `options.channels.allowed`.
-    #[cfg(feature = "local-signer")]
-    if let Some(channels) = crate::channel::channels_of(&options, payer.policy.clone())? {
-        return crate::channel::wrap(&fetch, &wallet, &options, payer.into(), key, channels);
-    }
     paying_fetch(&fetch, &wallet, &options, payer, key)
 }
 
@@ -84,17 +74,7 @@ pub struct Quote {
 impl Payer {
     /// From the options of [`wrap_fetch`] (policy and budget).
     pub fn new(options: &JsValue) -> Result<Payer, JsValue> {
-        let text = options_text(options)
-            .map_err(|_| invalid_option("options", "not representable as JSON"))?;
-        let root = json::parse(&text)
-            .ok()
-            .filter(Value::is_object)
-            .ok_or_else(|| invalid_option("options", "expected an object"))?;
-        let policy = policy_from(&root)?;
-        let budget = match member(&root, "budget") {
-            Some(cfg) if cfg.is_object() => Some(BudgetStore::open(cfg)?),
-            _ => None,
-        };
+        let (policy, budget) = read_options(options)?;
         Ok(Payer { policy, budget })
     }
 
@@ -183,41 +163,6 @@ impl Payer {
             None => JsValue::UNDEFINED,
         };
         Ok(Array::of3(&name.into(), &value.into(), &budget))
-    }
-}
-
-/// The budget of channel deposits (local build): a deposit counts when it is made.
-#[cfg(feature = "local-signer")]
-#[wasm_bindgen]
-impl Payer {
-    /// Checks a deposit (`units`: millionths of a token, a decimal string) against the budget
-    /// of `origin` at `now` (as `stored` has it), and records it when `record` (after the
-    /// wallet signed); returns the budget's text to store (`undefined` without a budget).
-    /// Error: `over_budget`.
-    #[wasm_bindgen(js_name = budgetDeposit)]
-    pub fn budget_deposit(
-        &mut self,
-        units: &str,
-        origin: &str,
-        now: f64,
-        stored: Option<String>,
-        record: bool,
-    ) -> Result<JsValue, JsValue> {
-        let Some(b) = &mut self.budget else {
-            return Ok(JsValue::UNDEFINED);
-        };
-        let units = decimal_u256::parse(units).map_err(|e| reason(Reason::InvalidPayload, e))?;
-        let now = now as u64;
-        b.refresh(stored.as_deref());
-        if !record {
-            b.budget()
-                .check(origin, units, now, CAP_DECIMALS)
-                .map_err(from_core)?;
-            return Ok(JsValue::UNDEFINED);
-        }
-        Ok(b.record(origin, units, now, CAP_DECIMALS)
-            .map_err(from_core)?
-            .into())
     }
 }
 

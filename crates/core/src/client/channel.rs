@@ -415,6 +415,50 @@ pub fn after_success(
     Ok(next)
 }
 
+/// The state after the server's answer to a cooperative refund (`refund` payload, x402
+/// `scheme_batch_settlement_evm.md`, "Refund"): the answer must be a success for this channel
+/// whose charged total is still ours (a refund charges nothing) and whose balance did not grow;
+/// the new balance is the server's (the chain's after `refundWithSignature`). Returns the state
+/// and the tokens refunded (`balance` before less after). Errors:
+/// `invalid_batch_settlement_evm_cumulative_amount_mismatch` (another channel, another charged
+/// total, a grown balance), `invalid_payload` (no channel state).
+pub fn after_refund(
+    state: &ClientChannel,
+    response: &BatchSettleResponse,
+) -> Result<(ClientChannel, U256)> {
+    let bad = |m: &str| Error::new(Reason::InvalidBatchSettlementEvmCumulativeAmountMismatch, m);
+    if !response.success {
+        return Err(bad("the refund answer is not a success"));
+    }
+    let server = &response
+        .extra
+        .as_ref()
+        .ok_or_else(|| {
+            Error::new(
+                Reason::InvalidPayload,
+                "the refund answer carries no channel state",
+            )
+        })?
+        .channel_state;
+    if server.channel_id != state.channel_id {
+        return Err(bad("the refund answer is for another channel"));
+    }
+    if server
+        .charged_cumulative_amount
+        .is_some_and(|c| c != state.charged)
+    {
+        return Err(bad("the refund answer changes the charged total"));
+    }
+    if server.balance > state.balance || server.balance < state.charged {
+        return Err(bad(
+            "the refund answer's balance is outside what was deposited and charged",
+        ));
+    }
+    let mut next = state.clone();
+    next.balance = server.balance;
+    Ok((next, state.balance - server.balance))
+}
+
 /// What a 402 answer to a paid request means for the channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -983,6 +1027,43 @@ mod tests {
             refund_nonce: U256::ZERO,
             charged_cumulative_amount: Some(u(charged)),
         }
+    }
+
+    #[test]
+    fn refund_answers_are_checked() {
+        let (_, s) = state(10_000, 30_000, 500_000);
+        let answer = |channel: B256, balance: u64, cumulative: Option<u64>| {
+            let mut r = success(channel, 0, cumulative);
+            if let Some(e) = r.extra.as_mut() {
+                e.charged_amount = None;
+                e.channel_state.balance = U256::from(balance);
+            }
+            r
+        };
+        // Everything not charged comes back: the balance falls to the charged total.
+        let (next, refunded) =
+            after_refund(&s, &answer(s.channel_id, 30_000, Some(30_000))).unwrap();
+        assert_eq!(next.balance, U256::from(30_000));
+        assert_eq!(refunded, U256::from(470_000));
+        assert_eq!(next.charged, s.charged);
+        // A partial refund.
+        let (next, refunded) = after_refund(&s, &answer(s.channel_id, 200_000, None)).unwrap();
+        assert_eq!(
+            (next.balance, refunded),
+            (U256::from(200_000), U256::from(300_000))
+        );
+        let code = |r: &BatchSettleResponse| after_refund(&s, r).unwrap_err().code().to_string();
+        let mismatch = "invalid_batch_settlement_evm_cumulative_amount_mismatch";
+        assert_eq!(code(&answer(B256::repeat_byte(7), 30_000, None)), mismatch);
+        assert_eq!(code(&answer(s.channel_id, 30_000, Some(40_000))), mismatch);
+        assert_eq!(code(&answer(s.channel_id, 600_000, None)), mismatch);
+        assert_eq!(code(&answer(s.channel_id, 20_000, None)), mismatch);
+        let mut failed = answer(s.channel_id, 30_000, None);
+        failed.success = false;
+        assert_eq!(code(&failed), mismatch);
+        failed.success = true;
+        failed.extra = None;
+        assert_eq!(code(&failed), "invalid_payload");
     }
 
     #[test]
