@@ -7,6 +7,10 @@
 //
 // A reader's receipts are listed in any element marked <div data-x402-receipts></div>.
 //
+// When a 402 also offers a batch-settlement channel, the box hands over to the channel part
+// (x402-channel.js and its wasm, loaded then and only then): add credit once, then unlock
+// articles with one click and no wallet prompt.
+//
 // Options on the script tag, each the drop-in's value of a wrapFetch option:
 //   data-max-amount      the most one unlock may cost, in millionths of a token (scaled to the
 //                        token's decimals; default 100000: $0.10 of a stablecoin)
@@ -15,7 +19,7 @@
 //                        (default 1000000)
 //   data-allowed-assets  JSON list of the tokens to pay with, [{"network", "asset", "decimals",
 //                        "maxAmount"?}] (default: the known stablecoins)
-import { initSync, wrapFetch } from '../pkg/web/x402.js';
+import { initSync, wrapFetch } from '../pkg/dropin/x402.js';
 import { receiptOf } from '../crates/browser/js/flow.js';
 import { listWallets, requestWallets } from './wallets.js';
 
@@ -24,6 +28,8 @@ import { listWallets, requestWallets } from './wallets.js';
 initSync({ module: await WebAssembly.compileStreaming(fetch(new URL('x402_bg.wasm', import.meta.url))) });
 
 const RECEIPTS = 'x402:receipts';
+// Thrown by the box's fetch when a 402 offers a channel: the channel part takes over.
+const CHANNEL = {};
 const CSS = `.x402-box{border:1px solid #8886;border-radius:8px;padding:12px 14px;margin:12px 0;font:15px/1.4 system-ui,sans-serif}
 .x402-box button{font:inherit;padding:6px 12px;margin:6px 8px 0 0;border-radius:6px;border:1px solid #446;background:#225;color:#fff;cursor:pointer}
 .x402-box button:focus-visible{outline:3px solid #48f;outline-offset:2px}.x402-box[data-state=failed]{border-color:#c33}
@@ -71,7 +77,7 @@ function showReceipts(target) {
   }
   const list = el('ul', { class: 'x402-receipts', 'aria-label': 'Your payments' });
   for (const r of receipts) {
-    list.append(el('li', {}, `${r.price} ${r.symbol} for ${r.resource} on ${new Date(r.time).toLocaleString()} (transaction ${r.transaction})`));
+    list.append(el('li', {}, r.text ?? `${r.price} ${r.symbol} for ${r.resource} on ${new Date(r.time).toLocaleString()} (transaction ${r.transaction})`));
   }
   target.replaceChildren(list);
 }
@@ -147,6 +153,10 @@ function mount(target, options) {
   };
 
   let paying = null;
+  // The channel part's module while it loads; `direct`: the reader chose a single payment in
+  // its offer (with a wallet), so the exact offer that follows is not asked again.
+  let channel;
+  let direct;
   // A payment is pending (its settlement not confirmed yet): it is re-sent, never signed anew,
   // every `delay` ms (1 s, 2 s, 4 s… at most 10 s) until the content comes or it expires.
   let pending = false;
@@ -157,20 +167,20 @@ function mount(target, options) {
   // Shows the offer: price, who is paid (the site, the payee shortened, the network by name),
   // and a button per wallet; with no wallet, says one is needed (after a moment for wallets to
   // announce themselves; a wallet that announces later brings the offer).
-  const confirm = (o) => new Promise((resolve) => {
+  const terms = (o) => `${o.price} ${o.symbol || 'tokens'} to ${new URL(src, location).host} (${o.payTo.slice(0, 6)}…${o.payTo.slice(-4)}) on ${NETS[o.chainId] ?? 'chain ' + o.chainId}`;
+  const confirm = (o) => direct ? !(direct = 0) : new Promise((resolve) => {
     offer = o;
     waiting = false;
     const price = `${o.price} ${o.symbol || 'tokens'}`;
-    const terms = `${price} to ${new URL(src, location).host} (${o.payTo.slice(0, 6)}…${o.payTo.slice(-4)}) on ${NETS[o.chainId] ?? 'chain ' + o.chainId}`;
     const show = () => {
       if (offer !== o) return;
       const wallets = listWallets();
       actions.replaceChildren();
       if (!wallets.length) {
-        set('needs-wallet', `Unlocking costs ${terms}. To pay, you need a browser wallet that supports EIP-6963 (most wallet extensions do).`);
+        set('needs-wallet', `Unlocking costs ${terms(o)}. To pay, you need a browser wallet that supports EIP-6963 (most wallet extensions do).`);
         return;
       }
-      set('offer', `Unlock for ${terms}${o.description ? ` — ${o.description}` : ''}.`);
+      set('offer', `Unlock for ${terms(o)}${o.description ? ` — ${o.description}` : ''}.`);
       for (const w of wallets) {
         const label = wallets.length === 1 ? `Unlock for ${price}` : `Pay ${price} with ${w.info.name}`;
         button(label, () => { chosen = w.provider; actions.replaceChildren(); resolve(true); });
@@ -187,23 +197,37 @@ function mount(target, options) {
     delay = Math.min(2 * delay, 10000);
   };
 
+  const opts = {
+    ...options,
+    confirm,
+    chains: CHAINS,
+    pendingStorage: storage(),
+    onStatus: (state, o) => {
+      offer = o ?? offer;
+      pending = state === 'pending';
+      if (!waiting) set(state, WORDS[state]);
+    },
+  };
+
   async function run() {
     actions.replaceChildren();
     if (!waiting) set('loading', 'Checking access…');
     pending = false;
     try {
+      if (channel) {
+        paying = (await channel).pay(wallet, opts, wrapFetch, {
+          set, button, actions, terms, src, listWallets, keep: keepReceipt, pick: (w, d) => { chosen = w; direct = d; },
+        });
+        channel = 0;
+      }
       // Built here so that a bad option on the script tag shows in the box (invalid_config).
-      paying ??= wrapFetch(fetch, wallet, {
-        ...options,
-        confirm,
-        chains: CHAINS,
-        pendingStorage: storage(),
-        onStatus: (state, o) => {
-          offer = o ?? offer;
-          pending = state === 'pending';
-          if (!waiting) set(state, WORDS[state]);
-        },
-      });
+      paying ??= wrapFetch(async (r) => {
+        const res = await fetch(r);
+        let h = !r.headers.has('payment-signature') && res.headers.get('payment-required');
+        try { h = atob(h).includes('"batch-settlement"'); } catch { /* not one */ }
+        if (h === true) throw CHANNEL;
+        return res;
+      }, wallet, opts);
       const res = await paying(src, { credentials: 'same-origin' });
       if (pending) return wait();
       const receipt = receiptOf(res);
@@ -212,7 +236,7 @@ function mount(target, options) {
         throw Object.assign(new Error(`the server answered ${res.status}${why ? `: ${why}` : ''}`), { code: 'http_' + res.status });
       }
       target.append(sanitize(await res.text()));
-      if (typeof receipt?.transaction === 'string' && offer) {
+      if (paying.done?.(receipt)) { /* the channel part said it */ } else if (typeof receipt?.transaction === 'string' && offer) {
         keepReceipt({ transaction: receipt.transaction, network: receipt.network, payer: receipt.payer, price: offer.price, symbol: offer.symbol, amount: offer.amount, resource: src, time: new Date().toISOString() });
         set('unlocked', `Unlocked. You paid ${offer.price} ${offer.symbol}; receipt ${receipt.transaction.slice(0, 10)}… kept on this device.`);
       } else {
@@ -220,6 +244,10 @@ function mount(target, options) {
       }
       target.dataset.x402State = 'unlocked';
     } catch (e) {
+      if (e === CHANNEL) {
+        channel = import(new URL('x402-channel.js', import.meta.url));
+        return run();
+      }
       if (pending) return wait();
       waiting = false;
       const words = e?.code === 'user_rejected' ? 'You declined the payment. Nothing was paid.' : `Payment failed: ${e?.message ?? e}`;

@@ -143,10 +143,12 @@ export interface ChannelOffer extends Omit<Offer, 'scheme' | 'x402Version'> {
 export interface PayingFetch extends FetchLike {
   /**
    * Asks the server whose 402 for `input` offers the channel to return what was not charged
-   * (`amount` atomic units, default everything): resolves with the refunded amount; throws the
-   * server's reason code when it refuses. Only on a paying fetch made with `options.channels`.
+   * (`amount` atomic units, default everything): resolves with the refunded amount and the
+   * refund's transaction; throws the server's reason code when it refuses. Only on a paying
+   * fetch made with `options.channels`. Sent without credentials unless `options` says
+   * otherwise (an access-pass cookie would answer instead of the 402 naming the channel).
    */
-  refund?: (input: RequestInfo | URL, options?: { amount?: string | bigint }) => Promise<{ refunded: string; offer: ChannelOffer }>;
+  refund?: (input: RequestInfo | URL, options?: RequestInit & { amount?: string | bigint }) => Promise<{ refunded: string; offer: ChannelOffer; transaction?: string }>;
 }
 
 export interface WrapFetchOptions {

@@ -4,6 +4,8 @@
 // development keys. Included by the demo pages, never by the drop-in.
 //   localStorage['x402-demo:rpc']     JSON-RPC URL (default http://127.0.0.1:8545)
 //   localStorage['x402-demo:account'] anvil account index (default 1, the first funded payer)
+//   localStorage['x402-demo:log']     every request a page made to the wallet, by method (a JSON
+//                                     list, kept across pages: what a reader would have been asked)
 const setting = (k, d) => { try { return localStorage.getItem(k) ?? d; } catch { return d; } };
 const RPC = setting('x402-demo:rpc', 'http://127.0.0.1:8545');
 const INDEX = Number(setting('x402-demo:account', '1'));
@@ -25,6 +27,9 @@ async function me() {
 const provider = {
   isDemoWallet: true,
   async request({ method, params = [] }) {
+    try {
+      localStorage.setItem('x402-demo:log', JSON.stringify([...JSON.parse(setting('x402-demo:log', '[]')), method]));
+    } catch { /* storage blocked: no log */ }
     switch (method) {
       case 'eth_requestAccounts':
       case 'eth_accounts':

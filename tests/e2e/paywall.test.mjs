@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { balanceOf, deployToken, startAnvil, ROLES } from '../js/lib/chain.mjs';
-import { ART, checkBuilt, launchChromium, readerContext, startWorker } from './lib/stack.mjs';
+import { ART, checkBuilt, launchChromium, readerContext, startWorker, withoutChannels } from './lib/stack.mjs';
 
 let anvil, demo, bare, browser;
 
@@ -18,8 +18,8 @@ before(async () => {
   anvil = await startAnvil();
   await deployToken(anvil.rpcUrl);
   [demo, bare] = await Promise.all([
-    startWorker(anvil.rpcUrl),
-    startWorker(anvil.rpcUrl, (toml) => toml.replace(/^paywallScripts = .*$/m, '')),
+    startWorker(anvil.rpcUrl, withoutChannels),
+    startWorker(anvil.rpcUrl, (toml) => withoutChannels(toml.replace(/^paywallScripts = .*$/m, ''))),
   ]);
   browser = await launchChromium();
 });

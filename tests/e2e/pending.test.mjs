@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { balanceOf, deployToken, rpc, startAnvil, transferCount, ROLES } from '../js/lib/chain.mjs';
-import { ART, checkBuilt, launchChromium, readerContext, rpcCounter, startWorker } from './lib/stack.mjs';
+import { ART, checkBuilt, launchChromium, readerContext, rpcCounter, startWorker, withoutChannels } from './lib/stack.mjs';
 
 let anvil, worker, browser, wallet;
 
@@ -17,7 +17,7 @@ before(async () => {
   checkBuilt();
   anvil = await startAnvil();
   await deployToken(anvil.rpcUrl);
-  worker = await startWorker(anvil.rpcUrl, (toml) => toml.replace('receiptTimeoutSeconds = 20', 'receiptTimeoutSeconds = 3'));
+  worker = await startWorker(anvil.rpcUrl, (toml) => withoutChannels(toml.replace('receiptTimeoutSeconds = 20', 'receiptTimeoutSeconds = 3')));
   wallet = await rpcCounter(anvil.rpcUrl);
   browser = await launchChromium();
 });

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startAnvil, deployToken, balanceOf, ROLES } from '../js/lib/chain.mjs';
-import { ART, ROOT, checkBuilt, launchChromium, startWorker } from './lib/stack.mjs';
+import { ART, ROOT, checkBuilt, launchChromium, startWorker, withoutChannels } from './lib/stack.mjs';
 
 const PAYER = ROLES.payers[0]; // the demo wallet's default account (#1)
 let anvil, worker, browser, base;
@@ -19,7 +19,8 @@ before(async () => {
   checkBuilt();
   anvil = await startAnvil();
   await deployToken(anvil.rpcUrl);
-  worker = await startWorker(anvil.rpcUrl);
+  // The exact path's pay box: the demo without channels (tests/e2e/credit.test.mjs has them).
+  worker = await startWorker(anvil.rpcUrl, withoutChannels);
   base = worker.base;
   browser = await launchChromium();
 });

@@ -32,6 +32,9 @@ export function channelsText(options) {
 }
 
 const EXACT = Symbol('exact');
+// A provisional channel, only to say what a new one would take before the wallet is asked.
+const NO_ADDRESS = '0x' + '0'.repeat(40);
+const PROVISIONAL_KEY = '0x' + '0'.repeat(63) + '1';
 
 /**
  * `fetch(input, init)` paying x402 challenges: `batch-settlement` offers through a channel (the
@@ -48,9 +51,9 @@ const EXACT = Symbol('exact');
  * A success whose charge breaks the agreed count throws (its `response` attached) and blocks the
  * channel. `options.onChannel(offer)` reports the channel after each paid answer.
  *
- * The returned function has `refund(input, { amount })`: a cooperative refund of the channel
- * the 402 of `input` offers (everything not charged, or `amount` atomic units), resolving to
- * `{ refunded, offer }`.
+ * The returned function has `refund(input, { amount, ...init })`: a cooperative refund of the
+ * channel the 402 of `input` offers (everything not charged, or `amount` atomic units), sent
+ * without credentials unless `init` says otherwise; resolves to `{ refunded, offer, transaction }`.
  */
 export function channelFetch(fetch, wallet, options, exactWrap, channels) {
   const send = typeof fetch === 'function' ? fetch : globalThis.fetch;
@@ -136,22 +139,24 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
   // An EIP-1193 wallet's account that paid on this offer's channel before, kept so that
   // vouchers need no request to the wallet at all.
   const payerSlot = (o) => `x402:channel-payer:${o.network}:${o.payTo}:${o.asset}`.toLowerCase();
-  // Opens the quote's channel: the remembered payer's when its state is stored, else the
-  // wallet's account. Returns `[payer, storage key]`.
-  async function open(quote) {
+  // The channel of the quote's offer that this wallet paid on before (an EIP-1193 wallet's
+  // remembered account, with its state stored): `[payer, storage key, slot]`, else undefined.
+  async function remembered(quote) {
     const slot = payerSlot(quote.offer());
-    const remembered = provider ? await read(slot) : undefined;
-    if (remembered !== undefined) {
-      const [key] = await voucherKey(remembered);
-      const k = quote.open(remembered, key);
-      quote.load(await read(k));
-      if (quote.known) return [remembered, k, slot];
-    }
+    const payer = provider ? await read(slot) : undefined;
+    if (payer === undefined) return undefined;
+    const [key] = await voucherKey(payer);
+    const k = quote.open(payer, key);
+    quote.load(await read(k));
+    return quote.known ? [payer, k, slot] : undefined;
+  }
+  // Opens the quote's channel with the wallet's account: `[payer, storage key, slot]`.
+  async function connect(quote) {
     const from = await payerAddress();
     const [key, fresh] = await voucherKey(from);
     const k = quote.open(from, key);
     if (fresh) quote.fresh();
-    return [from, k, slot];
+    return [from, k, payerSlot(quote.offer())];
   }
 
   // One request at a time per channel.
@@ -170,24 +175,35 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
   }
 
   async function payOnChannel(quote, request, now) {
-    const [from, storageKey, slot] = await open(quote);
+    const origin = new URL(request.url).origin;
+    let asked = false;
+    let askedDeposit = false;
+    // `confirm` before a deposit (once), and with `confirmEach` before the first voucher too.
+    const ask = async (step) => {
+      if (step === 'deposit') payer.budgetDeposit(quote.depositUnits(), origin, now, loadBudget(), false);
+      if (!((step === 'deposit' && !askedDeposit) || (cfg.confirmEach && !asked))) return;
+      asked = true;
+      askedDeposit ||= step === 'deposit';
+      if (typeof options.confirm !== 'function') return;
+      const ok = await options.confirm(quote.offer());
+      if (ok === 'exact') throw EXACT;
+      if (!ok) throw fail('user_rejected', step === 'deposit' ? 'the deposit was declined' : 'the payment was declined');
+    };
+    let opened = await remembered(quote);
+    if (!opened && provider && typeof options.confirm === 'function') {
+      // Asked before the wallet is touched: what a new channel takes (a deposit). If the
+      // wallet's account turns out to hold a channel already, a voucher asks nothing more.
+      quote.open(NO_ADDRESS, PROVISIONAL_KEY);
+      quote.fresh();
+      await ask(quote.next());
+    }
+    opened ??= await connect(quote);
+    const [from, storageKey, slot] = opened;
     return serialized(storageKey, async () => {
       quote.load(await read(storageKey));
-      const origin = new URL(request.url).origin;
-      let asked = false;
-      let askedDeposit = false;
       for (let busy = 0; ;) {
         const step = quote.next();
-        if (step === 'deposit') payer.budgetDeposit(quote.depositUnits(), origin, now, loadBudget(), false);
-        if ((step === 'deposit' && !askedDeposit) || (cfg.confirmEach && !asked)) {
-          asked = true;
-          askedDeposit ||= step === 'deposit';
-          if (typeof options.confirm === 'function') {
-            const ok = await options.confirm(quote.offer());
-            if (ok === 'exact') throw EXACT;
-            if (!ok) throw fail('user_rejected', step === 'deposit' ? 'the deposit was declined' : 'the payment was declined');
-          }
-        }
+        await ask(step);
         if (step === 'deposit') {
           const typed = quote.depositTypedData(crypto.getRandomValues(new Uint8Array(32)));
           quote.depositSigned(await walletSign(from, typed));
@@ -220,13 +236,15 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
   }
   const payer = channels;
 
-  async function refund(input, { amount } = {}) {
-    const request = new Request(input);
+  // Without credentials by default: an access pass (a cookie) would answer the resource itself
+  // instead of the 402 that names the channel.
+  async function refund(input, { amount, ...init } = {}) {
+    const request = new Request(input, { credentials: 'omit', ...init });
     const response = await send.call(globalThis, request.clone());
     const header = response.headers.get('PAYMENT-REQUIRED');
     const quote = response.status === 402 && header !== null ? channels.choose(header, Math.floor(Date.now() / 1000), true) : undefined;
     if (!quote) throw fail('invalid_payment_requirements', `${request.url} offers no channel to refund (HTTP ${response.status})`);
-    const [, storageKey] = await open(quote);
+    const [, storageKey] = (await remembered(quote)) ?? (await connect(quote));
     return serialized(storageKey, async () => {
       quote.load(await read(storageKey));
       const paid = request.clone();
@@ -246,7 +264,9 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
       }
       const offer = quote.offer();
       options.onChannel?.(offer);
-      return { refunded, offer };
+      let transaction;
+      try { ({ transaction } = JSON.parse(atob(res.headers.get('PAYMENT-RESPONSE')))); } catch { /* none */ }
+      return { refunded, offer, transaction };
     });
   }
 

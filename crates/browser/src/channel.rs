@@ -70,6 +70,14 @@ pub fn wrap_channel_fetch(
     }
 }
 
+/// `units` (atomic, a decimal string) in a token of `decimals`, as the challenge writes prices
+/// (`0.5` for 500000 of a 6-decimal token). Error: `invalid_payload`.
+#[wasm_bindgen(js_name = formatAmount)]
+pub fn format_amount_js(units: &str, decimals: u8) -> Result<String, JsValue> {
+    let units = decimal_u256::parse(units).map_err(|e| reason(Reason::InvalidPayload, e))?;
+    Ok(format_amount(units, decimals))
+}
+
 /// The channel policy of `options.channels` over `policy` (the exact path's), `None` unless
 /// `allowed`. Errors: `invalid_config`.
 fn channels_of(
@@ -224,6 +232,11 @@ impl ChannelQuote {
         let key = format!("x402:channel:{}", state.channel_id);
         self.state = Some(state);
         self.signer = Some(signer);
+        // Nothing of a channel opened before (a provisional one) carries over.
+        self.known = false;
+        self.probed = false;
+        self.plan = None;
+        self.deposit = None;
         Ok(key)
     }
 

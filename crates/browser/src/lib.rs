@@ -17,7 +17,7 @@
 mod budget;
 #[cfg(any(feature = "exact", feature = "channel"))]
 mod error;
-#[cfg(feature = "exact")]
+#[cfg(feature = "decoders")]
 mod js;
 #[cfg(any(feature = "exact", feature = "channel"))]
 mod options;
@@ -30,15 +30,15 @@ mod channel;
 mod local;
 
 #[cfg(feature = "channel")]
-pub use channel::{wrap_channel_fetch, ChannelQuote, Channels};
+pub use channel::{format_amount_js, wrap_channel_fetch, ChannelQuote, Channels};
 #[cfg(feature = "exact")]
 pub use pay::{wrap_fetch, Payer, Quote};
 
-#[cfg(feature = "exact")]
+#[cfg(feature = "decoders")]
 use js_sys::JSON;
-#[cfg(feature = "exact")]
+#[cfg(feature = "decoders")]
 use wasm_bindgen::prelude::*;
-#[cfg(feature = "exact")]
+#[cfg(feature = "decoders")]
 use x402_core::{client::challenge, wire::header};
 
 /// A small free-list allocator for the wasm builds instead of dlmalloc (see Cargo.toml).
@@ -49,7 +49,7 @@ static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
 
 /// Decodes a `PAYMENT-REQUIRED` header value into the challenge object (checked as the paying
 /// side reads it; the JS engine builds the object).
-#[cfg(feature = "exact")]
+#[cfg(feature = "decoders")]
 #[wasm_bindgen(js_name = decodePaymentRequired)]
 pub fn decode_payment_required(value: &str) -> Result<JsValue, JsValue> {
     let challenge = challenge::Challenge::from_header(value).map_err(error::from_core)?;
@@ -57,7 +57,7 @@ pub fn decode_payment_required(value: &str) -> Result<JsValue, JsValue> {
 }
 
 /// Decodes a `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` header value into the receipt object.
-#[cfg(feature = "exact")]
+#[cfg(feature = "decoders")]
 #[wasm_bindgen(js_name = decodePaymentResponse)]
 pub fn decode_payment_response(value: &str) -> Result<JsValue, JsValue> {
     let receipt = challenge::decode_receipt(value).map_err(error::from_core)?;
@@ -66,7 +66,7 @@ pub fn decode_payment_response(value: &str) -> Result<JsValue, JsValue> {
 
 /// The settlement receipt of a paid response: its `PAYMENT-RESPONSE` (v2) or
 /// `X-PAYMENT-RESPONSE` (v1) header decoded, or `null` when it has neither.
-#[cfg(feature = "exact")]
+#[cfg(feature = "decoders")]
 #[wasm_bindgen(js_name = paymentReceipt)]
 pub fn payment_receipt(response: &JsValue) -> Result<JsValue, JsValue> {
     let headers = js::headers_of(response);

@@ -134,3 +134,13 @@ export async function readerContext(browser, rpcUrl) {
   await context.addInitScript((rpc) => localStorage.setItem('x402-demo:rpc', rpc), rpcUrl);
   return context;
 }
+
+/**
+ * A wrangler.toml edit for `startWorker`: the demo configuration without batch-settlement
+ * channels (its 402s offer `exact` only), for the tests of the exact path's pay box.
+ */
+export function withoutChannels(toml) {
+  const out = toml.replace(/^\[vars\.X402\.batchSettlement\]\n(?:[^[\n].*\n|\n)*/m, '');
+  if (out === toml) throw new Error('wrangler.toml has no [vars.X402.batchSettlement] table to remove');
+  return out;
+}

@@ -1,0 +1,113 @@
+// The drop-in's channel part (www/x402/x402-channel.js), loaded by js/dropin.js only when a 402
+// offers a `batch-settlement` channel: the channel module (pkg/channel: the voucher key and the
+// vouchers, secp256k1) and the pay box's credit offer. The reader adds credit once (one wallet
+// signature: the deposit), then unlocks articles with one click each and no wallet prompt; the
+// credit left is shown, and "Withdraw remaining credit" asks the site to return it (a cooperative
+// refund). Every amount shown comes from the challenge and the channel state, never from the page.
+// The voucher key and the channel states stay in this site's localStorage.
+import { formatAmount, initSync, wrapChannelFetch } from '../pkg/channel/x402.js';
+
+initSync({ module: await WebAssembly.compileStreaming(fetch(new URL('x402_channel_bg.wasm', import.meta.url))) });
+
+const storage = () => { try { return globalThis.localStorage ?? undefined; } catch { return undefined; } };
+// A price as the pay box shows it: at least two decimals (`0.50 USDC`).
+const amount = (price, o) => `${price.includes('.') ? price.padEnd(price.indexOf('.') + 3, '0') : price + '.00'} ${o.symbol || 'tokens'}`;
+// Atomic units (a decimal string) of the offer's asset, shown.
+const units = (n, o) => amount(formatAmount(String(n ?? '0'), o.decimals), o);
+const short = (tx) => `${tx.slice(0, 10)}…`;
+
+/**
+ * The box's paying fetch with channels. `ui`: the box (`set`, `button`, `actions`, `terms`,
+ * `src`, `listWallets`, `keep` a receipt, `pick(wallet, direct)` the wallet the reader chose).
+ * Returns the paying fetch, with `done(receipt)`: after content came, says what was paid (true),
+ * or leaves it to the drop-in (false: not a channel payment).
+ */
+export function pay(wallet, options, wrapFetch, ui) {
+  const host = new URL(ui.src, location).host;
+  const resource = new URL(ui.src, location).pathname;
+  let last; // the channel after the last payment on it (its credit left)
+  let deposited; // the deposit's receipt in the last payment, if it carried one
+  let withdrawing = false;
+
+  const keep = (text, r) => ui.keep({ ...r, text: `${text} on ${new Date().toLocaleString()}`, time: new Date().toISOString() });
+
+  async function withdraw() {
+    if (withdrawing) return;
+    withdrawing = true;
+    ui.actions.replaceChildren();
+    ui.set('withdrawing', `Asking ${host} to return your credit…`);
+    try {
+      const { refunded, offer: o, transaction } = await paying.refund(ui.src);
+      last = o;
+      const back = units(refunded, o);
+      keep(`${back} of credit returned by ${host}${transaction ? ` (transaction ${transaction})` : ''}`, { transaction, network: o.network, amount: refunded, symbol: o.symbol });
+      ui.set('withdrawn', `${back} of credit returned to your wallet${transaction ? ` (transaction ${short(transaction)})` : ''}.`);
+    } catch (e) {
+      ui.set('failed', `${host} did not return your credit (${e?.code ?? e?.message ?? e}). It stays in the channel; try again later.`);
+      ui.button('Withdraw remaining credit', withdraw);
+    } finally {
+      withdrawing = false;
+    }
+  }
+
+  // The box for a channel offer `o`: with credit that covers the article, one button; else the
+  // choice between adding credit (one signature) and paying for this article alone.
+  const confirm = (o) => new Promise((resolve) => {
+    const show = () => {
+      ui.actions.replaceChildren();
+      if (o.step === 'voucher') {
+        const left = Number(o.credit) > 0 ? ` (${amount(o.creditPrice, o)} left)` : '';
+        ui.set('offer', `Unlock for ${amount(o.price, o)} from your credit with ${host}${left}. No wallet prompt.`);
+        ui.button(`Unlock for ${amount(o.price, o)}`, () => { ui.actions.replaceChildren(); resolve(true); });
+        if (Number(o.credit) > 0) ui.button('Withdraw remaining credit', () => { resolve(false); withdraw(); });
+        ui.actions.querySelector('button')?.focus();
+        return;
+      }
+      const wallets = ui.listWallets();
+      const credit = amount(o.depositPrice, o);
+      const top = Number(o.credit) > 0 ? `Your credit with ${host} (${amount(o.creditPrice, o)} left) does not cover this article. ` : '';
+      if (!wallets.length) {
+        ui.set('needs-wallet', `${top}Unlocking costs ${ui.terms(o)}; credit can be added too. To pay, you need a browser wallet that supports EIP-6963 (most wallet extensions do).`);
+        return;
+      }
+      ui.set('offer', `${top}Add ${credit} of credit to ${host} (one signature), then unlock articles without asking; or unlock this article alone for ${ui.terms(o)}.`);
+      for (const w of wallets) {
+        const by = wallets.length === 1 ? '' : ` with ${w.info.name}`;
+        ui.button(`Add ${credit} of credit${by}`, () => { ui.pick(w.provider, 0); ui.actions.replaceChildren(); resolve(true); });
+        ui.button(`Unlock this article for ${amount(o.price, o)}${by}`, () => { ui.pick(w.provider, 1); ui.actions.replaceChildren(); resolve('exact'); });
+      }
+      ui.actions.querySelector('button')?.focus();
+    };
+    addEventListener('eip6963:announceProvider', () => setTimeout(show));
+    show();
+  });
+
+  const paying = wrapChannelFetch(fetch, wallet, {
+    ...options,
+    confirm: (o) => (o.scheme === 'batch-settlement' ? confirm(o) : options.confirm(o)),
+    onChannel: (o) => { last = o; },
+    channels: { allowed: true, confirmEach: true, storage: storage() },
+  }, wrapFetch);
+
+  const send = async (input, init) => {
+    last = undefined;
+    const res = await paying(input, init);
+    return res;
+  };
+  send.refund = paying.refund;
+  send.done = (receipt) => {
+    const o = last;
+    if (!o || receipt?.extra?.channelState?.channelId !== o.channelId) return false;
+    const charge = receipt.extra.chargedAmount;
+    deposited = receipt.transaction ? receipt.transaction : undefined;
+    if (deposited) {
+      keep(`${units(receipt.amount, o)} of credit added to ${host} (transaction ${deposited})`, { transaction: deposited, network: o.network, amount: receipt.amount, symbol: o.symbol });
+    }
+    keep(`${units(charge, o)} for ${resource}, from your credit`, { network: o.network, amount: charge, symbol: o.symbol, resource });
+    const added = deposited ? `You added ${units(receipt.amount, o)} of credit (transaction ${short(deposited)}) and paid` : 'Paid';
+    ui.set('unlocked', `Unlocked. ${added} ${units(charge, o)} from your credit; ${amount(o.creditPrice, o)} left.`);
+    if (Number(o.credit) > 0) ui.button('Withdraw remaining credit', withdraw);
+    return true;
+  };
+  return send;
+}
