@@ -213,11 +213,11 @@ export async function waitForPort(port, ip = '127.0.0.1', timeoutMs = 30_000, ex
  * is sent, so the first request is the caller's to time). Returns { url, logFile, pid, stop }.
  * workerd runs in its own process group; stop() ends that group.
  */
-export async function serveWorker(settings, { dir, port, ip = '127.0.0.1', stateDir = path.join(dir, 'state'), stdio, readyTimeoutMs = 60_000 } = {}) {
+export async function serveWorker(settings, { dir, port, ip = '127.0.0.1', stateDir = path.join(dir, 'state'), stdio, verbose = false, readyTimeoutMs = 60_000 } = {}) {
   const config = writeWorkerdConfig(settings, { dir, port, ip, stateDir });
   const logFile = path.join(dir, 'workerd.log');
   const out = stdio ? null : openSync(logFile, 'w');
-  const child = spawn(WORKERD_BIN, ['serve', config, '--experimental'], {
+  const child = spawn(WORKERD_BIN, ['serve', config, '--experimental', ...(verbose ? ['--verbose'] : [])], {
     cwd: dir,
     detached: true,
     stdio: stdio ?? ['ignore', out, out],
