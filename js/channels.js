@@ -13,10 +13,12 @@ export function lazyChannels(fetch, wallet, options, load, exactWrap) {
   let paying;
   const get = async () => (paying ??= (await load()).wrapChannelFetch(fetch, wallet, options, exactWrap));
   const f = async (input, init) => (await get())(input, init);
-  f.refund = async (input, opts) => {
-    const p = await get();
-    if (typeof p.refund !== 'function') throw fail('invalid_config', 'refund needs options.channels.allowed');
-    return p.refund(input, opts);
-  };
+  for (const name of ['refund', 'withdraw']) {
+    f[name] = async (input, opts) => {
+      const p = await get();
+      if (typeof p[name] !== 'function') throw fail('invalid_config', `${name} needs options.channels.allowed`);
+      return p[name](input, opts);
+    };
+  }
   return f;
 }

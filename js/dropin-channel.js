@@ -26,7 +26,6 @@ export function pay(wallet, options, wrapFetch, ui) {
   const host = new URL(ui.src, location).host;
   const resource = new URL(ui.src, location).pathname;
   let last; // the channel after the last payment on it (its credit left)
-  let deposited; // the deposit's receipt in the last payment, if it carried one
   let withdrawing = false;
 
   const keep = (text, r) => ui.keep({ ...r, text: `${text} on ${new Date().toLocaleString()}`, time: new Date().toISOString() });
@@ -43,23 +42,61 @@ export function pay(wallet, options, wrapFetch, ui) {
       keep(`${back} of credit returned by ${host}${transaction ? ` (transaction ${transaction})` : ''}`, { transaction, network: o.network, amount: refunded, symbol: o.symbol });
       ui.set('withdrawn', `${back} of credit returned to your wallet${transaction ? ` (transaction ${short(transaction)})` : ''}.`);
     } catch (e) {
-      ui.set('failed', `${host} did not return your credit (${e?.code ?? e?.message ?? e}). It stays in the channel; try again later.`);
+      ui.set('failed', `${host} did not return your credit (${e?.code ?? e?.message ?? e}). It stays in the channel: try again later, or withdraw it yourself on chain (your wallet sends two transactions, at least 15 minutes apart; the network fee is yours).`);
       ui.button('Withdraw remaining credit', withdraw);
+      ui.button('Withdraw it myself on chain', timed);
     } finally {
       withdrawing = false;
     }
   }
+
+  // The contract's timed withdrawal, through the reader's wallet: start, then collect.
+  async function timed() {
+    if (withdrawing) return;
+    withdrawing = true;
+    ui.actions.replaceChildren();
+    ui.set('withdrawing', 'Your wallet sends the withdrawal…');
+    try {
+      const r = await paying.withdraw(ui.src);
+      if (r.step === 'initiated') {
+        keep(`Withdrawal of ${units(r.amount, r.offer)} of credit started (transaction ${r.transaction})`, { transaction: r.transaction, network: r.offer.network, amount: r.amount, symbol: r.offer.symbol });
+        ui.set('withdrawing', `Withdrawal of ${units(r.amount, r.offer)} started (transaction ${short(r.transaction)}). Collect it after ${new Date(r.after * 1000).toLocaleTimeString()}.`);
+      } else {
+        keep(`${units(r.amount, r.offer)} of credit withdrawn (transaction ${r.transaction})`, { transaction: r.transaction, network: r.offer.network, amount: r.amount, symbol: r.offer.symbol });
+        ui.set('withdrawn', `${units(r.amount, r.offer)} of credit returned to your wallet (transaction ${short(r.transaction)}).`);
+        return;
+      }
+    } catch (e) {
+      ui.set('failed', e?.code === 'withdrawal_pending' && e.after
+        ? `Your withdrawal can be collected after ${new Date(e.after * 1000).toLocaleTimeString()}.`
+        : `The withdrawal did not go through (${e?.code ?? e?.message ?? e}).`);
+    } finally {
+      withdrawing = false;
+    }
+    ui.button('Collect withdrawn credit', timed);
+  }
+
+  // A withdrawal this reader started on the offer's channel and has not collected yet.
+  const started = (o) => {
+    try { const w = JSON.parse(storage()?.getItem('x402:withdrawal:' + o.channelId)); return w && !w.finalized ? w : undefined; } catch { return undefined; }
+  };
 
   // The box for a channel offer `o`: with credit that covers the article, one button; else the
   // choice between adding credit (one signature) and paying for this article alone.
   const confirm = (o) => new Promise((resolve) => {
     const show = () => {
       ui.actions.replaceChildren();
+      const out = started(o);
+      const collect = () => {
+        if (out) ui.button('Collect withdrawn credit', () => { away = true; resolve(false); timed(); });
+      };
+      const note = out ? ` A withdrawal of ${units(out.amount, o)} is under way: collect it after ${new Date(out.after * 1000).toLocaleTimeString()}.` : '';
       if (o.step === 'voucher') {
         const left = Number(o.credit) > 0 ? ` (${amount(o.creditPrice, o)} left)` : '';
-        ui.set('offer', `Unlock for ${amount(o.price, o)} from your credit with ${host}${left}. No wallet prompt.`);
+        ui.set('offer', `Unlock for ${amount(o.price, o)} from your credit with ${host}${left}. No wallet prompt.${note}`);
         ui.button(`Unlock for ${amount(o.price, o)}`, () => { ui.actions.replaceChildren(); resolve(true); });
-        if (Number(o.credit) > 0) ui.button('Withdraw remaining credit', () => { resolve(false); withdraw(); });
+        if (Number(o.credit) > 0) ui.button('Withdraw remaining credit', () => { away = true; resolve(false); withdraw(); });
+        collect();
         ui.actions.querySelector('button')?.focus();
         return;
       }
@@ -70,12 +107,13 @@ export function pay(wallet, options, wrapFetch, ui) {
         ui.set('needs-wallet', `${top}Unlocking costs ${ui.terms(o)}; credit can be added too. To pay, you need a browser wallet that supports EIP-6963 (most wallet extensions do).`);
         return;
       }
-      ui.set('offer', `${top}Add ${credit} of credit to ${host} (one signature), then unlock articles without asking; or unlock this article alone for ${ui.terms(o)}.`);
+      ui.set('offer', `${top}Add ${credit} of credit to ${host} (one signature), then unlock articles without asking; or unlock this article alone for ${ui.terms(o)}.${note}`);
       for (const w of wallets) {
         const by = wallets.length === 1 ? '' : ` with ${w.info.name}`;
         ui.button(`Add ${credit} of credit${by}`, () => { ui.pick(w.provider, 0); ui.actions.replaceChildren(); resolve(true); });
         ui.button(`Unlock this article for ${amount(o.price, o)}${by}`, () => { ui.pick(w.provider, 1); ui.actions.replaceChildren(); resolve('exact'); });
       }
+      collect();
       ui.actions.querySelector('button')?.focus();
     };
     addEventListener('eip6963:announceProvider', () => setTimeout(show));
@@ -89,17 +127,25 @@ export function pay(wallet, options, wrapFetch, ui) {
     channels: { allowed: true, confirmEach: true, storage: storage() },
   }, wrapFetch);
 
+  // The box went to a withdrawal from an offer: the declined payment's error is not shown (the
+  // withdrawal's words are); that call never settles.
+  let away = false;
   const send = async (input, init) => {
     last = undefined;
-    const res = await paying(input, init);
-    return res;
+    away = false;
+    try {
+      return await paying(input, init);
+    } catch (e) {
+      if (away) return new Promise(() => {});
+      throw e;
+    }
   };
   send.refund = paying.refund;
   send.done = (receipt) => {
     const o = last;
     if (!o || receipt?.extra?.channelState?.channelId !== o.channelId) return false;
     const charge = receipt.extra.chargedAmount;
-    deposited = receipt.transaction ? receipt.transaction : undefined;
+    const deposited = receipt.transaction || undefined;
     if (deposited) {
       keep(`${units(receipt.amount, o)} of credit added to ${host} (transaction ${deposited})`, { transaction: deposited, network: o.network, amount: receipt.amount, symbol: o.symbol });
     }

@@ -149,6 +149,16 @@ export interface PayingFetch extends FetchLike {
    * otherwise (an access-pass cookie would answer instead of the 402 naming the channel).
    */
   refund?: (input: RequestInfo | URL, options?: RequestInit & { amount?: string | bigint }) => Promise<{ refunded: string; offer: ChannelOffer; transaction?: string }>;
+  /**
+   * The contract's timed withdrawal of that channel, through the wallet (an EIP-1193 provider:
+   * it sends the transactions), for when the server does not answer `refund`: the first call
+   * sends `initiateWithdraw` for the credit never charged (from then on it is not spent); a call
+   * after the channel's `withdrawDelay` (900 s at least) sends `finalizeWithdraw` and the tokens
+   * go back to the payer. Earlier, it throws `withdrawal_pending` with `after` (Unix seconds).
+   */
+  withdraw?: (input: RequestInfo | URL, options?: RequestInit) => Promise<{
+    step: 'initiated' | 'finalized'; amount: string; transaction: string; after?: number; offer: ChannelOffer;
+  }>;
 }
 
 export interface WrapFetchOptions {

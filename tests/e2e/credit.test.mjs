@@ -11,7 +11,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startAnvil, deployToken, deployBatchSettlement, balanceOf, ROLES } from '../js/lib/chain.mjs';
+import { startAnvil, deployToken, deployBatchSettlement, balanceOf, rpc, ROLES } from '../js/lib/chain.mjs';
 import { ART, checkBuilt, launchChromium, startWorker } from './lib/stack.mjs';
 
 let anvil, worker, browser, base, host;
@@ -138,5 +138,50 @@ test('a reader who pays for one article alone pays it with the exact offer, one 
   assert.match(await box(page).innerText(), /^Unlocked\. You paid 0\.01 USDC; receipt 0x[0-9a-f]{8}… kept on this device\./);
   assert.equal(await balanceOf(anvil.rpcUrl, payer.address), start - 10_000n);
   assert.equal((await walletLog(page)).filter((m) => m === 'eth_signTypedData_v4').length, 1);
+  await context.close();
+});
+
+// Runs last: it moves the chain's clock by a quarter of an hour.
+test('when the site does not return the credit, the reader withdraws it on chain: start, then collect after the delay', async () => {
+  const payer = ROLES.payers[3];
+  const context = await reader(4);
+  const page = await context.newPage();
+  const start = await balanceOf(anvil.rpcUrl, payer.address);
+  await page.goto(`${base}/articles/one.html`);
+  await page.getByRole('button', { name: 'Add 0.50 USDC of credit' }).click();
+  await page.locator('[data-x402-state=unlocked]').waitFor();
+  // The site stops answering refunds (a route: the Worker itself cannot be made to fail this way).
+  await page.route('**/paid/**', (route) => {
+    const sig = route.request().headers()['payment-signature'];
+    const payload = sig ? JSON.parse(Buffer.from(sig, 'base64').toString()).payload : undefined;
+    return payload?.type === 'refund' ? route.fulfill({ status: 503, body: 'unavailable' }) : route.continue();
+  });
+  await page.getByRole('button', { name: 'Withdraw remaining credit' }).click();
+  await page.getByRole('button', { name: 'Withdraw it myself on chain' }).waitFor();
+  assert.match(await box(page).innerText(), /did not return your credit \(http_503\)\. It stays in the channel/);
+  await page.getByRole('button', { name: 'Withdraw it myself on chain' }).click();
+  await page.getByRole('button', { name: 'Collect withdrawn credit' }).waitFor();
+  assert.match(await box(page).innerText(), /^Withdrawal of 0\.49 USDC started \(transaction 0x[0-9a-f]{8}…\)\. Collect it after /);
+  assert.equal(await balanceOf(anvil.rpcUrl, payer.address), start - 500_000n, 'nothing back yet');
+  // Too early: said so, nothing sent.
+  await page.getByRole('button', { name: 'Collect withdrawn credit' }).click();
+  await page.locator('.x402-box[data-state=failed]').waitFor();
+  assert.match(await box(page).innerText(), /can be collected after/);
+  // A quarter of an hour later (the chain's clock moved by anvil, the page's record with it).
+  await rpc(anvil.rpcUrl, 'evm_increaseTime', [901]);
+  await rpc(anvil.rpcUrl, 'evm_mine', []);
+  await page.evaluate(() => {
+    for (const k of Object.keys(localStorage).filter((k) => k.startsWith('x402:withdrawal:'))) {
+      localStorage.setItem(k, JSON.stringify({ ...JSON.parse(localStorage.getItem(k)), after: Math.floor(Date.now() / 1000) - 1 }));
+    }
+  });
+  await page.getByRole('button', { name: 'Collect withdrawn credit' }).click();
+  await page.locator('.x402-box[data-state=withdrawn]').waitFor();
+  assert.match(await box(page).innerText(), /^0\.49 USDC of credit returned to your wallet \(transaction 0x[0-9a-f]{8}…\)\.$/);
+  assert.equal(await balanceOf(anvil.rpcUrl, payer.address), start - 10_000n, 'the reader paid exactly the article');
+  const log = await walletLog(page);
+  assert.equal(log.filter((m) => m === 'eth_signTypedData_v4').length, 1);
+  assert.equal(log.filter((m) => m === 'eth_sendTransaction').length, 2, 'initiate and finalize, sent by the wallet');
+  await box(page).screenshot({ path: path.join(ART, 'e2e-credit-withdrawn.png') });
   await context.close();
 });

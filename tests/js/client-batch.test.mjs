@@ -41,6 +41,7 @@ import {
   deployBatchSettlement,
   deployToken,
   publicClient,
+  rpc,
   startAnvil,
   walletClient,
 } from './lib/chain.mjs';
@@ -102,6 +103,12 @@ const channelOnChain = async (channelId) => {
   return { balance, totalClaimed };
 };
 const blockNumber = () => client.getBlockNumber({ cacheTime: 0 });
+/** The channel id of the one channel state in `storage`. */
+const receiptOfLast = (storage) => {
+  const states = [...storage.map.entries()].filter(([k]) => k.startsWith('x402:channel:'));
+  assert.equal(states.length, 1);
+  return JSON.parse(states[0][1]).channelId;
+};
 
 /** A new payer holding `amount` of TestUSDC (minted by the deployer), no ETH: it sends no transaction. */
 async function fundedPayer(amount = 10_000_000n) {
@@ -463,4 +470,59 @@ test('one budget counts exact payments and deposits: the deposit that would pass
   const capped = wrapFetch(recording, wallet, { maxAmount: '20000', channels: { allowed: true, storage: mapStorage() } });
   await assert.rejects(capped(`${worker.url}/paid/three.html`), (e) => e.code === 'over_max');
   assert.equal(wallet.signed, 3);
+});
+
+// Runs last: it moves the chain's clock by a quarter of an hour.
+test('the timed withdrawal through an EIP-1193 wallet: initiate, refused early, collected after withdrawDelay', async () => {
+  // An anvil account as an EIP-1193 wallet: anvil signs typed data and sends transactions for it.
+  const account = ANVIL_ACCOUNTS[6];
+  await walletClient(chain.rpcUrl, ROLES.deployer).writeContract({
+    address: TOKEN_ADDRESS, abi: TOKEN_ABI, functionName: 'mint', args: [account.address, 10_000_000n], chain: null,
+  }).then((hash) => client.waitForTransactionReceipt({ hash }));
+  const requests = [];
+  const wallet = {
+    request: ({ method, params = [] }) => {
+      requests.push(method);
+      if (method === 'eth_requestAccounts' || method === 'eth_accounts') return Promise.resolve([account.address]);
+      return rpc(chain.rpcUrl, method, params);
+    },
+  };
+  const storage = mapStorage();
+  const pay = wrapFetch(fetch, wallet, { channels: { allowed: true, storage } });
+  const url = `${worker.url}/paid/one.html`; // $0.01
+  for (let i = 0; i < 3; i += 1) {
+    const res = await pay(url);
+    assert.equal(res.status, 200, await res.text());
+  }
+  const channelId = receiptOfLast(storage);
+  const start = await balanceOf(chain.rpcUrl, account.address);
+  assert.deepEqual(await channelOnChain(channelId), { balance: 500_000n, totalClaimed: 0n });
+
+  const first = await pay.withdraw(url);
+  assert.equal(first.step, 'initiated');
+  assert.equal(first.amount, String(500_000n - 3n * PRICE), 'everything never charged');
+  assert.match(first.transaction, /^0x[0-9a-f]{64}$/);
+  assert.equal(first.offer.credit, '0', 'the withdrawn credit is no longer spent');
+  const [pendingAmount] = await client.readContract({
+    address: BATCH_SETTLEMENT_ADDRESS, abi: BATCH_SETTLEMENT_ABI, functionName: 'pendingWithdrawals', args: [channelId],
+  });
+  assert.equal(pendingAmount, 470_000n);
+  // Before withdrawDelay: refused on the client, nothing sent.
+  const sent = requests.filter((m) => m === 'eth_sendTransaction').length;
+  await assert.rejects(pay.withdraw(url), (e) => e.code === 'withdrawal_pending' && e.after > Date.now() / 1000);
+  assert.equal(requests.filter((m) => m === 'eth_sendTransaction').length, sent);
+
+  // 900 s later (the chain's clock moved by anvil; the client's record moved with it: the wall
+  // clock cannot be made to wait a quarter of an hour here).
+  await rpc(chain.rpcUrl, 'evm_increaseTime', [901]);
+  await rpc(chain.rpcUrl, 'evm_mine', []);
+  const slot = `x402:withdrawal:${channelId}`;
+  storage.setItem(slot, JSON.stringify({ ...JSON.parse(storage.getItem(slot)), after: Math.floor(Date.now() / 1000) - 1 }));
+  const second = await pay.withdraw(url);
+  assert.equal(second.step, 'finalized');
+  assert.equal(second.amount, '470000');
+  assert.equal(await balanceOf(chain.rpcUrl, account.address), start + 470_000n, 'the credit came back to the payer');
+  // The charges stay for the receiver (the Worker claims them once it sees the withdrawal).
+  assert.equal((await channelOnChain(channelId)).balance, 30_000n);
+  assert.equal(requests.filter((m) => m === 'eth_signTypedData_v4').length, 1, 'one signature: the deposit');
 });

@@ -37,3 +37,7 @@ export async function refundAll(): Promise<string | undefined> {
   const r = await withChannels.refund?.('https://example.test/paid', { amount: 10n });
   return r?.refunded;
 }
+export async function withdrawAll(): Promise<number | undefined> {
+  const r = await withChannels.withdraw?.('https://example.test/paid');
+  return r?.step === 'initiated' ? r.after : undefined;
+}

@@ -5,11 +5,16 @@
 // answer is acceptable, what state follows — is the wasm `Channels` / `ChannelQuote`'s. Linked
 // into pkg/channel (loaded only when a channel is offered) and pkg/local; never into pkg/web.
 
+import { ensureChain } from './flow.js';
+
 const fail = (code, message) => Object.assign(new Error(message), { code });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // `channel_busy`: a few short, growing waits, then the 402 is returned.
 const BUSY_RETRIES = 5;
 const BUSY_WAIT_MS = 50;
+// A withdrawal's receipt: polled every second, for at most two minutes.
+const RECEIPT_POLL_MS = 1000;
+const WAIT_MS = 120_000;
 
 /** A `{ getItem, setItem }` in memory: the default channel storage. */
 function memoryStorage() {
@@ -110,11 +115,13 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
     connected = true;
     return from;
   }
-  async function walletSign(from, typed) {
+  async function walletSign(from, typed, offer) {
     // A remembered payer's top-up: the wallet must be connected, to that account.
     if (provider && !connected && (await payerAddress()).toLowerCase() !== from.toLowerCase()) {
       throw fail('wallet_error', `the wallet's account is not ${from}, which holds this channel`);
     }
+    // A wallet signs typed data only for the chain it is on (the token's domain names it).
+    if (provider) await ensureChain(wallet, offer, options.chains);
     try {
       const sig = await (provider
         ? wallet.request({ method: 'eth_signTypedData_v4', params: [from, typed] })
@@ -206,7 +213,7 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
         await ask(step);
         if (step === 'deposit') {
           const typed = quote.depositTypedData(crypto.getRandomValues(new Uint8Array(32)));
-          quote.depositSigned(await walletSign(from, typed));
+          quote.depositSigned(await walletSign(from, typed, quote.offer()));
           saveBudget(payer.budgetDeposit(quote.depositUnits(), origin, now, loadBudget(), true));
         }
         const paid = request.clone();
@@ -239,12 +246,7 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
   // Without credentials by default: an access pass (a cookie) would answer the resource itself
   // instead of the 402 that names the channel.
   async function refund(input, { amount, ...init } = {}) {
-    const request = new Request(input, { credentials: 'omit', ...init });
-    const response = await send.call(globalThis, request.clone());
-    const header = response.headers.get('PAYMENT-REQUIRED');
-    const quote = response.status === 402 && header !== null ? channels.choose(header, Math.floor(Date.now() / 1000), true) : undefined;
-    if (!quote) throw fail('invalid_payment_requirements', `${request.url} offers no channel to refund (HTTP ${response.status})`);
-    const [, storageKey] = (await remembered(quote)) ?? (await connect(quote));
+    const [quote, , storageKey, request] = await channelOf(input, init);
     return serialized(storageKey, async () => {
       quote.load(await read(storageKey));
       const paid = request.clone();
@@ -267,6 +269,73 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
       let transaction;
       try { ({ transaction } = JSON.parse(atob(res.headers.get('PAYMENT-RESPONSE')))); } catch { /* none */ }
       return { refunded, offer, transaction };
+    });
+  }
+
+  // The 402 of `input` (sent without credentials unless `init` says otherwise) and its channel,
+  // opened and loaded: `[quote, payer, storage key]`.
+  async function channelOf(input, init) {
+    const request = new Request(input, { credentials: 'omit', ...init });
+    const response = await send.call(globalThis, request.clone());
+    const header = response.headers.get('PAYMENT-REQUIRED');
+    const quote = response.status === 402 && header !== null ? channels.choose(header, Math.floor(Date.now() / 1000), true) : undefined;
+    if (!quote) throw fail('invalid_payment_requirements', `${request.url} offers no channel (HTTP ${response.status})`);
+    const [from, storageKey] = (await remembered(quote)) ?? (await connect(quote));
+    return [quote, from, storageKey, request];
+  }
+
+  // Sends a call through the EIP-1193 wallet and waits (at most WAIT_MS) for its receipt.
+  async function transact(from, { to, data }, offer) {
+    await ensureChain(wallet, offer, options.chains);
+    let hash;
+    try {
+      hash = await wallet.request({ method: 'eth_sendTransaction', params: [{ from, to, data }] });
+    } catch (e) {
+      throw typeof e?.code === 'string' ? e : fail([4001, 4100].includes(e?.code) ? 'user_rejected' : 'withdrawal_failed', `sending the withdrawal: ${e?.message ?? e}`);
+    }
+    if (typeof hash !== 'string') throw fail('withdrawal_failed', 'the wallet returned no transaction hash');
+    for (const end = Date.now() + WAIT_MS; Date.now() < end; await sleep(RECEIPT_POLL_MS)) {
+      const receipt = await wallet.request({ method: 'eth_getTransactionReceipt', params: [hash] }).catch(() => null);
+      if (receipt?.status === '0x1') return hash;
+      if (receipt?.status === '0x0') throw Object.assign(fail('withdrawal_failed', `the withdrawal transaction ${hash} reverted`), { transaction: hash });
+    }
+    throw Object.assign(fail('withdrawal_pending', `the withdrawal transaction ${hash} is not mined yet`), { transaction: hash });
+  }
+
+  /**
+   * The contract's timed withdrawal of the channel `input`'s 402 offers, through the wallet (for
+   * when the server does not answer `refund`): the first call sends `initiateWithdraw` for the
+   * credit never charged (from then on it is not spent); a call after the channel's
+   * `withdrawDelay` sends `finalizeWithdraw`, and the tokens go back to the payer.
+   */
+  async function withdraw(input, init = {}) {
+    if (!provider) throw fail('invalid_config', 'a timed withdrawal needs an EIP-1193 wallet, which sends the transactions');
+    const [quote, from, storageKey] = await channelOf(input, init);
+    return serialized(storageKey, async () => {
+      quote.load(await read(storageKey));
+      const state = quote.stateText();
+      if (state === undefined) throw fail('invalid_batch_settlement_evm_channel_not_found', 'no channel with this site is stored here');
+      const offer = quote.offer();
+      const slot = 'x402:withdrawal:' + offer.channelId;
+      const kept = JSON.parse((await read(slot)) ?? 'null');
+      const now = Math.floor(Date.now() / 1000);
+      if (!connected) await payerAddress();
+      if (kept === null || kept.finalized) {
+        const call = channels.withdrawCall(state, 'initiate');
+        const transaction = await transact(from, call, offer);
+        const record = { amount: call.amount, initiated: transaction, after: now + JSON.parse(state).config.withdrawDelay };
+        await write(slot, JSON.stringify(record));
+        await write(storageKey, call.state);
+        quote.load(call.state);
+        options.onChannel?.(quote.offer());
+        return { step: 'initiated', amount: call.amount, transaction, after: record.after, offer: quote.offer() };
+      }
+      if (now < kept.after) {
+        throw Object.assign(fail('withdrawal_pending', `the withdrawal can be collected after ${new Date(kept.after * 1000).toISOString()}`), { after: kept.after });
+      }
+      const transaction = await transact(from, channels.withdrawCall(state, 'finalize', kept.amount), offer);
+      await write(slot, JSON.stringify({ ...kept, finalized: transaction }));
+      return { step: 'finalized', amount: kept.amount, transaction, offer };
     });
   }
 
@@ -299,5 +368,6 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
     }
   };
   paying.refund = refund;
+  paying.withdraw = withdraw;
   return paying;
 }

@@ -45,6 +45,39 @@ async function unsettled(res) {
 }
 
 /**
+ * Puts an EIP-1193 `wallet` on the offer's chain: `wallet_switchEthereumChain`, and on 4902
+ * `wallet_addEthereumChain` with `chains[network]` first (`status('switch')` when it must
+ * switch). Signers sign for the chain in the typed data and need none of this.
+ */
+export async function ensureChain(wallet, { chainId: want, network }, chains, status = () => {}) {
+  const rpc = (method, params, doing, fallback) =>
+    attempt(() => wallet.request({ method, params }), doing, fallback);
+  const chainId = async () => {
+    const v = await rpc('eth_chainId', [], "reading the wallet's network");
+    const id = typeof v === 'string' && /^0x[0-9a-f]{1,13}$/i.test(v) ? Number(v) : v;
+    if (!Number.isSafeInteger(id)) throw fail('wallet_error', 'eth_chainId returned no chain id');
+    return id;
+  };
+  if (await chainId() === want) return;
+  status('switch');
+  const doing = "switching the wallet's network";
+  const params = [{ chainId: '0x' + want.toString(16) }];
+  try {
+    await Promise.resolve().then(() => wallet.request({ method: 'wallet_switchEthereumChain', params }));
+  } catch (e) {
+    if (e?.code !== UNKNOWN_CHAIN) throw walletError(e, doing, 'wrong_chain');
+    const add = chains?.[network];
+    if (add === null || typeof add !== 'object') {
+      throw fail('wrong_chain', `the wallet does not know chain ${want} (pass its parameters in options.chains to add it)`);
+    }
+    await rpc('wallet_addEthereumChain', [add], doing, 'wrong_chain');
+    await rpc('wallet_switchEthereumChain', params, doing, 'wrong_chain');
+  }
+  const now = await chainId();
+  if (now !== want) throw fail('wrong_chain', `the wallet is on chain ${now}; this payment is on chain ${want}`);
+}
+
+/**
  * `fetch(input, init)` that pays one 402 with `wallet`: send; on 402 let `payer` read the
  * challenge (`PAYMENT-REQUIRED` first, the v1 JSON body as fallback) and choose; ask `confirm`;
  * connect, switch chain, sign; repeat the request once with the payment header. Never loops.
@@ -89,36 +122,6 @@ export function payingFetch(fetch, wallet, options, payer, key) {
     try { if (text !== undefined) storage()?.setItem(key, text); } catch { /* kept in memory */ }
   };
 
-  async function chainId() {
-    const v = await rpc('eth_chainId', [], "reading the wallet's network");
-    const id = typeof v === 'string' && /^0x[0-9a-f]{1,13}$/i.test(v) ? Number(v) : v;
-    if (!Number.isSafeInteger(id)) throw fail('wallet_error', 'eth_chainId returned no chain id');
-    return id;
-  }
-
-  // Puts an EIP-1193 wallet on the offer's chain: wallet_switchEthereumChain, and on 4902
-  // wallet_addEthereumChain with `options.chains[network]` first. Signers sign for the chain in
-  // the typed data.
-  async function ensureChain({ chainId: want, network }) {
-    if (await chainId() === want) return;
-    status('switch');
-    const doing = "switching the wallet's network";
-    const params = [{ chainId: '0x' + want.toString(16) }];
-    try {
-      await Promise.resolve().then(() => wallet.request({ method: 'wallet_switchEthereumChain', params }));
-    } catch (e) {
-      if (e?.code !== UNKNOWN_CHAIN) throw walletError(e, doing, 'wrong_chain');
-      const add = chains?.[network];
-      if (add === null || typeof add !== 'object') {
-        throw fail('wrong_chain', `the wallet does not know chain ${want} (pass its parameters in options.chains to add it)`);
-      }
-      await rpc('wallet_addEthereumChain', [add], doing, 'wrong_chain');
-      await rpc('wallet_switchEthereumChain', params, doing, 'wrong_chain');
-    }
-    const now = await chainId();
-    if (now !== want) throw fail('wrong_chain', `the wallet is on chain ${now}; this payment is on chain ${want}`);
-  }
-
   // Confirms and signs `quote` (an offer the payer chose); returns the payment header.
   async function sign(quote, now) {
     const offer = quote.offer();
@@ -132,7 +135,7 @@ export function payingFetch(fetch, wallet, options, payer, key) {
     const accounts = provider ? await rpc('eth_requestAccounts', [], 'connecting the wallet') : [wallet.address];
     const from = Array.isArray(accounts) ? accounts[0] : undefined;
     if (typeof from !== 'string') throw fail('no_wallet', 'the wallet has no account');
-    if (provider) await ensureChain(offer);
+    if (provider) await ensureChain(wallet, offer, chains, status);
     const typed = quote.typedData(from, crypto.getRandomValues(new Uint8Array(32)));
     status('sign');
     const signature = await attempt(

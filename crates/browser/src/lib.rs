@@ -28,11 +28,15 @@ mod pay;
 mod channel;
 #[cfg(feature = "local-signer")]
 mod local;
+#[cfg(feature = "channel")]
+mod withdraw;
 
 #[cfg(feature = "channel")]
 pub use channel::{format_amount_js, wrap_channel_fetch, ChannelQuote, Channels};
 #[cfg(feature = "exact")]
 pub use pay::{wrap_fetch, Payer, Quote};
+#[cfg(feature = "channel")]
+pub use withdraw::withdraw_call;
 
 #[cfg(feature = "decoders")]
 use js_sys::JSON;
