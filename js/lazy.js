@@ -21,9 +21,16 @@ ready.catch(() => {});
 let channelModule;
 // The channel module (pkg/channel, voucher signing) next to pkg/web: fetched only when a paying
 // fetch with `options.channels` sends its first request. A failed load is tried again next time.
+// Service workers may not import() (HTML's rule): there it fails with that said.
 const loadChannels = () => (channelModule ??= import('../pkg/channel/x402.js')
   .then(async (m) => { await m.default(); return m; })
-  .catch((e) => { channelModule = undefined; throw e; }));
+  .catch((e) => {
+    channelModule = undefined;
+    if (typeof ServiceWorkerGlobalScope === 'function' && globalThis instanceof ServiceWorkerGlobalScope) {
+      throw Object.assign(new Error('channels need the channel module, which a service worker cannot import() (pay channels from a page or a Web Worker)'), { code: 'invalid_config', cause: e });
+    }
+    throw e;
+  }));
 
 /**
  * Wraps `fetch` so that HTTP 402 x402 challenges are paid once with `wallet` (as js/web.js).

@@ -14,7 +14,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { startAnvil, deployToken, balanceOf, ROLES } from '../js/lib/chain.mjs';
+import { ANVIL_ACCOUNTS, startAnvil, deployToken, deployBatchSettlement, balanceOf, ROLES } from '../js/lib/chain.mjs';
 import { defaultConfig, freePort, startWorker } from '../js/lib/worker.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -32,13 +32,17 @@ let anvil, worker, site, siteOrigin, browser, context, page;
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.ts': 'text/plain' };
 
-/** URL path → file: /js/* and /pkg/web/* from the repository, everything else from tests/e2e/workers/. */
+// Every path the test site served, in order (the channel module must be fetched only when used).
+const served = [];
+
+/** URL path → file: /js/*, /pkg/web/* and /pkg/channel/* from the repository, everything else from tests/e2e/workers/. */
 function fileFor(urlPath) {
   let p;
   try { p = decodeURIComponent(urlPath); } catch { return null; }
   const [base, rel] = p.startsWith('/js/') ? [path.join(ROOT, 'js'), p.slice(4)]
     : p.startsWith('/pkg/web/') ? [path.join(ROOT, 'pkg', 'web'), p.slice(9)]
-      : [SITE, p.slice(1)];
+      : p.startsWith('/pkg/channel/') ? [path.join(ROOT, 'pkg', 'channel'), p.slice(13)]
+        : [SITE, p.slice(1)];
   const file = path.resolve(base, rel);
   if (!file.startsWith(base + path.sep)) return null;
   return existsSync(file) && statSync(file).isFile() ? file : null;
@@ -46,6 +50,7 @@ function fileFor(urlPath) {
 
 function startSite(port) {
   const server = http.createServer((req, res) => {
+    served.push(new URL(req.url, 'http://x').pathname);
     const file = req.method === 'GET' ? fileFor(new URL(req.url, 'http://x').pathname) : null;
     if (!file) {
       res.writeHead(404, { 'content-type': 'text/plain' });
@@ -69,10 +74,18 @@ before(async () => {
   }
   anvil = await startAnvil();
   await deployToken(anvil.rpcUrl);
+  await deployBatchSettlement(anvil.rpcUrl);
   const sitePort = await freePort();
   siteOrigin = `http://127.0.0.1:${sitePort}`;
   site = await startSite(sitePort);
-  worker = await startWorker({ config: defaultConfig(anvil.rpcUrl, { corsAllowOrigin: siteOrigin }) });
+  // Channels too (claims only far off): the exact payments below ignore the batch offers.
+  worker = await startWorker({
+    config: defaultConfig(anvil.rpcUrl, {
+      corsAllowOrigin: siteOrigin,
+      batchSettlement: { withdrawDelay: 900, claim: { threshold: '1000000000000', maxAgeSeconds: 3600, checkIntervalSeconds: 60 } },
+    }),
+    secrets: { X402_RECEIVER_AUTHORIZER_KEY: ANVIL_ACCOUNTS[7].privateKey },
+  });
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -167,4 +180,21 @@ test('js/lazy.js in a Web Worker: a fetch wrapped before the wasm loaded waits f
   assertPaid(result, {
     where: 'Web Worker (lazy)', route: '/paid/three.html', file: 'three.html', price: 50_000n, payer: LAZY_PAYER, before: b, after: await balances(LAZY_PAYER),
   });
+});
+
+// Last: until now no page or worker asked for the channel module.
+test('wrapFetch (js/web.js) with channels in a Web Worker: the channel module loads on the first request, then one deposit and vouchers', async () => {
+  assert.equal(served.filter((p) => p.startsWith('/pkg/channel/')).length, 0, 'nothing fetched the channel module before');
+  const b = await balances(WEB_WORKER_PAYER);
+  const result = await page.evaluate((j) => window.inWebWorker(j), job(WEB_WORKER_PAYER, '/paid/one.html', { channels: { allowed: true }, count: 5 }));
+  assert.equal(result.scope.global, '[object DedicatedWorkerGlobalScope]');
+  assert.equal(result.ok, true, JSON.stringify(result.error));
+  assert.equal(result.body, paidText('one.html'));
+  assert.deepEqual(result.receipts.map((r) => r.extra?.channelState?.chargedCumulativeAmount), ['10000', '20000', '30000', '40000', '50000']);
+  assert.match(result.receipts[0].transaction, /^0x[0-9a-f]{64}$/, 'the first answer carries the deposit');
+  assert.deepEqual(result.receipts.slice(1).map((r) => r.transaction), ['', '', '', ''], 'then vouchers, no transaction');
+  assert.ok(served.includes('/pkg/channel/x402_bg.wasm'), 'the channel module was fetched');
+  const a = await balances(WEB_WORKER_PAYER);
+  assert.equal(a.payer, b.payer - 500_000n, 'one deposit of the default credit ($0.50)');
+  assert.equal(a.payTo, b.payTo, 'nothing claimed yet');
 });

@@ -1401,6 +1401,9 @@ fn reader_error_messages_match_serde() {
     };
     assert!(challenge::decode_receipt(&receipt("null")).is_ok());
     assert!(challenge::decode_receipt(&receipt("\"12\"")).is_ok());
+    // A batch-settlement voucher answer moves no tokens and writes `"amount": ""` (x402
+    // `scheme_batch_settlement_evm.md`, the resource server's voucher response).
+    assert!(challenge::decode_receipt(&receipt("\"\"")).is_ok());
     for (amount, why) in [
         ("12", "expected a string"),
         ("\"012\"", "leading zeros in a decimal integer string"),

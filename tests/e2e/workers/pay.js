@@ -46,15 +46,22 @@ function scope() {
  * url, reject }. Resolves (never rejects) with a structured-cloneable result:
  * { ok: true, status, body, receipt, scope } or { ok: false, error, scope }.
  */
-export async function pay({ wrapFetch, paymentReceipt }, { rpcUrl, address, url, reject = false }) {
+export async function pay({ wrapFetch, paymentReceipt }, { rpcUrl, address, url, reject = false, channels, count = 1 }) {
   const wallet = reject ? rejectingWallet(address) : anvilWallet(rpcUrl, address);
-  const paying = wrapFetch(fetch, wallet);
+  // `channels`: pay batch-settlement offers through a channel, `count` times (the receipts of
+  // every answer in `receipts`).
+  const paying = channels ? wrapFetch(fetch, wallet, { channels }) : wrapFetch(fetch, wallet);
   try {
-    const res = await paying(url);
-    const body = await res.text();
-    // Round-trip through JSON so the receipt is plain data whatever the wasm glue built.
-    const receipt = JSON.parse(JSON.stringify(paymentReceipt(res)));
-    return { ok: true, status: res.status, body, receipt, scope: scope() };
+    const receipts = [];
+    let res;
+    let body;
+    for (let i = 0; i < count; i += 1) {
+      res = await paying(url);
+      body = await res.text();
+      // Round-trip through JSON so the receipt is plain data whatever the wasm glue built.
+      receipts.push(JSON.parse(JSON.stringify(paymentReceipt(res))));
+    }
+    return { ok: true, status: res.status, body, receipt: receipts.at(-1), receipts, scope: scope() };
   } catch (e) {
     return {
       ok: false,

@@ -521,7 +521,8 @@ pub fn typed_data_text(offer: &ExactEvmRequirement, a: &Authorization) -> String
 
 /// Checks a `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` value and returns its JSON text: an
 /// object with a boolean `success` and a string `network`; `transaction`, `errorReason`,
-/// `payer` strings when present (error: `invalid_payload`).
+/// `payer` strings when present; `amount` a decimal integer string or `""` (error:
+/// `invalid_payload`).
 pub fn decode_receipt(value: &str) -> Result<String> {
     let reason = INVALID_PAYLOAD;
     let text = header_text(value, PAYMENT_RESPONSE, reason)?;
@@ -542,7 +543,9 @@ fn check_receipt(text: &str, sink: &Sink) -> Option<()> {
     for key in ["transaction", "errorReason", "errorMessage", "payer"] {
         f.opt_string(key)?;
     }
-    if f.opt("amount")?.is_some() {
+    // `""`: a batch-settlement voucher answer, which moves no tokens (x402
+    // `scheme_batch_settlement_evm.md`, the resource server's voucher response).
+    if f.opt("amount")?.is_some_and(|v| v.as_str() != Some("")) {
         f.u256("amount")?;
     }
     Some(())
