@@ -3,7 +3,8 @@
 // vouchers, secp256k1) and the pay box's credit offer. The reader adds credit once (one wallet
 // signature: the deposit), then unlocks articles with one click each and no wallet prompt; the
 // credit left is shown, and "Withdraw remaining credit" asks the site to return it (a cooperative
-// refund). Every amount shown comes from the challenge and the channel state, never from the page.
+// refund; when the site does not answer, the contract's timed withdrawal through the reader's
+// wallet). Every amount shown comes from the challenge and the channel state, never from the page.
 // The voucher key and the channel states stay in this site's localStorage.
 import { formatAmount, initSync, wrapChannelFetch } from '../pkg/channel/x402.js';
 
@@ -124,7 +125,9 @@ export function pay(wallet, options, wrapFetch, ui) {
     ...options,
     confirm: (o) => (o.scheme === 'batch-settlement' ? confirm(o) : options.confirm(o)),
     onChannel: (o) => { last = o; },
-    channels: { allowed: true, confirmEach: true, storage: storage() },
+    // Without storage the voucher key would be lost with the page, and the credit with it
+    // until a timed withdrawal: then the box pays exact only.
+    channels: { allowed: storage() !== undefined, confirmEach: true, storage: storage() },
   }, wrapFetch);
 
   // The box went to a withdrawal from an offer: the declined payment's error is not shown (the

@@ -58,7 +58,8 @@ const PROVISIONAL_KEY = '0x' + '0'.repeat(63) + '1';
  *
  * The returned function has `refund(input, { amount, ...init })`: a cooperative refund of the
  * channel the 402 of `input` offers (everything not charged, or `amount` atomic units), sent
- * without credentials unless `init` says otherwise; resolves to `{ refunded, offer, transaction }`.
+ * without credentials unless `init` says otherwise; resolves to `{ refunded, offer, transaction }`;
+ * and `withdraw(input, init)`: the contract's timed withdrawal of that channel through the wallet.
  */
 export function channelFetch(fetch, wallet, options, exactWrap, channels) {
   const send = typeof fetch === 'function' ? fetch : globalThis.fetch;
