@@ -410,3 +410,56 @@ fn budget_per_origin_per_period() {
     let json = serde_json::to_string(&b).unwrap();
     assert_eq!(serde_json::from_str::<Budget>(&json).unwrap(), b);
 }
+
+/// `extra.paymentFlow` (x402 v2): the payer signs the same authorization for `authorization`
+/// (the default), `upfront` and `escrow`; an `authorization` offer is preferred when both remain,
+/// and any other value is refused. The serde path and the browser's serde-free path agree.
+#[test]
+fn payment_flows_are_ranked_and_unknown_ones_refused() {
+    use x402_core::client::challenge::Challenge;
+    let with_flow = |flow: &str| {
+        let mut r = on("eip155:31337", 10000);
+        r.extra
+            .as_mut()
+            .unwrap()
+            .insert("paymentFlow".into(), flow.into());
+        r
+    };
+    let both = |c: &AnyPaymentRequired| {
+        let serde = Policy::default().select(c);
+        let AnyPaymentRequired::V2(v2c) = c else {
+            unreachable!()
+        };
+        let text = Challenge::from_header(&header::encode(v2c).unwrap())
+            .unwrap()
+            .select(&Policy::default());
+        (serde, text)
+    };
+    // `upfront` listed first, `authorization` (absent) second: the second is taken.
+    let c = challenge(vec![with_flow("upfront"), on("eip155:31337", 10000)]);
+    let (serde, text) = both(&c);
+    assert_eq!(serde.unwrap().index, 1);
+    assert_eq!(text.unwrap().index, 1);
+    // Named `authorization` counts as the default.
+    let c = challenge(vec![with_flow("escrow"), with_flow("authorization")]);
+    assert_eq!(both(&c).0.unwrap().index, 1);
+    assert_eq!(both(&c).1.unwrap().index, 1);
+    // Alone, `upfront` and `escrow` are paid.
+    for flow in ["upfront", "escrow"] {
+        let c = challenge(vec![with_flow(flow)]);
+        let (serde, text) = both(&c);
+        assert!(!serde.unwrap().authorization_flow);
+        assert!(!text.unwrap().authorization_flow);
+    }
+    // Unknown: refused, with what and why in the message.
+    let c = challenge(vec![with_flow("later")]);
+    for err in [both(&c).0.unwrap_err(), both(&c).1.unwrap_err()] {
+        assert_eq!(err.reason(), Reason::NoAcceptableRequirement);
+        assert!(
+            err.message().contains(
+                "unsupported_scheme: paymentFlow \"later\" is not authorization, upfront or escrow"
+            ),
+            "{err}"
+        );
+    }
+}

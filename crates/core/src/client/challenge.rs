@@ -347,6 +347,7 @@ impl Challenge {
                     requirement,
                     resource,
                     description,
+                    authorization_flow: crate::client::offer::authorization_flow(&extra_of),
                 });
             accepts.push(span(&text, entry.raw));
             offers.push(offer);

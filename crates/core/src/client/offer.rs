@@ -18,6 +18,14 @@ pub struct Offer {
     pub resource: String,
     /// Resource description (may be empty).
     pub description: String,
+    /// Whether the offer's `extra.paymentFlow` is `authorization` (or absent): such offers are
+    /// preferred to `upfront` and `escrow` ones.
+    pub authorization_flow: bool,
+}
+
+/// Whether `extra`'s `paymentFlow` (a string field reader) is `authorization` or absent.
+pub(crate) fn authorization_flow(extra: &dyn Fn(&str) -> Option<String>) -> bool {
+    extra("paymentFlow").is_none_or(|f| f == "authorization")
 }
 
 impl AnyPaymentRequired {
@@ -34,6 +42,7 @@ impl AnyPaymentRequired {
                         requirement: ExactEvmRequirement::from_v2(r)?,
                         resource: c.resource.url.clone(),
                         description: c.resource.description.clone().unwrap_or_default(),
+                        authorization_flow: authorization_flow(&|k| extra_str(r.extra.as_ref(), k)),
                     })
                 })
                 .collect(),
@@ -47,9 +56,19 @@ impl AnyPaymentRequired {
                         requirement: ExactEvmRequirement::from_v1(r)?,
                         resource: r.resource.clone(),
                         description: r.description.clone(),
+                        authorization_flow: authorization_flow(&|k| extra_str(r.extra.as_ref(), k)),
                     })
                 })
                 .collect(),
         }
     }
+}
+
+/// A non-empty string field of a requirement's `extra`.
+fn extra_str(extra: Option<&crate::wire::JsonMap>, key: &str) -> Option<String> {
+    extra
+        .and_then(|e| e.get(key))
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
 }

@@ -241,7 +241,7 @@ impl Policy {
 
     /// [`Policy::select_from`] over a slice: clones only the chosen offer.
     pub(crate) fn select_in(&self, offers: &[Result<Offer>]) -> Result<Offer> {
-        let mut best: Option<(usize, &Offer)> = None;
+        let mut best: Option<((bool, usize), &Offer)> = None;
         // The refusals, as "code: message; code: message…" (`{e}` of each).
         let mut why = String::from("no payment requirement is acceptable: ");
         let mut refusals = 0usize;
@@ -252,11 +252,15 @@ impl Policy {
             let e = match offer {
                 Ok(o) => match self.refusal(&o.requirement) {
                     None => {
-                        let rank = self
-                            .preferred_networks
-                            .iter()
-                            .position(|n| *n == o.requirement.network)
-                            .unwrap_or(usize::MAX);
+                        // `authorization` flows first (x402 v2 `extra.paymentFlow`: the payer's
+                        // default), then the preferred networks.
+                        let rank = (
+                            !o.authorization_flow,
+                            self.preferred_networks
+                                .iter()
+                                .position(|n| *n == o.requirement.network)
+                                .unwrap_or(usize::MAX),
+                        );
                         if best.is_none_or(|(r, _)| rank < r) {
                             best = Some((rank, o));
                         }

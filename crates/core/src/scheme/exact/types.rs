@@ -17,6 +17,11 @@ use serde::{Deserialize, Serialize};
 /// The scheme name.
 pub const SCHEME: &str = "exact";
 
+/// The `extra.paymentFlow` values of x402 v2 (the server's order of verify, settle and handler:
+/// `authorization`, the default and never emitted; `upfront`; `escrow`). The payer signs the same
+/// authorization for each; any other value is refused.
+pub const PAYMENT_FLOWS: [&str; 3] = ["authorization", "upfront", "escrow"];
+
 /// A requirement of the exact EVM scheme, every field parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExactEvmRequirement {
@@ -103,6 +108,18 @@ impl ExactEvmRequirement {
             return Err(invalid("maxTimeoutSeconds", "must be positive".into()));
         }
         let text = extra;
+        if let Some(flow) = text("paymentFlow") {
+            if !PAYMENT_FLOWS.contains(&flow.as_str()) {
+                return Err(Error::new(
+                    Reason::UnsupportedScheme,
+                    cat(&[
+                        "paymentFlow \"",
+                        &flow,
+                        "\" is not authorization, upfront or escrow",
+                    ]),
+                ));
+            }
+        }
         if let Some(method) = text("assetTransferMethod") {
             if method != "eip3009" {
                 return Err(Error::new(
