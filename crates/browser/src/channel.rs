@@ -12,9 +12,12 @@ use crate::options::{invalid_option, read_options};
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use x402_core::{
+    client::channel::text::{
+        choose_text, deposit_payload_text, read_response_text, receive_typed_data_text,
+        refund_payload_text, refusal_text, voucher_payload_text, ChannelChallenge, TextOffer,
+    },
     client::channel::{
-        adopt, after_refund, after_success, choose, payment_header, plan, read_response, refusal,
-        BatchOffer, ChannelOptions, Choice, ClientChannel, Plan, Refusal,
+        adopt, after_refund, after_success, plan, ChannelOptions, ClientChannel, Plan, Refusal,
     },
     client::{Policy, CAP_DECIMALS},
     encoding::decimal_u256,
@@ -23,13 +26,9 @@ use x402_core::{
     evm::asset::find_asset,
     evm::money::format_amount,
     evm::signer::LocalSigner,
-    scheme::batch::client::{
-        deposit_payload, receive_authorization, refund_payload, voucher, voucher_payload,
-    },
-    scheme::batch::digest::{receive_authorization_typed_data, voucher_digest},
+    scheme::batch::client::{receive_authorization, voucher},
+    scheme::batch::digest::voucher_digest,
     scheme::batch::types::ReceiveWithAuthorization,
-    wire::header::decode_payment_required,
-    wire::v2::PaymentRequired,
     Bytes, Reason, B256,
 };
 
@@ -87,10 +86,8 @@ fn channels_of(
 ) -> Result<Option<Channels>, JsValue> {
     let text = channels_text(options)
         .map_err(|_| invalid_option("channels", "not representable as JSON"))?;
-    let parsed: ChannelOptions = serde_json::from_str(&text).map_err(|e| {
-        let why = e.to_string();
-        invalid_option("channels", &why)
-    })?;
+    let parsed =
+        ChannelOptions::from_json_text(&text).map_err(|why| invalid_option("channels", &why))?;
     parsed.check().map_err(from_core)?;
     Ok(parsed.allowed.then_some(Channels {
         policy,
@@ -119,18 +116,18 @@ impl Channels {
         now: f64,
         any: bool,
     ) -> Result<Option<ChannelQuote>, JsValue> {
-        let challenge = match decode_payment_required(header) {
+        let challenge = match ChannelChallenge::from_header(header) {
             Ok(c) => c,
-            // Not a v2 challenge the serde reader takes: the exact path reports it.
+            // Not a v2 challenge: the exact path reports it.
             Err(_) => return Ok(None),
         };
         let mut options = self.options.clone();
         options.preferred |= any;
-        match choose(&self.policy, &options, &challenge).map_err(from_core)? {
-            Choice::Exact => Ok(None),
-            Choice::Batch(offer) => Ok(Some(ChannelQuote {
+        match choose_text(&self.policy, &options, &challenge).map_err(from_core)? {
+            None => Ok(None),
+            Some(offer) => Ok(Some(ChannelQuote {
                 challenge,
-                offer: *offer,
+                offer,
                 options: self.options.clone(),
                 now: now as u64,
                 signer: None,
@@ -193,8 +190,8 @@ impl Channels {
 /// One request paid on a channel, from the 402 to the answer.
 #[wasm_bindgen]
 pub struct ChannelQuote {
-    challenge: PaymentRequired,
-    offer: BatchOffer,
+    challenge: ChannelChallenge,
+    offer: TextOffer,
     options: ChannelOptions,
     now: u64,
     signer: Option<LocalSigner>,
@@ -304,16 +301,15 @@ impl ChannelQuote {
         };
         let req = &self.offer.requirement;
         let auth = receive_authorization(req, &self.state()?.config, amount, self.now, salt);
-        let typed = receive_authorization_typed_data(
+        let typed = receive_typed_data_text(
             &req.extra.name,
             &req.extra.version,
             req.chain_id,
             req.asset,
             &auth,
-        )
-        .map_err(from_core)?;
+        );
         self.deposit = Some((auth, salt, None));
-        Ok(typed.to_string())
+        Ok(typed)
     }
 
     /// Takes the wallet's signature of the deposit (`0x`-prefixed hex).
@@ -352,15 +348,15 @@ impl ChannelQuote {
             Bytes::from(sig.to_bytes().to_vec()),
         );
         let payload = match (step, &self.deposit) {
-            (Plan::Voucher { .. }, _) => voucher_payload(&state.config, v),
+            (Plan::Voucher { .. }, _) => voucher_payload_text(&state.config, &v),
             (Plan::Deposit { .. }, Some((auth, salt, Some(signature)))) => {
-                deposit_payload(&state.config, v, auth, *salt, signature.clone())
+                deposit_payload_text(&state.config, &v, auth, *salt, signature)
             }
             (Plan::Deposit { .. }, _) => {
                 return Err(reason(Reason::InvalidPayload, "the deposit is not signed"))
             }
         };
-        payment_header(&self.challenge, &self.offer, &payload).map_err(from_core)
+        Ok(self.challenge.payment_header(&self.offer, &payload))
     }
 
     /// Reads the answer to the paid request (`status`, its `PAYMENT-RESPONSE` and
@@ -385,7 +381,7 @@ impl ChannelQuote {
                 return Ok("done".into());
             };
             let probe = !self.known;
-            let checked = read_response(&value).and_then(|r| {
+            let checked = read_response_text(&value).and_then(|r| {
                 let mut next = after_success(&self.offer, &state, &step, &r)?;
                 // A first voucher the server took: the channel's balance is the server's.
                 if let (true, Some(extra)) = (probe, r.extra.as_ref()) {
@@ -410,13 +406,13 @@ impl ChannelQuote {
         }
         let required = payment_required
             .as_deref()
-            .and_then(|v| decode_payment_required(v).ok());
+            .and_then(|v| ChannelChallenge::from_header(v).ok());
         let error_reason = payment_response
             .as_deref()
-            .and_then(|v| read_response(v).ok())
+            .and_then(|v| read_response_text(v).ok())
             .and_then(|r| r.error_reason);
         Ok(
-            match refusal(state.channel_id, required.as_ref(), error_reason.as_deref()) {
+            match refusal_text(state.channel_id, required.as_ref(), error_reason.as_deref()) {
                 Refusal::Busy => "busy",
                 Refusal::Corrective(server, voucher) if !self.corrected => {
                     self.corrected = true;
@@ -499,8 +495,8 @@ impl ChannelQuote {
             charged,
             Bytes::from(sig.to_bytes().to_vec()),
         );
-        let payload = refund_payload(&state.config, v, amount);
-        payment_header(&self.challenge, &self.offer, &payload).map_err(from_core)
+        let payload = refund_payload_text(&state.config, &v, amount);
+        Ok(self.challenge.payment_header(&self.offer, &payload))
     }
 
     /// Reads the answer to a refund (`status`, its `PAYMENT-RESPONSE` value): on a success
@@ -516,7 +512,7 @@ impl ChannelQuote {
         let Some(value) = payment_response.filter(|_| (200..300).contains(&status)) else {
             return Ok(None);
         };
-        let response = read_response(&value).map_err(from_core)?;
+        let response = read_response_text(&value).map_err(from_core)?;
         let (next, refunded) = after_refund(self.state()?, &response).map_err(from_core)?;
         self.state = Some(next);
         Ok(Some(decimal_u256::format(&refunded)))
@@ -564,12 +560,7 @@ impl ChannelQuote {
         set("symbol", symbol.into())?;
         set(
             "description",
-            self.challenge
-                .resource
-                .description
-                .as_deref()
-                .unwrap_or("")
-                .into(),
+            self.challenge.description().unwrap_or("").into(),
         )?;
         set("network", r.network.as_str().into())?;
         set("chainId", (r.chain_id as f64).into())?;
@@ -578,7 +569,7 @@ impl ChannelQuote {
         set("amount", decimal_u256::format(&r.amount).into())?;
         set("price", format_amount(r.amount, d).into())?;
         set("payTo", checksummed(&r.pay_to).into())?;
-        set("resource", self.challenge.resource.url.as_str().into())?;
+        set("resource", self.challenge.url().into())?;
         set("maxTimeoutSeconds", (r.max_timeout_seconds as f64).into())?;
         let deposit = self.plan.map(|p| p.deposit()).unwrap_or_default();
         set("deposit", decimal_u256::format(&deposit).into())?;

@@ -26,6 +26,8 @@ use alloc::{boxed::Box, format, string::String};
 use alloy_primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 
+pub mod text;
+
 /// Default credit a deposit adds: 500000 millionths of a token ($0.50 of a stablecoin),
 /// scaled to the asset's decimals as `maxAmount` is.
 pub const DEFAULT_CREDIT: u64 = 500_000;
@@ -113,6 +115,24 @@ pub enum Choice {
     Batch(Box<BatchOffer>),
 }
 
+/// What the channel logic reads of a chosen offer: [`BatchOffer`] (serde) and
+/// [`text::TextOffer`] (the browser's serde-free path).
+pub trait OfferTerms {
+    /// The parsed requirement.
+    fn requirement(&self) -> &BatchRequirement;
+    /// The asset's decimals.
+    fn decimals(&self) -> u8;
+}
+
+impl OfferTerms for BatchOffer {
+    fn requirement(&self) -> &BatchRequirement {
+        &self.requirement
+    }
+    fn decimals(&self) -> u8 {
+        self.decimals
+    }
+}
+
 /// The `exact`-shaped view of a batch offer the policy judges (network, asset, price, time).
 fn as_exact(req: &BatchRequirement) -> ExactEvmRequirement {
     ExactEvmRequirement {
@@ -137,25 +157,63 @@ fn stripped(r: &PaymentRequirements) -> PaymentRequirements {
     r
 }
 
-/// A `batch-settlement` entry read under the policy: the offer, or why it is refused.
-fn batch_offer(policy: &Policy, index: usize, r: &PaymentRequirements) -> Result<BatchOffer> {
-    let requirement = BatchRequirement::from_v2(r)?;
+/// An offer read under the policy: its decimals, or why it is refused.
+fn judged(policy: &Policy, requirement: &BatchRequirement) -> Result<u8> {
     if requirement.extra.method() != AssetTransferMethod::Eip3009 {
         return Err(Error::new(
             Reason::NoAcceptableRequirement,
             "batch-settlement deposits through Permit2 are not supported by this client",
         ));
     }
-    let exact = as_exact(&requirement);
+    let exact = as_exact(requirement);
     if let Some(e) = policy.refusal(&exact) {
         return Err(e);
     }
-    Ok(BatchOffer {
-        index,
-        decimals: policy.decimals(&exact).unwrap_or(CAP_DECIMALS),
-        requirement,
-        accepted: stripped(r),
-    })
+    Ok(policy.decimals(&exact).unwrap_or(CAP_DECIMALS))
+}
+
+/// The choice of [`choose`] among the `batch-settlement` entries `offers` (each parsed, or why
+/// not), shared by the serde and the serde-free path: `Ok(None)` for the `exact` path.
+/// `set_decimals` stores the policy's decimals in the chosen offer; `exact_ok` says whether
+/// the `exact` path would pay the challenge.
+fn choose_among<O: OfferTerms>(
+    policy: &Policy,
+    options: &ChannelOptions,
+    offers: impl Iterator<Item = Result<O>>,
+    set_decimals: impl Fn(&mut O, u8),
+    exact_ok: impl Fn() -> bool,
+) -> Result<Option<O>> {
+    if !options.allowed {
+        return Ok(None);
+    }
+    let mut best: Option<(usize, O)> = None;
+    let mut refused: Option<Error> = None;
+    for offer in offers {
+        match offer.and_then(|mut o| {
+            let d = judged(policy, o.requirement())?;
+            set_decimals(&mut o, d);
+            Ok(o)
+        }) {
+            Ok(o) => {
+                let rank = policy
+                    .preferred_networks
+                    .iter()
+                    .position(|n| *n == o.requirement().network)
+                    .unwrap_or(usize::MAX);
+                if best.as_ref().is_none_or(|(b, _)| rank < *b) {
+                    best = Some((rank, o));
+                }
+            }
+            Err(e) => {
+                refused.get_or_insert(e);
+            }
+        }
+    }
+    match (best, refused) {
+        (Some((_, o)), _) if options.preferred || !exact_ok() => Ok(Some(o)),
+        (None, Some(e)) if !exact_ok() => Err(e),
+        _ => Ok(None),
+    }
 }
 
 /// Chooses how to pay a v2 challenge: a channel when channels are allowed and an acceptable
@@ -169,40 +227,29 @@ pub fn choose(
     options: &ChannelOptions,
     challenge: &PaymentRequired,
 ) -> Result<Choice> {
-    if !options.allowed {
-        return Ok(Choice::Exact);
-    }
-    let mut best: Option<(usize, BatchOffer)> = None;
-    let mut refused: Option<Error> = None;
-    for (index, r) in challenge.accepts.iter().enumerate() {
-        if r.scheme != SCHEME {
-            continue;
-        }
-        match batch_offer(policy, index, r) {
-            Ok(o) => {
-                let rank = policy
-                    .preferred_networks
-                    .iter()
-                    .position(|n| *n == o.requirement.network)
-                    .unwrap_or(usize::MAX);
-                if best.as_ref().is_none_or(|(b, _)| rank < *b) {
-                    best = Some((rank, o));
-                }
-            }
-            Err(e) => {
-                refused.get_or_insert(e);
-            }
-        }
-    }
+    let offers = challenge
+        .accepts
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.scheme == SCHEME)
+        .map(|(index, r)| {
+            Ok(BatchOffer {
+                index,
+                requirement: BatchRequirement::from_v2(r)?,
+                accepted: stripped(r),
+                decimals: 0,
+            })
+        });
     let exact_ok = || {
         let offers = crate::wire::AnyPaymentRequired::V2(challenge.clone()).offers();
         policy.select_from(offers).is_ok()
     };
-    match (best, refused) {
-        (Some((_, o)), _) if options.preferred || !exact_ok() => Ok(Choice::Batch(Box::new(o))),
-        (None, Some(e)) if !exact_ok() => Err(e),
-        _ => Ok(Choice::Exact),
-    }
+    Ok(
+        match choose_among(policy, options, offers, |o, d| o.decimals = d, exact_ok)? {
+            Some(o) => Choice::Batch(Box::new(o)),
+            None => Choice::Exact,
+        },
+    )
 }
 
 /// A channel as the client keeps it between requests: a plain, serializable value (JSON with
@@ -238,29 +285,19 @@ pub struct ClientChannel {
 
 impl ClientChannel {
     /// A channel no answer has confirmed yet: nothing charged, nothing known deposited.
-    pub fn new(offer: &BatchOffer, payer: Address, voucher_key: Address) -> Self {
-        let config = channel_config(&offer.requirement, payer, voucher_key, B256::ZERO);
+    pub fn new(offer: &impl OfferTerms, payer: Address, voucher_key: Address) -> Self {
+        let req = offer.requirement();
+        let config = channel_config(req, payer, voucher_key, B256::ZERO);
         Self {
-            channel_id: channel_id(&config.to_sol(), offer.requirement.chain_id),
+            channel_id: channel_id(&config.to_sol(), req.chain_id),
             config,
-            chain_id: offer.requirement.chain_id,
+            chain_id: req.chain_id,
             charged: U256::ZERO,
             balance: U256::ZERO,
             voucher_key,
             signed_max: U256::ZERO,
             blocked: None,
         }
-    }
-
-    /// Reads a stored state (JSON text); `None` when it is not one (a corrupted or foreign
-    /// entry is ignored, never trusted in part).
-    pub fn from_json_text(text: &str) -> Option<Self> {
-        serde_json::from_str(text).ok()
-    }
-
-    /// The state as JSON text.
-    pub fn to_json_text(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
     }
 
     /// The key's refusal when the channel is blocked.
@@ -323,8 +360,8 @@ impl Plan {
 }
 
 /// Options in atomic units of the offer's asset: `(credit, max_deposit)`.
-fn bounds(offer: &BatchOffer, options: &ChannelOptions) -> (U256, U256) {
-    let scale = |m| rescale(m, CAP_DECIMALS, offer.decimals, false);
+fn bounds(offer: &impl OfferTerms, options: &ChannelOptions) -> (U256, U256) {
+    let scale = |m| rescale(m, CAP_DECIMALS, offer.decimals(), false);
     (scale(options.credit), scale(options.max_deposit))
 }
 
@@ -335,11 +372,11 @@ fn bounds(offer: &BatchOffer, options: &ChannelOptions) -> (U256, U256) {
 /// reason on a blocked channel, `invalid_payment_requirements` when the ceiling would not fit
 /// the contract's `uint128`.
 pub fn plan(
-    offer: &BatchOffer,
+    offer: &impl OfferTerms,
     state: Option<&ClientChannel>,
     options: &ChannelOptions,
 ) -> Result<Plan> {
-    let req = &offer.requirement;
+    let req = offer.requirement();
     let (charged, balance) = match state {
         Some(s) => {
             s.check_open()?;
@@ -386,7 +423,7 @@ pub fn plan(
 /// and the balance grown by a deposit. On a refusal (`invalid_batch_settlement_evm_
 /// cumulative_amount_mismatch`) the caller blocks the channel ([`ClientChannel::block`]).
 pub fn after_success(
-    offer: &BatchOffer,
+    offer: &impl OfferTerms,
     state: &ClientChannel,
     plan: &Plan,
     response: &BatchSettleResponse,
@@ -405,7 +442,7 @@ pub fn after_success(
     let charged = check_success(
         state.channel_id,
         state.charged,
-        offer.requirement.amount,
+        offer.requirement().amount,
         extra,
     )?;
     let mut next = state.clone();
@@ -482,17 +519,40 @@ pub fn refusal(
     payment_required: Option<&PaymentRequired>,
     reason: Option<&str>,
 ) -> Refusal {
+    let error = payment_required.and_then(|p| p.error.as_deref());
+    let correctives = payment_required.into_iter().flat_map(|p| {
+        p.accepts
+            .iter()
+            .filter(|r| r.scheme == SCHEME)
+            .map(corrective_state)
+    });
+    refusal_of(channel, error, correctives, reason)
+}
+
+/// [`refusal`] over the `error` of the 402 and the corrective state of each of its
+/// `batch-settlement` entries (shared by the serde and the serde-free path).
+fn refusal_of(
+    channel: B256,
+    error: Option<&str>,
+    correctives: impl Iterator<
+        Item = Result<
+            Option<(
+                ChannelState,
+                Option<crate::scheme::batch::response::VoucherState>,
+            )>,
+        >,
+    >,
+    reason: Option<&str>,
+) -> Refusal {
     let busy = Reason::InvalidBatchSettlementEvmChannelBusy.as_str();
-    let code = reason.or_else(|| payment_required.and_then(|p| p.error.as_deref()));
+    let code = reason.or(error);
     if code == Some(busy) {
         return Refusal::Busy;
     }
-    if let Some(p) = payment_required {
-        for r in p.accepts.iter().filter(|r| r.scheme == SCHEME) {
-            if let Ok(Some((state, voucher))) = corrective_state(r) {
-                if state.channel_id == channel {
-                    return Refusal::Corrective(Box::new(state), voucher);
-                }
+    for c in correctives {
+        if let Ok(Some((state, voucher))) = c {
+            if state.channel_id == channel {
+                return Refusal::Corrective(Box::new(state), voucher);
             }
         }
     }
@@ -664,7 +724,7 @@ mod addr_text {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::evm::signer::LocalSigner;
     use crate::scheme::batch::digest::{receive_authorization_typed_data, voucher_digest};
@@ -674,56 +734,61 @@ mod tests {
     use alloy_primitives::{address, Bytes};
     use serde_json::json;
 
-    const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3"; // LOCAL_TEST_USDC, 6 decimals
-    const PAY_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-    const AUTHORIZER: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
-    const PAYER: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
-    const VOUCHER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+    pub(super) const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3"; // LOCAL_TEST_USDC, 6 decimals
+    pub(super) const PAY_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    pub(super) const AUTHORIZER: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+    pub(super) const PAYER: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+    pub(super) const VOUCHER_KEY: &str =
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
-    fn entry(scheme: &str, amount: u64, extra: serde_json::Value) -> serde_json::Value {
+    pub(super) fn entry(scheme: &str, amount: u64, extra: serde_json::Value) -> serde_json::Value {
         json!({
             "scheme": scheme, "network": "eip155:31337", "amount": amount.to_string(),
             "asset": TOKEN, "payTo": PAY_TO, "maxTimeoutSeconds": 300, "extra": extra,
         })
     }
-    fn batch_extra() -> serde_json::Value {
+    pub(super) fn batch_extra() -> serde_json::Value {
         json!({"name": "USD Coin", "version": "2", "receiverAuthorizer": AUTHORIZER, "withdrawDelay": 900})
     }
-    fn challenge(accepts: Vec<serde_json::Value>) -> PaymentRequired {
+    pub(super) fn challenge(accepts: Vec<serde_json::Value>) -> PaymentRequired {
         serde_json::from_value(json!({
             "x402Version": 2, "resource": {"url": "https://example.com/a"}, "accepts": accepts,
         }))
         .unwrap()
     }
-    fn both(price: u64) -> PaymentRequired {
+    pub(super) fn both(price: u64) -> PaymentRequired {
         challenge(vec![
             entry("exact", price, json!({"name": "USD Coin", "version": "2"})),
             entry("batch-settlement", price, batch_extra()),
         ])
     }
-    fn allowed() -> ChannelOptions {
+    pub(super) fn allowed() -> ChannelOptions {
         ChannelOptions {
             allowed: true,
             ..ChannelOptions::default()
         }
     }
-    fn offer_of(c: &PaymentRequired) -> BatchOffer {
+    pub(super) fn offer_of(c: &PaymentRequired) -> BatchOffer {
         match choose(&Policy::default(), &allowed(), c).unwrap() {
             Choice::Batch(o) => *o,
             Choice::Exact => panic!("expected a batch offer"),
         }
     }
-    fn voucher_signer() -> LocalSigner {
+    pub(super) fn voucher_signer() -> LocalSigner {
         LocalSigner::from_hex(VOUCHER_KEY).unwrap()
     }
-    fn state(price: u64, charged: u64, balance: u64) -> (BatchOffer, ClientChannel) {
+    pub(super) fn state(price: u64, charged: u64, balance: u64) -> (BatchOffer, ClientChannel) {
         let offer = offer_of(&both(price));
         let mut s = ClientChannel::new(&offer, PAYER, voucher_signer().address());
         s.charged = U256::from(charged);
         s.balance = U256::from(balance);
         (offer, s)
     }
-    fn success(channel: B256, charged_amount: u64, cumulative: Option<u64>) -> BatchSettleResponse {
+    pub(super) fn success(
+        channel: B256,
+        charged_amount: u64,
+        cumulative: Option<u64>,
+    ) -> BatchSettleResponse {
         BatchSettleResponse {
             success: true,
             error_reason: None,
@@ -745,7 +810,7 @@ mod tests {
             }),
         }
     }
-    fn u(n: u64) -> U256 {
+    pub(super) fn u(n: u64) -> U256 {
         U256::from(n)
     }
 
@@ -903,7 +968,7 @@ mod tests {
         };
         assert_eq!(o18.decimals, 18);
         assert_eq!(
-            plan(&o18, None, &opts).unwrap().deposit(),
+            plan(&*o18, None, &opts).unwrap().deposit(),
             U256::from(500_000u64) * U256::from(10u64).pow(u(12))
         );
     }
@@ -1009,7 +1074,7 @@ mod tests {
         assert_eq!((next.charged, next.balance), (u(10_000), u(500_000)));
     }
 
-    fn signed(signer: &LocalSigner, s: &ClientChannel, max: u64) -> VoucherState {
+    pub(super) fn signed(signer: &LocalSigner, s: &ClientChannel, max: u64) -> VoucherState {
         let sig = signer
             .sign_hash(&voucher_digest(s.channel_id, max.into(), s.chain_id))
             .unwrap();
@@ -1018,7 +1083,7 @@ mod tests {
             signature: Bytes::from(sig.to_bytes().to_vec()),
         }
     }
-    fn server_state(s: &ClientChannel, charged: u64, claimed: u64) -> ChannelState {
+    pub(super) fn server_state(s: &ClientChannel, charged: u64, claimed: u64) -> ChannelState {
         ChannelState {
             channel_id: s.channel_id,
             balance: u(500_000),
