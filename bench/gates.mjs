@@ -65,6 +65,7 @@ async function startReferenceNode(options) {
   });
   return {
     url,
+    pid: child.pid,
     startMs: performance.now() - t0,
     stop: async () => {
       if (child.exitCode !== null) return;
@@ -105,6 +106,17 @@ async function bundleReferenceWorker(dir) {
     logLevel: 'warning',
   });
   return outfile;
+}
+
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux). */
+function cpuMs(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    if (process.env.GATES_CPU_SPLIT) process.stderr.write(`cpu ${pid}: user ${f[11]} sys ${f[12]} ticks\n`);
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
 }
 
 // ------------------------------------------------------------------------------------------- load generator
@@ -320,19 +332,27 @@ async function main() {
       const cold = await get(target(url));
       if (isUnpaid(cold)) throw new Error(`${label}: first request ${cold.status} ${cold.body.slice(0, 300)}`);
       await phase(url, { n: 200, conns: C, check: isUnpaid }); // warm-up
-      const unpaid = await phase(url, { n: N, conns: C, check: isUnpaid });
-      log(`${label} unpaid C=${C}: ${unpaid.rps.toFixed(0)} req/s p50 ${unpaid.p50.toFixed(2)} p99 ${unpaid.p99.toFixed(2)} failed ${unpaid.failures.length}`);
-      await paid(url, 5, 1); // warm the paid path (Durable Objects, relayer nonce, viem)
-      const seq = await paid(url, PAID_N, 1);
-      log(`${label} paid C=1: p50 ${seq.p50.toFixed(1)} (leg ${seq.leg.p50.toFixed(1)}) p99 ${seq.p99.toFixed(1)} ms, ${seq.ok} ok, ${seq.transfers} transfers, ${seq.rpc.toFixed(1)} RPC/payment`);
+      // The gate's own CPU per request (its process: workerd or node), steadier than wall time
+      // on a shared machine.
+      const cpu = async (n, fn) => {
+        const c0 = cpuMs(g.pid);
+        const r = await fn();
+        r.cpuMs = (cpuMs(g.pid) - c0) / n;
+        return r;
+      };
+      const unpaid = await cpu(N, () => phase(url, { n: N, conns: C, check: isUnpaid }));
+      log(`${label} unpaid C=${C}: ${unpaid.rps.toFixed(0)} req/s p50 ${unpaid.p50.toFixed(2)} p99 ${unpaid.p99.toFixed(2)} failed ${unpaid.failures.length}, gate CPU ${(unpaid.cpuMs * 1000).toFixed(0)} µs/request`);
+      await paid(url, 20, 1); // warm the paid path (Durable Objects, relayer nonce, viem, the engines' optimizing tiers)
+      const seq = await cpu(PAID_N, () => paid(url, PAID_N, 1));
+      log(`${label} paid C=1: p50 ${seq.p50.toFixed(1)} (leg ${seq.leg.p50.toFixed(1)}) p99 ${seq.p99.toFixed(1)} ms, ${seq.ok} ok, ${seq.transfers} transfers, ${seq.rpc.toFixed(1)} RPC/payment, gate CPU ${seq.cpuMs.toFixed(2)} ms/payment`);
       const conc = await paid(url, PAID_N, PAID_C);
       log(`${label} paid C=${PAID_C}: ${conc.okRps.toFixed(1)} paid 200/s, p50 ${conc.p50.toFixed(1)}, ${conc.ok} ok, ${conc.transfers} transfers${conc.failures.length ? `; first failure: ${show(conc.failures[0]).slice(0, 400)}` : ''}`);
       let pass = null;
       if (seq.passHeader) {
         const headers = { 'X-PAYMENT-PASS': seq.passHeader };
         await phase(url, { n: 200, conns: C, headers, check: isPage });
-        pass = await phase(url, { n: N, conns: C, headers, check: isPage });
-        log(`${label} pass C=${C}: ${pass.rps.toFixed(0)} req/s p50 ${pass.p50.toFixed(2)} failed ${pass.failures.length}`);
+        pass = await cpu(N, () => phase(url, { n: N, conns: C, headers, check: isPage }));
+        log(`${label} pass C=${C}: ${pass.rps.toFixed(0)} req/s p50 ${pass.p50.toFixed(2)} failed ${pass.failures.length}, gate CPU ${(pass.cpuMs * 1000).toFixed(0)} µs/request`);
       }
       await g.stop();
       gates.push({ label, key, startMs: g.startMs, coldMs: cold.ms, unpaid, seq, conc, pass });
@@ -366,7 +386,7 @@ function writeResults({ N, C, PAID_N, PAID_C, gates, wasmBytes, refWorkerBytes, 
   const row = (x) =>
     x.error
       ? `| ${x.label} | failed to run: ${x.error.replace(/\|/g, '/').replace(/\n/g, ' ')} |||||||||||`
-      : `| ${x.label} | ${f(x.unpaid.rps, 0)} | ${f(x.unpaid.p50, 2)} | ${f(x.unpaid.p99, 2)} | ${x.pass ? `${f(x.pass.rps, 0)} / ${f(x.pass.p50, 2)} / ${f(x.pass.p99, 2)}` : 'no pass'} | ${f(x.seq.p50)} (${f(x.seq.leg.p50)}) | ${f(x.seq.p99)} (${f(x.seq.leg.p99)}) | ${f(x.conc.okRps)} | ${f(x.coldMs)} | ${f(x.startMs, 0)} | ${x.seq.ok + x.conc.ok} / ${x.seq.transfers + x.conc.transfers} | ${f(x.seq.rpc)} | ${fails(x.unpaid, x.pass, x.seq, x.conc)} |`;
+      : `| ${x.label} | ${f(x.unpaid.rps, 0)} | ${f(x.unpaid.p50, 2)} | ${f(x.unpaid.p99, 2)} | ${x.pass ? `${f(x.pass.rps, 0)} / ${f(x.pass.p50, 2)} / ${f(x.pass.p99, 2)}` : 'no pass'} | ${f(x.seq.p50)} (${f(x.seq.leg.p50)}) | ${f(x.seq.p99)} (${f(x.seq.leg.p99)}) | ${f(x.conc.okRps)} | ${f(x.coldMs)} | ${f(x.startMs, 0)} | ${x.seq.ok + x.conc.ok} / ${x.seq.transfers + x.conc.transfers} | ${f(x.seq.rpc)} | ${f(x.unpaid.cpuMs * 1000, 0)} / ${x.pass ? f(x.pass.cpuMs * 1000, 0) : '—'} / ${f(x.seq.cpuMs * 1000, 0)} | ${fails(x.unpaid, x.pass, x.seq, x.conc)} |`;
   const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
   const ok = (cond) => (cond ? 'met' : '**not met**');
   const o = g.ours;
@@ -409,10 +429,12 @@ Unpaid and pass phases: ${N} requests at concurrency ${C} (closed loop over keep
 client (\`@x402/fetch\` \`wrapFetchWithPaymentFromConfig\` + \`@x402/evm\` \`ExactEvmScheme\`): end to end = its
 unpaid request, signing, the paid request; *leg* = the paid request alone. *Cold* = the first request
 after the runtime accepts connections; *start* = spawn to listening. *RPC* = JSON-RPC calls anvil
-answered per sequential payment (the client's and the gate's).
+answered per sequential payment (the client's and the gate's). *Gate CPU* = user + system CPU of the
+gate's process (workerd, or the node child) per request during the phase, from /proc: steadier than
+wall-clock figures on a shared machine (the workerd figure includes its asset Worker and Durable Objects).
 
-| gate | unpaid req/s | unpaid p50 ms | unpaid p99 ms | pass-holder req/s / p50 / p99 | paid p50 ms (leg) | paid p99 ms (leg) | paid C=${PAID_C} paid 200s/s | cold ms | start ms | paid 200s / transfers | RPC per payment | failed |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| gate | unpaid req/s | unpaid p50 ms | unpaid p99 ms | pass-holder req/s / p50 / p99 | paid p50 ms (leg) | paid p99 ms (leg) | paid C=${PAID_C} paid 200s/s | cold ms | start ms | paid 200s / transfers | RPC per payment | gate CPU µs: unpaid / pass / paid | failed |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${gates.map(row).join('\n')}
 
 ### Goals of issue 14 (ratios in this run)

@@ -251,12 +251,23 @@ pub(crate) async fn paid(
     }
     match settle::settle(env, &app.config.settlement, &verified, &facilitator_request).await {
         Outcome::Settled(tx) => {
-            guard
-                .complete(GuardOutcome::Settled {
-                    transaction: tx.clone(),
-                    at: ctx.now,
-                })
-                .await;
+            // Recorded after the answer leaves (one Durable Object round trip less on the paid
+            // path). Until it lands the guard holds the authorization as admitted: a retry waits
+            // for the record (then gets this receipt), and the payment still counts against the
+            // payer's balance as in flight — both on the safe side; nothing is settled again.
+            let (env2, payer_key, nonce) = (env.clone(), guard.payer.clone(), guard.nonce.clone());
+            let settled = GuardOutcome::Settled {
+                transaction: tx.clone(),
+                at: ctx.now,
+            };
+            wctx.wait_until(async move {
+                let g = Guard {
+                    env: &env2,
+                    payer: payer_key,
+                    nonce,
+                };
+                g.complete(settled).await;
+            });
             let extra = receipt_headers(app, ctx, route, &receipt, &tx, ctx.now);
             respond::with_headers(res, &extra, origin)
         }

@@ -71,8 +71,50 @@ thread_local! {
     static LOADED: RefCell<Option<(String, Rc<App>)>> = const { RefCell::new(None) };
 }
 
-/// The configuration and secrets, parsed once per isolate (see [`LOADED`]).
+thread_local! {
+    /// The engine values [`LOADED`]'s inputs were read from (the `X402` variable, then each
+    /// secret of [`SECRET_NAMES`]): when every one is the same value again (`Object.is`: the
+    /// same object, or an equal string), the parsed configuration is reused without
+    /// stringifying the variable and copying it and the secrets into wasm on every request.
+    static SEEN: RefCell<Option<(Vec<worker::wasm_bindgen::JsValue>, Rc<App>)>> = const { RefCell::new(None) };
+}
+
+/// The secrets [`load`] reads, in its key's order.
+const SECRET_NAMES: [&str; 5] = [
+    PASS_SECRET,
+    PASS_SECRET_PREVIOUS,
+    durable::RELAYER_KEY,
+    facilitator::ENDPOINT_TOKEN,
+    RECEIVER_AUTHORIZER_KEY,
+];
+
+/// The configuration and secrets, parsed once per isolate (see [`LOADED`] and [`SEEN`]).
 pub(crate) fn load(env: &Env) -> std::result::Result<Rc<App>, Error> {
+    let inputs: Vec<worker::wasm_bindgen::JsValue> = std::iter::once(CONFIG_VAR)
+        .chain(SECRET_NAMES)
+        .map(|name| worker::js_sys::Reflect::get(env, &name.into()).unwrap_or_default())
+        .collect();
+    let same = |seen: &[worker::wasm_bindgen::JsValue]| {
+        seen.len() == inputs.len()
+            && seen
+                .iter()
+                .zip(&inputs)
+                .all(|(a, b)| worker::js_sys::Object::is(a, b))
+    };
+    if let Some(app) = SEEN.with_borrow(|s| {
+        s.as_ref()
+            .filter(|(seen, _)| same(seen))
+            .map(|(_, a)| a.clone())
+    }) {
+        return Ok(app);
+    }
+    let app = load_text(env)?;
+    SEEN.with_borrow_mut(|s| *s = Some((inputs, app.clone())));
+    Ok(app)
+}
+
+/// [`load`] by the text of its inputs.
+fn load_text(env: &Env) -> std::result::Result<Rc<App>, Error> {
     // A table in [vars] arrives as an object; a string holding JSON is accepted too
     // (`wrangler dev --var X402:'{...}'`, generated test configs). The engine's own
     // JSON.stringify gives the text the cache is keyed by: no Rust-side conversion per request.

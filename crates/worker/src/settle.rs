@@ -40,10 +40,12 @@ pub(crate) async fn durable_call<T: serde::de::DeserializeOwned>(
     init.with_method(Method::Post)
         .with_body(Some(serde_json::to_string(body).unwrap_or_default().into()));
     let req = Request::new_with_init("https://durable/", &init).map_err(fail)?;
-    let mut res = stub.fetch_with_request(req).await.map_err(fail)?;
+    let res = stub.fetch_with_request(req).await.map_err(fail)?;
     // serde_json on the text, not the engine's JSON.parse: 64-bit integers stay exact.
-    let text = res.text().await.map_err(fail)?;
-    serde_json::from_str(&text).map_err(|e| {
+    let text = crate::body::whole(res)
+        .await
+        .map_err(|e| fail(worker::Error::RustError(e)))?;
+    serde_json::from_slice(&text).map_err(|e| {
         Error::new(
             Reason::UnexpectedSettleError,
             format!("Durable Object {binding}: unreadable answer: {e}"),
@@ -292,12 +294,12 @@ pub(crate) async fn facilitator_post(
         ))
     })?;
     let answer = async {
-        let mut res = Fetch::Request(req)
+        let res = Fetch::Request(req)
             .send()
             .await
             .map_err(|e| e.to_string())?;
         let status = res.status_code();
-        let body = crate::body::read_response(&mut res, crate::body::UPSTREAM_LIMIT)
+        let body = crate::body::read_response(res, crate::body::UPSTREAM_LIMIT)
             .await
             .map_err(|e| match e {
                 crate::body::BodyError::TooLarge => format!(

@@ -53,6 +53,8 @@ pub struct Relayer {
     in_flight: Cell<u32>,
     /// Broadcasts answered (or failed) so far: tells whether one ended during a nonce query.
     broadcasts: Cell<u64>,
+    /// The relayer key (as the secret reads) and its signer.
+    signer: RefCell<Option<(String, LocalSigner)>>,
 }
 
 impl Relayer {
@@ -112,14 +114,26 @@ impl Relayer {
         Ok(())
     }
 
-    async fn send(&self, req: &SendTx) -> SendResult {
-        let signer = match self
+    /// The relayer key's signer, parsed once per instance (deriving its address is a scalar
+    /// multiplication) and again only when the secret changes.
+    fn signer(&self) -> std::result::Result<LocalSigner, String> {
+        let key = self
             .env
             .secret(RELAYER_KEY)
             .map(|s| s.to_string())
-            .map_err(|e| e.to_string())
-            .and_then(|k| LocalSigner::from_hex(k.trim()).map_err(|e| e.to_string()))
-        {
+            .map_err(|e| e.to_string())?;
+        if let Some((k, s)) = self.signer.borrow().as_ref() {
+            if *k == key {
+                return Ok(s.clone());
+            }
+        }
+        let signer = LocalSigner::from_hex(key.trim()).map_err(|e| e.to_string())?;
+        *self.signer.borrow_mut() = Some((key, signer.clone()));
+        Ok(signer)
+    }
+
+    async fn send(&self, req: &SendTx) -> SendResult {
+        let signer = match self.signer() {
             Ok(s) => s,
             Err(e) => {
                 return SendResult::Refused {
@@ -135,11 +149,19 @@ impl Relayer {
                 message: "bad transaction fields".into(),
             };
         };
-        // Every assignment checks the node's count first (one cheap call): see sync_nonce.
-        if let Err(e) = self.sync_nonce(req, signer.address()).await {
+        // Every assignment checks the node's count first (one cheap call): see sync_nonce. The
+        // gas price is read at the same time (one round trip instead of two; two requests, not
+        // one JSON-RPC batch, so each stays a call of its own for the node and for tests that
+        // fail one method).
+        let (synced, gas_price) = futures_util::future::join(
+            self.sync_nonce(req, signer.address()),
+            rpc(&req.rpc_url, "eth_gasPrice", json!([])),
+        )
+        .await;
+        if let Err(e) = synced {
             return refused(e);
         }
-        let gas_price = match rpc(&req.rpc_url, "eth_gasPrice", json!([])).await {
+        let gas_price = match gas_price {
             Ok(v) => match quantity(&v, "eth_gasPrice") {
                 Ok(p) => p,
                 Err(e) => return refused(e),
@@ -222,6 +244,7 @@ impl DurableObject for Relayer {
             free: RefCell::new(HashMap::new()),
             in_flight: Cell::new(0),
             broadcasts: Cell::new(0),
+            signer: RefCell::new(None),
         }
     }
 
