@@ -13,7 +13,7 @@ use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use x402_core::{
     client::channel::text::{
-        choose_text, deposit_payload_text, read_response_text, receive_typed_data_text,
+        b256_text, choose_text, deposit_payload_text, read_response_text, receive_typed_data_text,
         refund_payload_text, refusal_text, voucher_payload_text, ChannelChallenge, TextOffer,
     },
     client::channel::{
@@ -147,7 +147,7 @@ impl Channels {
         let bytes = <[u8; 32]>::try_from(random)
             .map_err(|_| reason(Reason::InvalidConfig, "a voucher key needs 32 random bytes"))?;
         LocalSigner::from_bytes(&B256::from(bytes)).map_err(from_core)?;
-        Ok(B256::from(bytes).to_string())
+        Ok(b256_text(&B256::from(bytes)))
     }
 
     /// The storage key of the budget, `undefined` without a budget.
@@ -226,7 +226,8 @@ impl ChannelQuote {
             invalid_option("channels.voucherKey", "a private key, 0x and 64 hex digits")
         })?;
         let state = ClientChannel::new(&self.offer, payer, signer.address());
-        let key = format!("x402:channel:{}", state.channel_id);
+        let mut key = String::from("x402:channel:");
+        key.push_str(&b256_text(&state.channel_id));
         self.state = Some(state);
         self.signer = Some(signer);
         // Nothing of a channel opened before (a provisional one) carries over.
@@ -575,7 +576,7 @@ impl ChannelQuote {
         set("deposit", decimal_u256::format(&deposit).into())?;
         set("depositPrice", format_amount(deposit, d).into())?;
         if let Some(s) = self.state.as_ref() {
-            set("channelId", s.channel_id.to_string().into())?;
+            set("channelId", b256_text(&s.channel_id).into())?;
             set("balance", decimal_u256::format(&s.balance).into())?;
             set("charged", decimal_u256::format(&s.charged).into())?;
             let left = s.balance.saturating_sub(s.charged);

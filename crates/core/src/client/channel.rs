@@ -11,6 +11,7 @@
 
 use super::policy::{rescale, Policy, CAP_DECIMALS};
 use crate::encoding::decimal_u256;
+use crate::encoding::text::{cat, dec};
 use crate::error::{Error, Reason, Result};
 use crate::evm::address::{checksummed, parse_address};
 use crate::scheme::batch::client::{channel_config, check_success};
@@ -76,10 +77,12 @@ impl ChannelOptions {
         if self.deposit_multiplier < MIN_DEPOSIT_MULTIPLIER {
             return Err(Error::new(
                 Reason::InvalidConfig,
-                format!(
-                    "channels.depositMultiplier {} is below {MIN_DEPOSIT_MULTIPLIER}",
-                    self.deposit_multiplier
-                ),
+                cat(&[
+                    "channels.depositMultiplier ",
+                    &dec(self.deposit_multiplier),
+                    " is below ",
+                    &dec(MIN_DEPOSIT_MULTIPLIER),
+                ]),
             ));
         }
         if self.credit > self.max_deposit {
@@ -310,10 +313,13 @@ impl ClientChannel {
                     .copied()
                     .find(|r| r.as_str() == code)
                     .unwrap_or(Reason::InvalidBatchSettlementEvmCumulativeAmountMismatch),
-                format!(
-                    "channel {} is blocked: the server broke the agreed count ({code}); nothing more is signed on it",
-                    self.channel_id
-                ),
+                cat(&[
+                    "channel ",
+                    &text::b256_text(&self.channel_id),
+                    " is blocked: the server broke the agreed count (",
+                    code,
+                    "); nothing more is signed on it",
+                ]),
             )),
         }
     }
@@ -406,12 +412,15 @@ pub fn plan(
     if amount > max_deposit {
         return Err(Error::new(
             Reason::OverMax,
-            format!(
-                "a deposit of {} is needed, above maxDeposit {} (atomic units of {})",
-                decimal_u256::format(&amount),
-                decimal_u256::format(&max_deposit),
-                checksummed(&req.asset)
-            ),
+            cat(&[
+                "a deposit of ",
+                &decimal_u256::format(&amount),
+                " is needed, above maxDeposit ",
+                &decimal_u256::format(&max_deposit),
+                " (atomic units of ",
+                &checksummed(&req.asset),
+                ")",
+            ]),
         ));
     }
     Ok(Plan::Deposit { amount, max })

@@ -586,6 +586,15 @@ pub fn refusal_text(
 // ---------------------------------------------------------------------------------------------
 // The client's payloads and the deposit's typed data.
 
+/// `0x` and the lower-case hex of 32 bytes (what `B256`'s `Display` writes), without
+/// `core::fmt`.
+pub fn b256_text(b: &B256) -> String {
+    let mut out = String::with_capacity(66);
+    out.push_str("0x");
+    push_hex(&mut out, b.as_slice());
+    out
+}
+
 /// `"0x…"`: lower-case hex needs no escaping.
 fn hex_str(out: &mut String, bytes: &[u8]) {
     out.push_str("\"0x");
@@ -1264,5 +1273,8 @@ mod tests {
             );
         }
         assert_eq!(auth.from, PAYER);
+        for b in [B256::ZERO, B256::repeat_byte(0xab), auth.nonce] {
+            assert_eq!(b256_text(&b), b.to_string());
+        }
     }
 }
