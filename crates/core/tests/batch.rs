@@ -1351,3 +1351,30 @@ fn client_builds_the_sdk_clients_payloads() {
     assert_eq!(refund["type"], json!("refund"));
     assert!(refund.get("amount").is_none());
 }
+
+/// A 32-byte hex field with a doubled `0x` (`0x0x` and 62 digits: 64 characters after the first
+/// prefix, 31 bytes once the hex reader skips the second) is refused with the payload's code; it
+/// panicked in `B256::from_slice`, which aborts a Worker's request (found by the channel_reader
+/// fuzz target's differential run).
+#[test]
+fn doubled_hex_prefix_in_a_32_byte_field_is_refused_not_a_panic() {
+    let (_, voucher) = sdk_payment("voucher");
+    let (_, deposit) = sdk_payment("deposit");
+    let doubled = format!("0x0x{}", "ab".repeat(31));
+    let mut v = voucher.payload.clone();
+    v["channelConfig"]["salt"] = json!(doubled);
+    assert_eq!(
+        code(BatchPayload::from_json(&v)),
+        "invalid_batch_settlement_evm_voucher_payload"
+    );
+    let mut d = deposit.payload.clone();
+    d["deposit"]["authorization"]["erc3009Authorization"]["salt"] = json!(doubled);
+    assert!(BatchPayload::from_json(&d).is_err());
+    let mut c = voucher.payload["channelConfig"].clone();
+    c["salt"] = json!(doubled);
+    assert!(serde_json::from_value::<ChannelConfigJson>(c).is_err());
+    // Non-hex digits of the right length too.
+    let mut c = voucher.payload["channelConfig"].clone();
+    c["salt"] = json!(format!("0x{}", "zz".repeat(32)));
+    assert!(serde_json::from_value::<ChannelConfigJson>(c).is_err());
+}

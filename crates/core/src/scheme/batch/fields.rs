@@ -33,12 +33,14 @@ pub(super) mod b256_hex {
     }
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> R<B256, D::Error> {
         let s = text(d)?;
+        // Exactly 64 hex digits after one `0x` (a second `0x`, which `parse_hex_bytes`
+        // tolerates, would leave 31 bytes).
         match s
             .strip_prefix("0x")
-            .filter(|h| h.len() == 64)
-            .map(|_| parse_hex_bytes(&s))
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|_| parse_hex_bytes(&s))
         {
-            Some(Some(v)) => Ok(B256::from_slice(&v)),
+            Some(v) if v.len() == 32 => Ok(B256::from_slice(&v)),
             _ => Err(de::Error::custom(format!(
                 "{s:?} is not 0x and 64 hex digits"
             ))),
