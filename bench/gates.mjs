@@ -288,7 +288,7 @@ async function main() {
           const timed = async (input, init) => {
             const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
             const t0 = performance.now();
-            const res = await fetch(input, { ...init, signal: AbortSignal.timeout(20_000) });
+            const res = await fetch(input, { ...init, signal: AbortSignal.timeout(10_000) });
             const body = await res.arrayBuffer();
             if (headers.has('payment-signature') || headers.has('x-payment')) leg.push(performance.now() - t0);
             return new Response(body, { status: res.status, headers: res.headers });
@@ -442,7 +442,10 @@ ${gates.map(row).join('\n')}
 | goal | this run |
 | --- | --- |
 ${goals.join('\n')}
-${failureBlock ? `\n**Failures** (first three per phase):\n\n\`\`\`\n${failureBlock}\n\`\`\`\n` : ''}`;
+${gates
+  .filter((x) => !x.error && x.seq.transfers + x.conc.transfers > x.seq.ok + x.conc.ok)
+  .map((x) => `\n**${x.label}**: ${x.seq.transfers + x.conc.transfers - x.seq.ok - x.conc.ok} payments were transferred on chain without a paid 200 (${[x.seq, x.conc].flatMap((r) => r.failures).filter((y) => /timeout/.test(y.why)).length} requests got no answer within 10 s): charged, not served.\n`)
+  .join('')}${failureBlock ? `\n**Failures** (first three per phase):\n\n\`\`\`\n${failureBlock}\n\`\`\`\n` : ''}`;
   writeFileSync(path.join(ROOT, 'bench', 'results-gates.tmp'), md); // scripts/bench puts it into bench/results.md
   process.stdout.write(md);
 }
