@@ -11,8 +11,10 @@ use super::wire::{
     BatchPayload, BatchRequirement, ChannelConfigJson, Deposit, DepositAuthorization,
     DepositPayload, Erc3009Authorization, RefundPayload, VoucherJson, VoucherPayload,
 };
+use crate::encoding::decimal_u256;
+use crate::encoding::text::cat;
 use crate::error::{Error, Reason, Result};
-use alloc::{boxed::Box, format};
+use alloc::boxed::Box;
 use alloy_primitives::{Address, Bytes, B256, U256};
 
 /// The reference client's deposit multiplier when the offer announces no `minDeposit`.
@@ -158,9 +160,15 @@ pub fn check_success(
     }
     let total = previous.saturating_add(charged);
     match extra.channel_state.charged_cumulative_amount {
+        // Concatenated, not `format!`: the browser's channel module links this.
         Some(c) if c != total => Err(Error::new(
             Reason::InvalidBatchSettlementEvmCumulativeAmountMismatch,
-            format!("the server counts {c}, the client {total}"),
+            cat(&[
+                "the server counts ",
+                &decimal_u256::format(&c),
+                ", the client ",
+                &decimal_u256::format(&total),
+            ]),
         )),
         _ => Ok(total),
     }

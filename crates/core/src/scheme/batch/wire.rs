@@ -133,7 +133,12 @@ pub fn check_withdraw_delay(delay: u64) -> Result<()> {
     } else {
         Err(Error::new(
             Reason::InvalidBatchSettlementEvmWithdrawDelayOutOfRange,
-            format!("withdrawDelay {delay} is outside 900..=2592000 seconds"),
+            // Concatenated, not `format!`: the browser's channel module links this.
+            crate::encoding::text::cat(&[
+                "withdrawDelay ",
+                &crate::encoding::text::dec(delay),
+                " is outside 900..=2592000 seconds",
+            ]),
         ))
     }
 }
