@@ -8,7 +8,8 @@
 
 use crate::budget::BudgetStore;
 use crate::error::{from_core, reason};
-use crate::options::{invalid_option, read_options};
+use crate::options::invalid_option;
+use crate::settings::read_options;
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use x402_core::{

@@ -23,6 +23,8 @@ mod js;
 mod options;
 #[cfg(feature = "exact")]
 mod pay;
+#[cfg(any(feature = "exact", feature = "channel"))]
+mod settings;
 
 #[cfg(feature = "channel")]
 mod channel;

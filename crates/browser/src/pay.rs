@@ -9,7 +9,7 @@
 
 use crate::budget::BudgetStore;
 use crate::error::{from_core, reason};
-use crate::options::read_options;
+use crate::settings::read_options;
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use x402_core::{

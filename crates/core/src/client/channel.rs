@@ -315,7 +315,7 @@ impl ClientChannel {
                     .unwrap_or(Reason::InvalidBatchSettlementEvmCumulativeAmountMismatch),
                 cat(&[
                     "channel ",
-                    &text::b256_text(&self.channel_id),
+                    &crate::encoding::hex::prefixed(self.channel_id.as_slice()),
                     " is blocked: the server broke the agreed count (",
                     code,
                     "); nothing more is signed on it",

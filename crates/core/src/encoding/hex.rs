@@ -14,6 +14,15 @@ pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
+/// `0x` and the lower-case hex digits of `bytes` (for 32 bytes, what `B256`'s `Display` writes),
+/// without `core::fmt`.
+pub fn prefixed(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(2 + 2 * bytes.len());
+    out.push_str("0x");
+    push_hex(&mut out, bytes);
+    out
+}
+
 /// The value of a hex digit.
 pub(crate) fn hex_val(b: u8) -> Option<u8> {
     match b {

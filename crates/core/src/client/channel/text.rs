@@ -589,10 +589,7 @@ pub fn refusal_text(
 /// `0x` and the lower-case hex of 32 bytes (what `B256`'s `Display` writes), without
 /// `core::fmt`.
 pub fn b256_text(b: &B256) -> String {
-    let mut out = String::with_capacity(66);
-    out.push_str("0x");
-    push_hex(&mut out, b.as_slice());
-    out
+    crate::encoding::hex::prefixed(b.as_slice())
 }
 
 /// `"0x…"`: lower-case hex needs no escaping.
