@@ -5,7 +5,7 @@
 // answer is acceptable, what state follows — is the wasm `Channels` / `ChannelQuote`'s. Linked
 // into pkg/channel (loaded only when a channel is offered) and pkg/local; never into pkg/web.
 
-import { ensureChain } from './flow.js';
+import { ensureChain, receiptOf } from './flow.js';
 
 const fail = (code, message) => Object.assign(new Error(message), { code });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -188,7 +188,7 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
     let askedDeposit = false;
     // `confirm` before a deposit (once), and with `confirmEach` before the first voucher too.
     const ask = async (step) => {
-      if (step === 'deposit') payer.budgetDeposit(quote.depositUnits(), origin, now, loadBudget(), false);
+      if (step === 'deposit') channels.budgetDeposit(quote.depositUnits(), origin, now, loadBudget(), false);
       if (!((step === 'deposit' && !askedDeposit) || (cfg.confirmEach && !asked))) return;
       asked = true;
       askedDeposit ||= step === 'deposit';
@@ -215,7 +215,7 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
         if (step === 'deposit') {
           const typed = quote.depositTypedData(crypto.getRandomValues(new Uint8Array(32)));
           quote.depositSigned(await walletSign(from, typed, quote.offer()));
-          saveBudget(payer.budgetDeposit(quote.depositUnits(), origin, now, loadBudget(), true));
+          saveBudget(channels.budgetDeposit(quote.depositUnits(), origin, now, loadBudget(), true));
         }
         const paid = request.clone();
         paid.headers.set('PAYMENT-SIGNATURE', quote.header());
@@ -242,7 +242,6 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
       }
     });
   }
-  const payer = channels;
 
   // Without credentials by default: an access pass (a cookie) would answer the resource itself
   // instead of the 402 that names the channel.
@@ -267,9 +266,7 @@ export function channelFetch(fetch, wallet, options, exactWrap, channels) {
       }
       const offer = quote.offer();
       options.onChannel?.(offer);
-      let transaction;
-      try { ({ transaction } = JSON.parse(atob(res.headers.get('PAYMENT-RESPONSE')))); } catch { /* none */ }
-      return { refunded, offer, transaction };
+      return { refunded, offer, transaction: receiptOf(res)?.transaction };
     });
   }
 
