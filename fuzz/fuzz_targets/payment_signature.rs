@@ -1,5 +1,5 @@
-//! `PAYMENT-SIGNATURE` (client → server): decode, round-trip, then verify the payment against
-//! its own `accepted` at a fixed time.
+//! `PAYMENT-SIGNATURE` (client → server): decode, round-trip, read its `payment-identifier` id,
+//! then verify the payment against its own `accepted` at a fixed time.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,6 +15,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     check_header(&payment, header::decode_payment_signature);
+    // The payment-identifier id: well formed when read, or refused as invalid_payload.
+    match x402_core::wire::payment_identifier::id_of(payment.extensions.as_ref()) {
+        Ok(Some(id)) => assert!(x402_core::wire::payment_identifier::valid_id(&id), "{id}"),
+        Ok(None) => {}
+        Err(e) => assert_eq!(e.reason(), x402_core::Reason::InvalidPayload),
+    }
     // The v1 decoder refuses it for its version.
     let e = header::decode_x_payment(&value).expect_err("a v2 payment is not a v1 one");
     assert_eq!(e.reason(), x402_core::Reason::InvalidX402Version);

@@ -1,5 +1,6 @@
 // The Worker at scale (crates/worker/README.md, "Scale"), under the real workerd (wrangler dev)
-// and a real anvil: a pool of three relayer keys (a payer's settlements on its own key, a full or
+// and a real anvil (and, sharing that Worker, the payment-identifier extension with the
+// reference client's @x402/core + @x402/extensions): a pool of three relayer keys (a payer's settlements on its own key, a full or
 // unfunded key passing payments to the others), transactions tracked by their relayer (a stuck
 // one replaced with higher fees, only one version mined, the payer's guard told which), the
 // replay guard's entries dropped by its alarm once they expire, and the operator's status
@@ -8,8 +9,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { x402Client } from '@x402/core/client';
+import { encodePaymentSignatureHeader } from '@x402/core/http';
+import { ExactEvmScheme } from '@x402/evm';
+import { appendPaymentIdentifierToExtensions, generatePaymentId } from '@x402/extensions';
 import {
-  ROLES, balanceOf, deployToken, randomNonce, rpc, signTransferAuthorization, startAnvil, transferCount,
+  ROLES, TOKEN_ADDRESS, balanceOf, deployToken, randomNonce, rpc, signTransferAuthorization, startAnvil, transferCount,
 } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, encodeHeader, startWorker } from './lib/worker.mjs';
 
@@ -33,7 +38,9 @@ before(async () => {
     relayers.push({ index, address: privateKeyToAccount(privateKey).address, privateKey });
     await rpc(chain.rpcUrl, 'anvil_setBalance', [relayers[index - 1].address, '0x56bc75e2d63100000']); // 100 ETH
   }
-  const config = defaultConfig(chain.rpcUrl);
+  const config = defaultConfig(chain.rpcUrl, { paymentIdentifier: 'optional' });
+  // /paid/two.html requires a payment-identifier id; the others declare it as optional.
+  config.routes.find((r) => r.pattern === 'GET /paid/two.html').paymentIdentifier = 'required';
   config.settlement = {
     mode: 'self',
     rpcUrl: chain.rpcUrl,
@@ -155,17 +162,17 @@ describe('relayer pool', () => {
 
   test('twenty copies of one authorization at once: one transfer', async () => {
     const payer = ROLES.payers[2];
-    const acc = await accepted('/paid/two.html');
+    const acc = await accepted('/paid/three.html');
     const balance = await balanceOf(chain.rpcUrl, payer.address);
     const transfers = await transferCount(chain.rpcUrl);
     const header = await paymentHeader(acc, payer);
-    const answers = await Promise.all(Array.from({ length: 20 }, () => pay('/paid/two.html', header)));
+    const answers = await Promise.all(Array.from({ length: 20 }, () => pay('/paid/three.html', header)));
     const served = answers.filter((r) => r.res.status === 200);
     assert.ok(served.length >= 1, answers.map((r) => `${r.res.status} ${r.body.slice(0, 120)}`).join('\n'));
     assert.equal(new Set(served.map((r) => r.receipt.transaction)).size, 1, 'one transaction for every copy served');
     for (const r of answers.filter((x) => x.res.status !== 200)) assert.equal(r.res.status, 402, r.body);
     assert.equal(await transferCount(chain.rpcUrl), transfers + 1);
-    assert.equal(await balanceOf(chain.rpcUrl, payer.address), balance - 20_000n);
+    assert.equal(await balanceOf(chain.rpcUrl, payer.address), balance - 50_000n);
   });
 
   test('a key out of gas: the payer\'s payment goes through another key; the status says so', async () => {
@@ -265,5 +272,72 @@ describe('replay guard storage', () => {
     assert.equal(late.res.status, 402, late.body);
     assert.match(late.receipt?.errorReason ?? late.body, /valid_before|expired/);
     assert.equal(await transferCount(chain.rpcUrl), transfers, 'nothing charged again');
+  });
+});
+
+describe('payment-identifier (the reference client\'s ids)', () => {
+  /** The reference client's payment for `p` with `id` put in the declared extension. */
+  async function referencePayment(p, payer, id) {
+    const res = await fetch(worker.url + p);
+    await res.text();
+    const required = decodeHeader(res.headers.get('payment-required'));
+    required.accepts = required.accepts.filter((a) => a.scheme === 'exact');
+    const client = x402Client.fromConfig({
+      schemes: [{ network: 'eip155:31337', client: new ExactEvmScheme(privateKeyToAccount(payer.privateKey)) }],
+      spendControls: { allowedAssets: [{ network: 'eip155:31337', asset: TOKEN_ADDRESS, maxAmountPerPayment: '100000' }] },
+    });
+    const payload = await client.createPaymentPayload(required);
+    if (id !== undefined) appendPaymentIdentifierToExtensions(payload.extensions, id);
+    return { required, payload, header: encodePaymentSignatureHeader(payload) };
+  }
+
+  test('declared in the 402: optional on most routes, required on one', async () => {
+    const one = await referencePayment('/paid/one.html', ROLES.payers[1]);
+    assert.equal(one.required.extensions['payment-identifier'].info.required, false);
+    assert.equal(one.required.extensions['payment-identifier'].schema.properties.id.minLength, 16);
+    const two = await referencePayment('/paid/two.html', ROLES.payers[1]);
+    assert.equal(two.required.extensions['payment-identifier'].info.required, true);
+  });
+
+  test('same id, same payment: the same result, one charge; same id, another payment: 409', async () => {
+    const payer = ROLES.payers[1];
+    const id = generatePaymentId();
+    const { header } = await referencePayment('/paid/one.html', payer, id);
+    const balance = await balanceOf(chain.rpcUrl, payer.address);
+    const transfers = await transferCount(chain.rpcUrl);
+    const first = await pay('/paid/one.html', header);
+    assert.equal(first.res.status, 200, first.body);
+    const again = await pay('/paid/one.html', header);
+    assert.equal(again.res.status, 200, again.body);
+    assert.equal(again.receipt.transaction, first.receipt.transaction, 'the first result again');
+    // A new payment (another authorization) under the same id.
+    const other = await referencePayment('/paid/one.html', payer, id);
+    const conflict = await pay('/paid/one.html', other.header);
+    assert.equal(conflict.res.status, 409, conflict.body);
+    assert.match(JSON.parse(conflict.body).message, /already used for a different payment/);
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 1, 'one transfer');
+    assert.equal(await balanceOf(chain.rpcUrl, payer.address), balance - 10_000n, 'charged once');
+    // The same new payment under its own id is an ordinary purchase.
+    const fresh = await referencePayment('/paid/one.html', payer, generatePaymentId());
+    assert.equal((await pay('/paid/one.html', fresh.header)).res.status, 200);
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 2);
+  });
+
+  test('required and missing: 400; malformed: 400; nothing charged', async () => {
+    const payer = ROLES.payers[1];
+    const transfers = await transferCount(chain.rpcUrl);
+    const missing = await referencePayment('/paid/two.html', payer);
+    const r = await pay('/paid/two.html', missing.header);
+    assert.equal(r.res.status, 400, r.body);
+    assert.match(JSON.parse(r.body).message, /requires a payment-identifier id/);
+    const bad = await referencePayment('/paid/one.html', payer);
+    bad.payload.extensions['payment-identifier'].info.id = 'short';
+    const r2 = await pay('/paid/one.html', encodePaymentSignatureHeader(bad.payload));
+    assert.equal(r2.res.status, 400, r2.body);
+    assert.equal(JSON.parse(r2.body).error, 'invalid_payload');
+    // With an id the required route is paid.
+    const ok = await referencePayment('/paid/two.html', payer, generatePaymentId());
+    assert.equal((await pay('/paid/two.html', ok.header)).res.status, 200);
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 1);
   });
 });

@@ -463,3 +463,78 @@ fn payment_flows_are_ranked_and_unknown_ones_refused() {
         );
     }
 }
+
+#[test]
+fn a_declared_payment_identifier_gets_one_id_per_purchase() {
+    use x402_core::client::challenge::Challenge;
+    use x402_core::wire::payment_identifier::{self, declaration, id_for_nonce};
+    let mut c = challenge_with(vec![on("eip155:31337", 10000)]);
+    let mut ext = x402_core::wire::JsonMap::new();
+    ext.insert("bazaar".into(), json!({"info": {"x": [1, 2]}}));
+    ext.insert(payment_identifier::KEY.into(), declaration(true));
+    c.extensions = Some(ext);
+    let any = AnyPaymentRequired::V2(c.clone());
+    let lite = Challenge::from_header(&header::encode(&c).unwrap()).unwrap();
+    let auth = |n: u8| {
+        let mut a = p_auth();
+        a.nonce = nonce(n);
+        a
+    };
+    let sig = [1u8; 65];
+    let ids = |n: u8| {
+        let serde =
+            serde_json::to_value(build_payment(&any, 0, auth(n), sig.to_vec().into()).unwrap())
+                .unwrap();
+        let text: serde_json::Value =
+            serde_json::from_str(&lite.payment_json(0, &auth(n), &sig).unwrap()).unwrap();
+        assert_eq!(serde, text, "both paths write the same payment");
+        let pi = &serde["extensions"][payment_identifier::KEY];
+        assert_eq!(pi["info"]["required"], true);
+        assert_eq!(
+            pi["schema"],
+            declaration(true)["schema"],
+            "the schema is kept"
+        );
+        assert_eq!(
+            serde["extensions"]["bazaar"],
+            json!({"info": {"x": [1, 2]}}),
+            "other extensions echoed"
+        );
+        // The Worker's reader takes it.
+        let p: v2::PaymentPayload = serde_json::from_value(serde.clone()).unwrap();
+        let id = payment_identifier::id_of(p.extensions.as_ref())
+            .unwrap()
+            .unwrap();
+        assert_eq!(id, id_for_nonce(&nonce(n).0));
+        id
+    };
+    assert_eq!(ids(1), ids(1), "a resend of one payment carries its id");
+    assert_ne!(ids(1), ids(2), "another purchase, another id");
+    // An empty info gets the id alone; an info that already names one is echoed unchanged.
+    for (info, want) in [
+        (json!({}), Some(id_for_nonce(&nonce(3).0))),
+        (
+            json!({"required": false, "id": "pay_fromtheserver00"}),
+            Some("pay_fromtheserver00".to_string()),
+        ),
+    ] {
+        let mut c2 = c.clone();
+        c2.extensions.as_mut().unwrap()[payment_identifier::KEY] = json!({"info": info});
+        let lite = Challenge::from_header(&header::encode(&c2).unwrap()).unwrap();
+        let serde = serde_json::to_value(
+            build_payment(&AnyPaymentRequired::V2(c2), 0, auth(3), sig.to_vec().into()).unwrap(),
+        )
+        .unwrap();
+        let text: serde_json::Value =
+            serde_json::from_str(&lite.payment_json(0, &auth(3), &sig).unwrap()).unwrap();
+        assert_eq!(serde, text);
+        assert_eq!(
+            serde["extensions"][payment_identifier::KEY]["info"]["id"].as_str(),
+            want.as_deref()
+        );
+    }
+    // Without the declaration nothing is added.
+    c.extensions = None;
+    let p = build_payment(&AnyPaymentRequired::V2(c), 0, auth(1), sig.to_vec().into()).unwrap();
+    assert!(serde_json::to_value(p).unwrap().get("extensions").is_none());
+}

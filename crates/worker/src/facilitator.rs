@@ -233,7 +233,9 @@ pub(crate) async fn handle(
             origin,
         ))
     };
-    let snapshot = match guard.reserve(&verified, resource, ctx.now).await {
+    // Payment identifiers are the resource server's business (its 402 declares them), not a
+    // facilitator's: /settle judges the authorization alone.
+    let snapshot = match guard.reserve(&verified, resource, ctx.now, None).await {
         Ok(Decision::Reserved { snapshot }) => snapshot,
         Ok(Decision::Serve {
             transaction: Some(transaction),

@@ -9,7 +9,7 @@ use crate::settle::{self, Guard, Outcome};
 use crate::{content, passes, App, Ctx};
 use std::time::Duration;
 use worker::{Context, Delay, Env, Request, Response};
-use x402_core::gate::config::{Route, SettlementOrder};
+use x402_core::gate::config::{PaymentIdentifier, Route, SettlementOrder};
 use x402_core::gate::pass;
 use x402_core::gate::replay::{Decision, Outcome as GuardOutcome, RETRY_WINDOW_SECONDS};
 use x402_core::scheme::exact::verify::{self, Verdict, VerifiedPayment};
@@ -17,6 +17,7 @@ use x402_core::wire::facilitator::FacilitatorRequest;
 use x402_core::wire::header::{
     self, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT, X_PAYMENT_RESPONSE,
 };
+use x402_core::wire::payment_identifier;
 use x402_core::wire::{AnyPaymentPayload, SettleResponse};
 use x402_core::{Error, Reason, B256};
 
@@ -72,6 +73,21 @@ pub(crate) async fn paid(
             return crate::batch::flow::paid(app, ctx, route, &req, env, p).await;
         }
     }
+    // The payment-identifier id (a v2 extension), checked before anything else is judged.
+    let payment_id = match &payment {
+        AnyPaymentPayload::V2(p) => match payment_identifier::id_of(p.extensions.as_ref()) {
+            Ok(id) => id,
+            Err(e) => return respond::reject(400, &e, origin),
+        },
+        AnyPaymentPayload::V1(_) => None,
+    };
+    if payment_id.is_none() && route.payment_identifier == PaymentIdentifier::Required {
+        let e = Error::new(
+            Reason::InvalidPayload,
+            "this route requires a payment-identifier id (extensions.payment-identifier.info.id)",
+        );
+        return respond::reject(400, &e, origin);
+    }
     let offered_v2 = route.requirements_v2();
     let offered_v1 = route.requirements_v1(&ctx.resource_url);
     let verdict =
@@ -122,13 +138,24 @@ pub(crate) async fn paid(
     };
     let mut waited = 0;
     let snapshot = loop {
-        let decision = match guard.reserve(&verified, &resource, ctx.now).await {
+        let decision = match guard
+            .reserve(&verified, &resource, ctx.now, payment_id.clone())
+            .await
+        {
             Ok(d) => d,
             Err(e) => return respond::reject(503, &e, origin),
         };
         // The refusals, each answered with its reason and no settlement.
         let refusal = match decision {
             Decision::Reserved { snapshot } => break snapshot,
+            // One id, one payment: this id already names another payment of this payer.
+            Decision::IdConflict => {
+                let e = Error::new(
+                    Reason::InvalidPayload,
+                    "this payment-identifier id was already used for a different payment",
+                );
+                return respond::reject(409, &e, origin);
+            }
             // Served or settled for this resource already: a retry gets the content again,
             // with no second charge (and, once settled, the first settlement's receipt).
             Decision::Serve { transaction, at } => {

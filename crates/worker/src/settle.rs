@@ -60,6 +60,7 @@ impl<'a> Guard<'a> {
         p: &VerifiedPayment,
         resource: &str,
         now: u64,
+        payment_id: Option<String>,
     ) -> Result<Decision, Error> {
         let valid_before = u64::try_from(p.authorization.valid_before).unwrap_or(u64::MAX);
         self.call(&GuardOp::Reserve(Reservation {
@@ -68,6 +69,7 @@ impl<'a> Guard<'a> {
             amount: p.authorization.value,
             valid_before,
             now,
+            payment_id,
         }))
         .await
     }

@@ -21,6 +21,7 @@ use crate::evm::address::checksummed;
 use crate::evm::network::Network;
 use crate::scheme::exact::types::{Authorization, ExactEvmRequirement};
 use crate::wire::header::{header_text, PAYMENT_REQUIRED, PAYMENT_RESPONSE};
+use crate::wire::payment_identifier;
 use alloc::{borrow::ToOwned, string::String, vec::Vec};
 use core::{cell::Cell, ops::Range};
 
@@ -36,6 +37,8 @@ pub struct Challenge {
     /// v2: spans of `resource` and of `extensions` (when present and not `null`).
     resource: Option<Range<usize>>,
     extensions: Option<Range<usize>>,
+    /// Where a payment writes its `payment-identifier` id ([`id_slot`]).
+    id_slot: Option<(usize, bool)>,
     offers: Vec<Result<Offer>>,
 }
 
@@ -236,6 +239,24 @@ fn span(text: &str, part: &str) -> Range<usize> {
     start..start + part.len()
 }
 
+/// Where a payment writes its `payment-identifier` id: the offset of the closing brace of the
+/// declared extension's `info` object, and whether a comma goes first. `None` when the
+/// challenge declares no such extension, or when its `info` already names an id (echoed then).
+fn id_slot(text: &str, extensions: &Value<'_>) -> Option<(usize, bool)> {
+    let info = extensions
+        .get(payment_identifier::KEY)
+        .ok()??
+        .get("info")
+        .ok()??;
+    let Kind::Object(members) = &info.kind else {
+        return None;
+    };
+    if members.iter().any(|(k, _)| k == "id") {
+        return None;
+    }
+    Some((span(text, info.raw).end - 1, !members.is_empty()))
+}
+
 impl Challenge {
     /// Reads a `PAYMENT-REQUIRED` header value (v2). Errors: `malformed_challenge`, or
     /// `invalid_x402_version` when it is not v2.
@@ -265,6 +286,7 @@ impl Challenge {
         let mut description = String::new();
         let mut resource = None;
         let mut extensions = None;
+        let mut id_slot = None;
         if version == 2 {
             let r = f.req("resource")?;
             let rf = Fields::new(r, "resource", reason, sink)?;
@@ -276,7 +298,9 @@ impl Challenge {
             description = rf.opt_string("description")?.unwrap_or("").to_owned();
             rf.opt_string("mimeType")?;
             resource = Some(span(&text, r.raw));
-            extensions = f.opt_object("extensions")?.map(|e| span(&text, e.raw));
+            let e = f.opt_object("extensions")?;
+            extensions = e.map(|e| span(&text, e.raw));
+            id_slot = e.and_then(|e| self::id_slot(&text, e));
         }
         let Some(entries) = f.req("accepts")?.as_array() else {
             f.bad("accepts", "expected an array");
@@ -360,6 +384,7 @@ impl Challenge {
             v1_names,
             resource,
             extensions,
+            id_slot,
             offers,
         })
     }
@@ -416,7 +441,18 @@ impl Challenge {
             write_payload(&mut out, authorization, signature);
             if let Some(e) = &self.extensions {
                 out.push_str(",\"extensions\":");
-                out.push_str(&self.text[e.clone()]);
+                match self.id_slot {
+                    // The declared payment-identifier gets this purchase's id, at the end of
+                    // its `info` (as `build_payment` writes it); the rest is echoed verbatim.
+                    Some((at, comma)) => {
+                        out.push_str(&self.text[e.start..at]);
+                        out.push_str(if comma { ",\"id\":\"" } else { "\"id\":\"" });
+                        payment_identifier::push_id(&mut out, &authorization.nonce.0);
+                        out.push('"');
+                        out.push_str(&self.text[at..e.end]);
+                    }
+                    None => out.push_str(&self.text[e.clone()]),
+                }
             }
         } else {
             let (scheme, network) = &self.v1_names[index];

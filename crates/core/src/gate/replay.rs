@@ -85,6 +85,9 @@ pub struct Entry {
     pub amount: U256,
     /// Its `validBefore` (unix seconds; bounded by verification).
     pub valid_before: u64,
+    /// The `payment-identifier` id it came with, if any (`crate::wire::payment_identifier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
     /// Where it stands.
     #[serde(flatten)]
     pub state: State,
@@ -115,6 +118,9 @@ pub struct Reservation {
     pub valid_before: u64,
     /// Request time.
     pub now: u64,
+    /// The payment's `payment-identifier` id, if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
 }
 
 /// The book's settled total when a reservation was made: what [`Book::admit`] subtracts from
@@ -162,6 +168,8 @@ pub enum Decision {
         /// Transaction hash.
         transaction: String,
     },
+    /// Its `payment-identifier` id already names another payment of this payer (HTTP 409).
+    IdConflict,
 }
 
 /// Why [`Book::admit`] refused (the reservation is gone).
@@ -275,6 +283,17 @@ impl Book {
 
     /// Decides on a reservation; on [`Decision::Reserved`] the entry is in the book (store it).
     pub fn reserve(&mut self, r: &Reservation) -> Decision {
+        // One id, one payment: the id of another authorization is a conflict, whatever the
+        // state of either (the same authorization again is a retry, judged below).
+        if let Some(id) = &r.payment_id {
+            if self
+                .entries
+                .iter()
+                .any(|(k, e)| *k != r.nonce && e.payment_id.as_ref() == Some(id))
+            {
+                return Decision::IdConflict;
+            }
+        }
         let Some(e) = self.entries.get(&r.nonce) else {
             self.entries.insert(
                 r.nonce.clone(),
@@ -282,6 +301,7 @@ impl Book {
                     resource: r.resource.clone(),
                     amount: r.amount,
                     valid_before: r.valid_before,
+                    payment_id: r.payment_id.clone(),
                     state: State::InFlight {
                         admitted: false,
                         served: false,
@@ -406,7 +426,63 @@ mod tests {
             amount: U256::from(amount),
             valid_before: 1_300,
             now,
+            payment_id: None,
         }
+    }
+
+    #[test]
+    fn one_payment_identifier_names_one_payment() {
+        let mut b = Book::new(1);
+        let with_id = |nonce: &str, id: &str| Reservation {
+            payment_id: Some(id.into()),
+            ..res(nonce, R, 10, 1_000)
+        };
+        let s = snapshot(b.reserve(&with_id("a", "pay_aaaaaaaaaaaaaaaa")));
+        // Another authorization under the same id: a conflict, and nothing reserved for it.
+        assert_eq!(
+            b.reserve(&with_id("b", "pay_aaaaaaaaaaaaaaaa")),
+            Decision::IdConflict
+        );
+        assert!(b.get("b").is_none());
+        // The same authorization again with its id is a retry (waits while in flight).
+        assert_eq!(
+            b.reserve(&with_id("a", "pay_aaaaaaaaaaaaaaaa")),
+            Decision::Wait
+        );
+        b.admit("a", Some(U256::from(100)), s, false).unwrap();
+        b.complete(
+            "a",
+            Outcome::Settled {
+                transaction: "0x1".into(),
+                at: 1_001,
+            },
+        );
+        assert_eq!(
+            b.reserve(&with_id("a", "pay_aaaaaaaaaaaaaaaa")),
+            Decision::Serve {
+                transaction: Some("0x1".into()),
+                at: Some(1_001)
+            }
+        );
+        assert_eq!(
+            b.reserve(&with_id("c", "pay_aaaaaaaaaaaaaaaa")),
+            Decision::IdConflict,
+            "still after settlement"
+        );
+        // Other ids, or none, are not affected; once the entry is purged the id is free.
+        assert!(matches!(
+            b.reserve(&with_id("c", "pay_cccccccccccccccc")),
+            Decision::Reserved { .. }
+        ));
+        assert!(matches!(
+            b.reserve(&res("d", R, 10, 1_000)),
+            Decision::Reserved { .. }
+        ));
+        b.purge(1_300, 0);
+        assert!(matches!(
+            b.reserve(&with_id("e", "pay_aaaaaaaaaaaaaaaa")),
+            Decision::Reserved { .. }
+        ));
     }
 
     fn snapshot(d: Decision) -> Snapshot {
@@ -565,15 +641,23 @@ mod tests {
 
     #[test]
     fn entries_round_trip_through_storage_json() {
-        let e = Entry {
+        let mut e = Entry {
             resource: R.into(),
             amount: U256::from(10_000),
             valid_before: 1_300,
+            payment_id: None,
             state: State::Settled {
                 transaction: "0xab".into(),
                 at: 1_010,
             },
         };
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(
+            !json.contains("paymentId"),
+            "entries stored before ids read the same: {json}"
+        );
+        assert_eq!(serde_json::from_str::<Entry>(&json).unwrap(), e);
+        e.payment_id = Some("pay_0123456789abcdef".into());
         let json = serde_json::to_string(&e).unwrap();
         assert_eq!(serde_json::from_str::<Entry>(&json).unwrap(), e);
         assert!(payer_key(1, Address::ZERO, Address::ZERO).starts_with("1:0x0000"));

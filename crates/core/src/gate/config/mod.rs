@@ -29,7 +29,8 @@ pub use batch::{
 pub use content::ContentSource;
 pub use http::{DEFAULT_MAX_HEADER_BYTES, DEFAULT_PAID_CACHE_CONTROL};
 pub use routes::{
-    PaymentOption, Route, DEFAULT_MAX_TIMEOUT_SECONDS, DEFAULT_PASS_LIFETIME_SECONDS,
+    PaymentIdentifier, PaymentOption, Route, DEFAULT_MAX_TIMEOUT_SECONDS,
+    DEFAULT_PASS_LIFETIME_SECONDS,
 };
 pub use settlement::{
     Settlement, SettlementOrder, DEFAULT_FACILITATOR_TIMEOUT_SECONDS, DEFAULT_GAS_LIMIT,
@@ -118,6 +119,8 @@ struct RawConfig {
     free_routes: Option<Vec<String>>,
     #[serde(default)]
     batch_settlement: Option<Value>,
+    #[serde(default)]
+    payment_identifier: Option<String>,
 }
 
 /// The methods a route can price (`OPTIONS` never is: preflights are not gated).
@@ -147,6 +150,11 @@ impl Config {
                 SettlementOrder::BeforeResponse,
             )?,
             batch: batch.as_ref(),
+            payment_identifier: routes::PaymentIdentifier::parse(
+                raw.payment_identifier.as_deref(),
+                "paymentIdentifier",
+                routes::PaymentIdentifier::Off,
+            )?,
         };
         if let Some(p) = defaults.pay_to {
             address(p, "payTo")?;
@@ -412,6 +420,35 @@ mod tests {
             .message()
             .contains("settlement.rpcUrl"));
         assert!(Config::from_json(&json!("nope")).is_err());
+    }
+
+    #[test]
+    fn payment_identifier_declared_per_route() {
+        let c = Config::from_json(&base()).unwrap();
+        let one = c.route_for("GET", "/paid/one.html").unwrap();
+        assert_eq!(one.payment_identifier, PaymentIdentifier::Off);
+        assert!(one
+            .payment_required("https://x/paid/one.html", None)
+            .extensions
+            .is_none());
+        let mut v = base();
+        v["paymentIdentifier"] = json!("optional");
+        v["routes"][0]["paymentIdentifier"] = json!("required");
+        let c = Config::from_json(&v).unwrap();
+        let info = |path: &str| {
+            let r = c.route_for("GET", path).unwrap();
+            r.payment_required("https://x/", None).extensions.unwrap()
+                [crate::wire::payment_identifier::KEY]["info"]
+                .clone()
+        };
+        assert_eq!(info("/paid/one.html"), json!({"required": true}));
+        assert_eq!(info("/paid/other.html"), json!({"required": false}));
+        for bad in [json!("yes"), json!(true)] {
+            let mut v = base();
+            v["routes"][1]["paymentIdentifier"] = bad;
+            let e = Config::from_json(&v).unwrap_err();
+            assert!(e.message().contains("routes[1]"), "{e}");
+        }
     }
 
     #[test]

@@ -44,6 +44,33 @@ pub struct PaymentOption {
     pub batch: Option<OptionBatch>,
 }
 
+/// A route's use of the `payment-identifier` extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PaymentIdentifier {
+    /// Not declared (ids sent anyway are still honoured).
+    #[default]
+    Off,
+    /// Declared with `required: false`.
+    Optional,
+    /// Declared with `required: true`: a payment without an id is refused (400).
+    Required,
+}
+
+impl PaymentIdentifier {
+    pub(super) fn parse(v: Option<&str>, field: &str, default: Self) -> Result<Self> {
+        match v {
+            None => Ok(default),
+            Some("off") => Ok(Self::Off),
+            Some("optional") => Ok(Self::Optional),
+            Some("required") => Ok(Self::Required),
+            Some(o) => Err(invalid(
+                field,
+                format!("{o:?} is not \"off\", \"optional\" or \"required\""),
+            )),
+        }
+    }
+}
+
 /// A priced route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -63,6 +90,9 @@ pub struct Route {
     pub pass_lifetime_seconds: u64,
     /// Content source override for this route.
     pub content: Option<ContentSource>,
+    /// Whether the route declares the `payment-identifier` extension, and whether it requires
+    /// an id ([`crate::wire::payment_identifier`]).
+    pub payment_identifier: PaymentIdentifier,
     /// Whether the route offers `batch-settlement` beside `exact` (the top-level
     /// `batchSettlement` table is present and the route does not say `batchSettlement = false`);
     /// every option then carries its [`PaymentOption::batch`] terms.
@@ -97,6 +127,8 @@ struct RawRoute {
     content: Option<Value>,
     #[serde(default)]
     batch_settlement: Option<bool>,
+    #[serde(default)]
+    payment_identifier: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +158,7 @@ pub(super) struct RouteDefaults<'a> {
     pub(super) pass_lifetime_seconds: u64,
     pub(super) order: SettlementOrder,
     pub(super) batch: Option<&'a BatchConfig>,
+    pub(super) payment_identifier: PaymentIdentifier,
 }
 
 fn network_list(v: &Value, field: &str) -> Result<Vec<RawNetwork>> {
@@ -311,6 +344,11 @@ pub(super) fn route(v: &Value, i: usize, d: &RouteDefaults<'_>) -> Result<Route>
             .map(|c| content(c, &format!("{field}.content")))
             .transpose()?,
         batch: batch.is_some(),
+        payment_identifier: PaymentIdentifier::parse(
+            raw.payment_identifier.as_deref(),
+            &format!("{field}.paymentIdentifier"),
+            d.payment_identifier,
+        )?,
     })
 }
 
@@ -390,6 +428,21 @@ impl Route {
             .collect()
     }
 
+    /// The extensions the route declares in its 402.
+    pub fn extensions(&self) -> Option<JsonMap> {
+        let required = match self.payment_identifier {
+            PaymentIdentifier::Off => return None,
+            PaymentIdentifier::Optional => false,
+            PaymentIdentifier::Required => true,
+        };
+        let mut m = JsonMap::new();
+        m.insert(
+            crate::wire::payment_identifier::KEY.into(),
+            crate::wire::payment_identifier::declaration(required),
+        );
+        Some(m)
+    }
+
     /// The v2 challenge for this route at `resource_url`.
     pub fn payment_required(
         &self,
@@ -404,7 +457,7 @@ impl Route {
             error,
             resource,
             accepts: self.requirements_v2(),
-            extensions: None,
+            extensions: self.extensions(),
         }
     }
 

@@ -8,7 +8,9 @@ use super::types::{Authorization, ExactEvmPayload, ExactEvmRequirement};
 use crate::encoding::text::{cat, dec};
 use crate::error::{Error, Reason, Result};
 use crate::evm::eip712::{signing_hash, typed_data_json};
-use crate::wire::{v1, v2, AnyPaymentPayload, AnyPaymentRequired, V1, V2};
+use crate::wire::{
+    payment_identifier, v1, v2, AnyPaymentPayload, AnyPaymentRequired, JsonMap, V1, V2,
+};
 use alloy_primitives::{Address, Bytes, B256, U256};
 
 /// Seconds `validAfter` is back-dated to tolerate clock skew (the reference uses 600).
@@ -42,6 +44,24 @@ pub fn authorization_digest(offer: &ExactEvmRequirement, auth: &Authorization) -
     signing_hash(&offer.domain(), &auth.message())
 }
 
+/// A challenge's `extensions` as a payment echoes them: a declared `payment-identifier` whose
+/// `info` names no id yet gets this purchase's id at the end of `info`
+/// ([`payment_identifier::id_for_nonce`] of the authorization's nonce, so every resend of the
+/// payment carries the same id); everything else is echoed as it is.
+fn with_payment_id(extensions: &JsonMap, nonce: &[u8; 32]) -> JsonMap {
+    let mut out = extensions.clone();
+    if let Some(info) = out
+        .get_mut(payment_identifier::KEY)
+        .and_then(|d| d.get_mut("info"))
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        if !info.contains_key("id") {
+            info.insert("id".into(), payment_identifier::id_for_nonce(nonce).into());
+        }
+    }
+    out
+}
+
 /// Assembles the payment for the chosen entry of a challenge: v2 copies `accepted` verbatim
 /// with the challenge's `resource` and `extensions`; v1 names scheme and network.
 pub fn build_payment(
@@ -50,6 +70,7 @@ pub fn build_payment(
     authorization: Authorization,
     signature: Bytes,
 ) -> Result<AnyPaymentPayload> {
+    let nonce = authorization.nonce.0;
     let payload = ExactEvmPayload {
         signature,
         authorization,
@@ -67,7 +88,7 @@ pub fn build_payment(
             resource: Some(c.resource.clone()),
             accepted: c.accepts.get(index).ok_or_else(missing)?.clone(),
             payload,
-            extensions: c.extensions.clone(),
+            extensions: c.extensions.as_ref().map(|e| with_payment_id(e, &nonce)),
         }),
         AnyPaymentRequired::V1(c) => {
             let r = c.accepts.get(index).ok_or_else(missing)?;
