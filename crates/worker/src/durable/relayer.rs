@@ -10,7 +10,7 @@
 //! fees raised by an eighth (nodes want at least a tenth more: go-ethereum's `txpool.pricebump`),
 //! so at most one version is mined. Once the key's mined count passes its nonce, the version
 //! that was mined (or none: the nonce went to another transaction) is known, and the payer's
-//! replay guard learns the outcome of a payment whose request stopped waiting for it.
+//! replay guard learns it (also for a payment whose request stopped waiting, or was cut off).
 //!
 //! A key holds at most `maxInFlightPerKey` unmined transactions (a node keeps only so many per
 //! sender); past that, or when its gas balance cannot pay for one more, it refuses at once
@@ -209,6 +209,10 @@ pub struct Relayer {
     tracked: RefCell<Option<BTreeMap<(u64, u64), Tracked>>>,
     /// An alarm is set.
     alarm_set: Cell<bool>,
+    /// A tracking pass is running ([`Relayer::track`]).
+    tracking: Cell<bool>,
+    /// The key was last seen low on gas (logged once per episode).
+    low_gas: Cell<bool>,
 }
 
 impl Relayer {
@@ -443,15 +447,21 @@ impl Relayer {
         let needed = max_fee.saturating_mul(u128::from(req.gas_limit));
         if let Ok(balance) = balance.and_then(|v| quantity(&v, "eth_getBalance")) {
             if balance < needed {
-                worker::console_error!(
-                    "relayer key {} ({}) is low on gas: balance {balance} wei, one settlement needs up to {needed}; payments go to the other keys until it is refilled",
-                    req.key,
-                    signer.address()
-                );
+                // Said once when the key runs low (not on every payment routed around it).
+                if !self.low_gas.replace(true) {
+                    worker::console_error!(
+                        "relayer key {} ({}) is low on gas: balance {balance} wei, one settlement needs up to {needed}; payments go to the other keys until it is refilled",
+                        req.key,
+                        signer.address()
+                    );
+                }
                 return Ok(SendResult::LowGas {
                     balance: balance.to_string(),
                     needed: needed.to_string(),
                 });
+            }
+            if self.low_gas.replace(false) {
+                worker::console_log!("relayer key {} is funded again", req.key);
             }
         }
         let mut attempts = 0;
@@ -524,6 +534,20 @@ impl Relayer {
                     // The node refused this transaction: it is not in its pool.
                     self.drop_tracked(req.chain_id, nonce).await?;
                     let lower = m.to_lowercase();
+                    if lower.contains("insufficient funds") {
+                        // Drained between the balance read and the broadcast: like a low
+                        // balance, another key takes the payment (the nonce is reused here).
+                        self.free
+                            .borrow_mut()
+                            .entry(req.chain_id)
+                            .or_default()
+                            .insert(nonce);
+                        self.low_gas.set(true);
+                        return Ok(SendResult::LowGas {
+                            balance: "0".into(),
+                            needed: needed.to_string(),
+                        });
+                    }
                     let nonce_clash = lower.contains("nonce too low")
                         || lower.contains("already known")
                         || lower.contains("replacement");
@@ -556,6 +580,17 @@ impl Relayer {
     /// the rest are sent again when the node lost them and replaced when they are older than
     /// their bound. Read failures leave everything as it is for the next round.
     async fn track(&self, chain_id: u64, address: &Address) -> Result<()> {
+        // One pass at a time: concurrent sends of a full key (and the alarm) would otherwise
+        // each conclude the same transactions again.
+        if self.tracking.replace(true) {
+            return Ok(());
+        }
+        let result = self.track_once(chain_id, address).await;
+        self.tracking.set(false);
+        result
+    }
+
+    async fn track_once(&self, chain_id: u64, address: &Address) -> Result<()> {
         let list: Vec<Tracked> = self.tracked.borrow().as_ref().map_or_else(Vec::new, |m| {
             m.range((chain_id, 0)..=(chain_id, u64::MAX))
                 .map(|(_, t)| t.clone())
@@ -601,9 +636,8 @@ impl Relayer {
         Ok(())
     }
 
-    /// Transactions whose nonce the chain has passed: which version was mined, told to the
-    /// payer's guard when it may no longer know (a replaced transaction, or one older than the
-    /// request's wait); then forgotten.
+    /// Transactions whose nonce the chain has passed: which version was mined (or that none
+    /// was), told to the payer's guard; then forgotten.
     async fn conclude(&self, url: &str, done: Vec<Tracked>) -> Result<()> {
         let calls: Vec<(&str, Value)> = done
             .iter()
@@ -615,9 +649,6 @@ impl Relayer {
             .collect();
         let answers = rpc_batch(url, calls).await;
         let mut answers = answers.into_iter();
-        let bound = crate::load(&self.env)
-            .map(|a| a.config.settlement.bound_seconds())
-            .unwrap_or(600);
         for t in done {
             let mut outcome: Option<Option<(String, bool)>> = Some(None);
             for h in &t.hashes {
@@ -632,8 +663,11 @@ impl Relayer {
                 }
             }
             let Some(mined) = outcome else { continue };
-            let unseen = t.hashes.len() > 1 || now_seconds().saturating_sub(t.first_sent) >= bound;
-            if let (Some(g), true) = (&t.guard, unseen) {
+            // Always told, not only when the request stopped waiting: a request can also be cut
+            // off (a restart, an evicted isolate) after its transaction was sent, and its guard
+            // would then hold the payment in flight while the payer's retries wait. Recording the
+            // same settlement twice is harmless (`Book::complete`).
+            if let Some(g) = &t.guard {
                 let op = match &mined {
                     Some((hash, true)) => GuardOp::Complete {
                         nonce: g.nonce.clone(),
@@ -782,6 +816,8 @@ impl DurableObject for Relayer {
             signer: RefCell::new(None),
             tracked: RefCell::new(None),
             alarm_set: Cell::new(false),
+            tracking: Cell::new(false),
+            low_gas: Cell::new(false),
         }
     }
 
