@@ -742,10 +742,12 @@ export function checkSoak(result) {
   // reported on its own (1b); anywhere else it fails this check.
   const leaks = records.filter((r) => ['unpaid', 'bypass', 'hostile'].includes(r.cls) && (r.status === 200 || r.content));
   const unsettled = payments.filter((p) => served(p) && !usedCount.has(keyOf(p)));
-  // (Its first admission is where the settlement was tried: any of its requests overlapping the fault.)
+  // (Its first admission is where the settlement was tried: any of its requests overlapping the fault,
+  // or answered up to 2 s before it: the settlement runs after the answer.)
+  const early = (w) => w && [w[0] - 2, w[1]];
   const settleFault = (p) => p.order === 'background' && p.answers.some((a) => !a.otherResource
-    && (overlaps({ start: a.start, end: a.t }, windows.chain, options.receiptTimeoutSeconds + 2) || overlaps({ start: a.start, end: a.t }, windows.drain, 2)
-      || overlaps({ start: a.start, end: a.t }, windows.restart && [windows.restart[0] - 2, windows.restart[1]])));
+    && (overlaps({ start: a.start, end: a.t }, early(windows.chain), options.receiptTimeoutSeconds + 2) || overlaps({ start: a.start, end: a.t }, early(windows.drain), 2)
+      || overlaps({ start: a.start, end: a.t }, early(windows.restart))));
   const elsewhere = records.filter((r) => r.otherResource && r.status === 200);
   const passBad = records.filter((r) => r.cls === 'pass' && r.status === 200 && !settledTxs.has(low(r.passTx)));
   const wrongTx = records.filter((r) => r.status === 200 && r.tx && r.nonce && usedTx.get(keyOf(byNonce.get(low(r.nonce)))) !== low(r.tx));
