@@ -507,6 +507,17 @@ export async function runSoak(options = {}) {
         // With several keys it stays drained; its window is the time the Worker may take to notice.
         windows.drain = [t(), keys > 1 ? t() + o.drainSeconds : null];
         mark(`relayer key ${relayers.indexOf(drained) + 1} (${drained.address}) drained: balance 0${keys > 1 ? ' (stays drained)' : ''}`);
+        if (keys > 1 && statusAtStart) {
+          // When does the operator's status endpoint show it (lowGas)?
+          for (let i = 0; i < o.drainSeconds * 2 && !loadOver; i++) {
+            const st = (await status())?.relayers?.find((r) => r.address?.toLowerCase() === drained.address.toLowerCase());
+            if (st?.lowGas) {
+              mark(`status endpoint: relayer key ${st.index} lowGas (balance ${st.balance})`);
+              break;
+            }
+            await sleep(500);
+          }
+        }
         if (keys === 1) {
           await until(AT.drain * T + o.drainSeconds);
           await setRelayerBalance(drained, drainedBalance);
@@ -582,6 +593,8 @@ export async function runSoak(options = {}) {
     mark(`load ends: ${records.length} requests`);
     await faultRun;
     await probeRun;
+    const skipped = ['chain', 'drain', 'origin', 'restart'].filter((w) => !windows[w]);
+    if (skipped.length) mark(`faults not reached (the load ended first): ${skipped.join(', ')}`);
     proxy.set('up');
     origin.state.failing = false;
 
@@ -602,14 +615,18 @@ export async function runSoak(options = {}) {
     const usedNow = async () => new Set((await authorizationUsedEvents(chain.rpcUrl, fromBlock)).map((u) => `${u.authorizer.toLowerCase()}:${u.nonce.toLowerCase()}`));
     const keyOf = (e) => `${e.payer.toLowerCase()}:${e.nonce.toLowerCase()}`;
     const watch = [...payments.values()].filter((e) => e.kind === 'fresh' && (e.answers.some((a) => !a.otherResource && unknownAnswer(a)) || (e.order === 'background' && served(e))));
+    // A payment of unknown outcome may still mine until its validBefore; a background settlement
+    // runs right after its answer, so it is given the receipt timeout and a few seconds.
+    const watchFrom = nowSec();
+    const watchUntil = (e) => (e.answers.some((a) => !a.otherResource && unknownAnswer(a)) ? e.validBefore : Math.min(e.validBefore, watchFrom + o.receiptTimeoutSeconds + 5));
     let used = await usedNow();
-    while (watch.some((e) => !used.has(keyOf(e)) && nowSec() <= e.validBefore)) {
+    while (watch.some((e) => !used.has(keyOf(e)) && nowSec() <= watchUntil(e))) {
       await sleep(1000);
       used = await usedNow();
     }
     const minedUnserved = watch.filter((e) => used.has(keyOf(e)) && !served(e) && nowSec() + 6 < e.validBefore);
     await runRetries(minedUnserved.map((entry) => ({ entry })), 'after-mined');
-    mark(`recovery: ${watch.length} payments of unknown outcome or served in the background: ${watch.filter((e) => used.has(keyOf(e))).length} mined, the rest expired unused; ${minedUnserved.length} mined and not served sent again`);
+    mark(`recovery: ${watch.length} payments of unknown outcome or served in the background: ${watch.filter((e) => used.has(keyOf(e))).length} mined, the rest not; ${minedUnserved.length} mined and not served sent again`);
 
     // The guard probe's end: its entries gone after expiry (bounded wait for the alarm).
     if (guardProbe.available) {
