@@ -158,7 +158,7 @@ describe('self-settlement', () => {
     assert.equal(await transferCount(chain.rpcUrl), transfers + 1);
   });
 
-  test('a broadcast lost before the node: settlement_pending, and the relayer nonce leaves no gap', async () => {
+  test('a broadcast lost before the node: settlement_pending; the relayer sends the same transaction again, no gap, no second settlement', async () => {
     const payer = ROLES.payers[1];
     const acc = await accepted(relayerWorker, '/paid/two.html');
     const balance = await balanceOf(chain.rpcUrl, payer.address);
@@ -174,23 +174,27 @@ describe('self-settlement', () => {
     assert.equal(await rpc(chain.rpcUrl, 'eth_getTransactionByHash', [lost.receipt.transaction]), null, 'never reached the node');
     assert.equal(await pendingCount(), nonce0);
 
-    // The next settlement reuses the nonce the node never saw: mined, not queued behind a gap.
+    // The relayer stored the signed transaction before sending it: the next settlement (or its
+    // alarm, whichever comes first) gives the node the lost one again, unchanged, and the next
+    // payment takes the following nonce. No gap, nothing queued behind one.
     const next = await pay(relayerWorker, '/paid/two.html', await paymentHeader(acc, payer));
     assert.equal(next.res.status, 200, next.body);
     const mined = await rpc(chain.rpcUrl, 'eth_getTransactionByHash', [next.receipt.transaction]);
-    assert.equal(Number(BigInt(mined.nonce)), nonce0, 'the lost nonce was reused');
-    assert.equal(await latestCount(), nonce0 + 1);
-    assert.equal(await pendingCount(), nonce0 + 1, 'nothing stuck in the pool');
+    assert.equal(Number(BigInt(mined.nonce)), nonce0 + 1, 'the next payment took the next nonce');
+    const resent = await rpc(chain.rpcUrl, 'eth_getTransactionByHash', [lost.receipt.transaction]);
+    assert.ok(resent, 'the lost transaction reached the node the second time');
+    assert.equal(Number(BigInt(resent.nonce)), nonce0, 'with its own nonce');
+    assert.equal(await latestCount(), nonce0 + 2);
+    assert.equal(await pendingCount(), nonce0 + 2, 'nothing stuck in the pool');
 
-    // The lost authorization is never sent again.
+    // A retry of the lost payment is now served with its transaction; nothing is sent again.
     const sent = broadcasts;
     const retry = await pay(relayerWorker, '/paid/two.html', lostHeader);
-    assert.equal(retry.res.status, 402, retry.body);
-    assert.equal(retry.receipt.errorReason, 'settlement_pending');
+    assert.equal(retry.res.status, 200, retry.body);
     assert.equal(retry.receipt.transaction, lost.receipt.transaction);
-    assert.equal(broadcasts, sent);
-    assert.equal(await balanceOf(chain.rpcUrl, payer.address), balance - 20_000n, 'one payment charged');
-    assert.equal(await transferCount(chain.rpcUrl), transfers + 1);
+    assert.equal(broadcasts, sent, 'no broadcast for the retry');
+    assert.equal(await balanceOf(chain.rpcUrl, payer.address), balance - 40_000n, 'each payment charged once');
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 2);
   });
 });
 

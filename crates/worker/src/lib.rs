@@ -21,6 +21,7 @@ mod gate;
 mod passes;
 mod respond;
 mod settle;
+mod status;
 
 pub use batch::channel::Channel;
 pub use durable::{Relayer, ReplayGuard};
@@ -170,8 +171,37 @@ fn load_text(env: &Env) -> std::result::Result<Rc<App>, Error> {
         authorizer_key,
     };
     let app = Rc::new(parse_app(&raw, secrets)?);
+    check_relayer_keys(&app.config, env)?;
     LOADED.with_borrow_mut(|l| *l = Some((key, app.clone())));
     Ok(app)
+}
+
+/// Every relayer key `settlement.relayerKeys` names is set, is a key, and is a different
+/// account (two objects assigning nonces of one account would clash).
+fn check_relayer_keys(config: &Config, env: &Env) -> std::result::Result<(), Error> {
+    let x402_core::gate::config::Settlement::SelfSettle { relayer_keys, .. } = config.settlement
+    else {
+        return Ok(());
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for k in 1..=relayer_keys {
+        let name = durable::key_secret(k);
+        let secret = env.secret(&name).map_err(|_| {
+            Error::new(
+                Reason::InvalidConfig,
+                format!("{name}: secret required (settlement.relayerKeys = {relayer_keys})"),
+            )
+        })?;
+        let signer = x402_core::evm::signer::LocalSigner::from_hex(secret.to_string().trim())
+            .map_err(|e| e.context(&name))?;
+        if !seen.insert(signer.address()) {
+            return Err(Error::new(
+                Reason::InvalidConfig,
+                format!("{name}: the same account as another relayer key; each key must be its own account"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Parses the text of the `X402` variable.
@@ -320,6 +350,11 @@ pub async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
             &serde_json::json!({"ok": true, "x402Versions": [1, 2], "core": env!("CARGO_PKG_VERSION"), "routes": app.config.routes.len()}),
             &origin,
         ));
+    }
+    if ctx.path == status::PATH && method == "GET" {
+        if let Some(res) = status::handle(&app, &ctx, &req, &env).await {
+            return Ok(res);
+        }
     }
     let req = match facilitator::handle(&app, &ctx, req, &env).await {
         Ok(res) => return Ok(res),

@@ -2,7 +2,8 @@
 //! Object, and settlement through a remote facilitator.
 
 use crate::chain::{self, Receipt};
-use crate::durable::{GuardOp, SendResult, SendTx};
+use crate::durable::call::{durable_call, GUARD_BINDING, RELAYER_BINDING};
+use crate::durable::{object_name, GuardOp, GuardRef, KeyStatus, RelayerOp, SendResult, SendTx};
 use futures_util::future::Either;
 use serde_json::Value;
 use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
@@ -14,44 +15,8 @@ use x402_core::wire::facilitator::FacilitatorRequest;
 use x402_core::wire::SettleResponse;
 use x402_core::{Error, Reason, B256, U256};
 
-/// Durable Object bindings (see `wrangler.toml`).
-pub(crate) const GUARD_BINDING: &str = "X402_REPLAY_GUARD";
-pub(crate) const RELAYER_BINDING: &str = "X402_RELAYER";
 /// Secret with the facilitator auth header value.
 pub(crate) const FACILITATOR_AUTH: &str = "X402_FACILITATOR_AUTH";
-
-pub(crate) async fn durable_call<T: serde::de::DeserializeOwned>(
-    env: &Env,
-    binding: &str,
-    name: &str,
-    body: &impl serde::Serialize,
-) -> Result<T, Error> {
-    let fail = |e: worker::Error| {
-        Error::new(
-            Reason::UnexpectedSettleError,
-            format!("Durable Object {binding}: {e}"),
-        )
-    };
-    let stub = env
-        .durable_object(binding)
-        .and_then(|ns| ns.get_by_name(name))
-        .map_err(fail)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(serde_json::to_string(body).unwrap_or_default().into()));
-    let req = Request::new_with_init("https://durable/", &init).map_err(fail)?;
-    let res = stub.fetch_with_request(req).await.map_err(fail)?;
-    // serde_json on the text, not the engine's JSON.parse: 64-bit integers stay exact.
-    let text = crate::body::whole(res)
-        .await
-        .map_err(|e| fail(worker::Error::RustError(e)))?;
-    serde_json::from_slice(&text).map_err(|e| {
-        Error::new(
-            Reason::UnexpectedSettleError,
-            format!("Durable Object {binding}: unreadable answer: {e}"),
-        )
-    })
-}
 
 /// The answer to [`Guard::admit`].
 #[derive(serde::Deserialize)]
@@ -161,6 +126,115 @@ impl<'a> Guard<'a> {
     }
 }
 
+/// The relayer key a payer's settlements go to first: a stable hash of its address (the low 64
+/// bits, modulo the number of keys), so one payer's transactions keep their order on one key.
+pub(crate) fn preferred_key(payer: &x402_core::Address, keys: u32) -> u32 {
+    let b = payer.as_slice();
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&b[12..20]);
+    (u64::from_be_bytes(low) % u64::from(keys.max(1))) as u32 + 1
+}
+
+/// Sends a transaction through the relayer pool (`settlement.relayerKeys`): to key `first`,
+/// and when that key is full (`maxInFlightPerKey`) or low on gas, to the others, the least
+/// loaded first. Nothing is sent twice: a key that refuses sent nothing.
+pub(crate) async fn pool_send(
+    env: &Env,
+    settlement: &Settlement,
+    first: u32,
+    mut send: SendTx,
+) -> Result<SendResult, Error> {
+    let Settlement::SelfSettle {
+        relayer_keys,
+        max_in_flight_per_key,
+        replace_after_seconds,
+        ..
+    } = settlement
+    else {
+        return Err(Error::new(
+            Reason::UnexpectedSettleError,
+            "no relayer without settlement mode \"self\"",
+        ));
+    };
+    send.max_in_flight = *max_in_flight_per_key;
+    send.replace_after_seconds = *replace_after_seconds;
+    let keys = (*relayer_keys).max(1);
+    let first = first.clamp(1, keys);
+    send.key = first;
+    let answer: SendResult = durable_call(
+        env,
+        RELAYER_BINDING,
+        &object_name(first),
+        &RelayerOp::Send(send.clone()),
+    )
+    .await?;
+    if !matches!(answer, SendResult::Busy { .. } | SendResult::LowGas { .. }) || keys == 1 {
+        return Ok(answer);
+    }
+    // The others, least loaded first; a key whose status cannot be read or that is low on gas
+    // is skipped.
+    let others: Vec<u32> = (1..=keys).filter(|k| *k != first).collect();
+    let statuses = futures_util::future::join_all(others.iter().map(|k| {
+        let (name, op) = (
+            object_name(*k),
+            RelayerOp::Status {
+                rpc_url: send.rpc_url.clone(),
+                key: *k,
+                gas_limit: send.gas_limit,
+            },
+        );
+        async move { durable_call::<KeyStatus>(env, RELAYER_BINDING, &name, &op).await }
+    }))
+    .await;
+    let mut order: Vec<(u32, u32)> = others
+        .iter()
+        .zip(statuses)
+        .filter_map(|(k, s)| match s {
+            Ok(s) if !s.low_gas => Some((s.in_flight, *k)),
+            _ => None,
+        })
+        .collect();
+    order.sort();
+    let mut last = answer;
+    for (_, k) in order {
+        send.key = k;
+        last = durable_call(
+            env,
+            RELAYER_BINDING,
+            &object_name(k),
+            &RelayerOp::Send(send.clone()),
+        )
+        .await?;
+        if !matches!(last, SendResult::Busy { .. } | SendResult::LowGas { .. }) {
+            return Ok(last);
+        }
+    }
+    Ok(last)
+}
+
+/// A relayer's answer as a transaction hash, or the outcome it already decides.
+pub(crate) fn sent_hash(result: SendResult) -> Result<String, Outcome> {
+    match result {
+        SendResult::Sent { hash } => Ok(hash),
+        SendResult::Unknown { hash, message } => Err(Outcome::Pending(
+            hash,
+            Error::new(Reason::SettlementPending, format!("broadcast: {message}")),
+        )),
+        SendResult::Refused { message } => Err(Outcome::Failed(Error::new(
+            Reason::UnexpectedSettleError,
+            format!("settlement transaction refused: {message}"),
+        ))),
+        SendResult::Busy { in_flight } => Err(Outcome::Failed(Error::new(
+            Reason::UnexpectedSettleError,
+            format!("every relayer key is busy ({in_flight} transactions waiting on the last one tried); nothing was sent, send the payment again"),
+        ))),
+        SendResult::LowGas { .. } => Err(Outcome::Failed(Error::new(
+            Reason::UnexpectedSettleError,
+            "every relayer key is out of gas; nothing was sent (the operator has been told in the Worker log)",
+        ))),
+    }
+}
+
 /// The outcome of a settlement attempt.
 pub(crate) enum Outcome {
     /// Transferred; the transaction hash.
@@ -183,33 +257,29 @@ pub(crate) async fn settle(
             rpc_url,
             receipt_timeout_seconds,
             gas_limit,
+            relayer_keys,
+            ..
         } => {
+            let guard = Guard::of(env, payment);
             let send = SendTx {
                 rpc_url: rpc_url.clone(),
                 chain_id: payment.requirement.chain_id,
                 to: payment.requirement.asset.to_string(),
                 data: settle_calldata(payment).to_string(),
                 gas_limit: *gas_limit,
+                key: 1,
+                max_in_flight: 0,
+                replace_after_seconds: 0,
+                guard: Some(GuardRef {
+                    payer: guard.payer,
+                    nonce: guard.nonce,
+                }),
             };
-            let result: SendResult = match durable_call(env, RELAYER_BINDING, "global", &send).await
-            {
-                Ok(r) => r,
+            let first = preferred_key(&payment.payer, *relayer_keys);
+            let hash = match pool_send(env, settlement, first, send).await.map(sent_hash) {
+                Ok(Ok(hash)) => hash,
+                Ok(Err(outcome)) => return outcome,
                 Err(e) => return Outcome::Failed(e),
-            };
-            let hash = match result {
-                SendResult::Sent { hash } => hash,
-                SendResult::Unknown { hash, message } => {
-                    return Outcome::Pending(
-                        hash,
-                        Error::new(Reason::SettlementPending, format!("broadcast: {message}")),
-                    )
-                }
-                SendResult::Refused { message } => {
-                    return Outcome::Failed(Error::new(
-                        Reason::UnexpectedSettleError,
-                        format!("settlement transaction refused: {message}"),
-                    ))
-                }
             };
             let Ok(h) = hash.parse::<B256>() else {
                 return Outcome::Failed(Error::new(Reason::UnexpectedSettleError, "bad hash"));

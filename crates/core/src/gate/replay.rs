@@ -19,8 +19,12 @@
 //! - a request is admitted only while the payer's balance, less what is accepted and not yet
 //!   settled, covers its amount (`insufficient_funds`), so concurrent payments served before
 //!   settlement cannot spend one balance many times;
-//! - every entry ends: after `validBefore` the token refuses the authorization anyway, and the
-//!   entry is dropped ([`Book::purge`]).
+//! - every entry ends: after `validBefore` the token refuses the authorization anyway (and
+//!   verification refuses a retry of it), so once the settlement bound has passed too (a
+//!   transaction sent just before `validBefore` may still be mined and must count against the
+//!   balance until then) the entry is dropped ([`Book::purge`]; the Worker's guard object does
+//!   it with an alarm at [`Book::next_expiry`], so a payer who never comes back leaves nothing
+//!   behind).
 
 use alloc::{collections::BTreeMap, format, string::String, vec::Vec};
 use alloy_primitives::{Address, B256, U256};
@@ -234,14 +238,33 @@ impl Book {
             .fold(U256::ZERO, |sum, (_, e)| sum.saturating_add(e.amount))
     }
 
-    /// Drops the entries whose authorization has expired (`validBefore <= now`): the token
-    /// refuses them, so nothing can be replayed or settled. Returns their nonces, to delete
-    /// from storage.
-    pub fn purge(&mut self, now: u64) -> Vec<String> {
+    /// Number of entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the book holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// When the first entry may be dropped by [`Book::purge`] with the same `grace`.
+    pub fn next_expiry(&self, grace: u64) -> Option<u64> {
+        self.entries
+            .values()
+            .map(|e| e.valid_before.saturating_add(grace))
+            .min()
+    }
+
+    /// Drops the entries whose authorization expired (`validBefore`) at least `grace` seconds
+    /// ago (the settlement bound: by then a transaction sent before `validBefore` was mined or
+    /// can no longer be): the token refuses them, so nothing can be replayed or settled.
+    /// Returns their nonces, to delete from storage.
+    pub fn purge(&mut self, now: u64, grace: u64) -> Vec<String> {
         let gone: Vec<String> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.valid_before <= now)
+            .filter(|(_, e)| e.valid_before.saturating_add(grace) <= now)
             .map(|(k, _)| k.clone())
             .collect();
         for k in &gone {
@@ -436,8 +459,15 @@ mod tests {
             Decision::RetryExpired { at: 1_010 }
         );
         // Expired entries end.
-        assert_eq!(b.purge(1_299), Vec::<String>::new());
-        assert_eq!(b.purge(1_300), vec!["a".to_string()]);
+        assert_eq!(b.next_expiry(0), Some(1_300));
+        assert_eq!(b.purge(1_299, 0), Vec::<String>::new());
+        // A settlement bound keeps it that much longer.
+        assert_eq!(b.next_expiry(30), Some(1_330));
+        assert_eq!(b.clone().purge(1_329, 30), Vec::<String>::new());
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.purge(1_300, 0), vec!["a".to_string()]);
+        assert!(b.is_empty());
+        assert_eq!(b.next_expiry(0), None);
         assert!(b.get("a").is_none());
     }
 

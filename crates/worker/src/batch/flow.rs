@@ -8,8 +8,8 @@
 
 use super::channel::{Began, Begin, ChannelOp, Committed, Kind, Refused, CHANNEL_BINDING};
 use super::onchain::{self, TxFail};
+use crate::durable::call::durable_call;
 use crate::respond::{self, Challenge, Corrective};
-use crate::settle::durable_call;
 use crate::{content, passes, App, Ctx};
 use serde_json::json;
 use worker::{Env, Request, Response};

@@ -19,7 +19,7 @@
 
 use crate::chain::{self, Receipt, RpcError};
 use crate::durable::{SendResult, SendTx, RELAYER_KEY};
-use crate::settle::{durable_call, facilitator_post, PostError, RELAYER_BINDING};
+use crate::settle::{facilitator_post, PostError};
 use serde_json::{json, Value};
 use std::time::Duration;
 use worker::{Delay, Env};
@@ -191,17 +191,33 @@ async fn relay(
         to: BATCH_SETTLEMENT.to_string(),
         data: data.to_string(),
         gas_limit,
+        key: 1,
+        max_in_flight: 0,
+        replace_after_seconds: 0,
+        guard: None,
     };
-    let hash = match durable_call::<SendResult>(env, RELAYER_BINDING, "global", &send).await {
+    let settlement = match crate::load(env) {
+        Ok(app) => app.config.settlement.clone(),
         Err(e) => return Sent::Refused(e),
-        Ok(SendResult::Refused { message }) => {
-            return Sent::Refused(Error::new(
-                Reason::UnexpectedSettleError,
-                format!("transaction refused: {message}"),
-            ))
-        }
+    };
+    // Channel transactions start on the first key; a full or unfunded key passes them on.
+    let hash = match crate::settle::pool_send(env, &settlement, 1, send).await {
+        Err(e) => return Sent::Refused(e),
         Ok(SendResult::Unknown { hash, message }) => return Sent::Unknown(hash, message),
         Ok(SendResult::Sent { hash }) => hash,
+        Ok(refusal) => {
+            let why = match refusal {
+                SendResult::Refused { message } => message,
+                SendResult::Busy { in_flight } => {
+                    format!("every relayer key is busy ({in_flight} unmined)")
+                }
+                _ => "every relayer key is out of gas".into(),
+            };
+            return Sent::Refused(Error::new(
+                Reason::UnexpectedSettleError,
+                format!("transaction refused: {why}"),
+            ));
+        }
     };
     let Ok(h) = hash.parse::<B256>() else {
         return Sent::Unknown(hash, "the relayer returned a malformed hash".into());

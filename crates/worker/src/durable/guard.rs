@@ -1,6 +1,8 @@
 //! The replay guard, one Durable Object per payer and token: it keeps that payer's
 //! `x402_core::gate::replay::Book` in memory and in its storage (one JSON entry per nonce) and
-//! answers reserve, admit, complete and release requests with the book's decisions.
+//! answers reserve, admit, complete and release requests with the book's decisions. An alarm
+//! drops the entries that can no longer matter (`Book::purge`), so a payer's storage holds only
+//! authorizations still inside their `validBefore` plus the settlement bound.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -28,6 +30,8 @@ pub(crate) enum GuardOp {
     Complete { nonce: String, outcome: Outcome },
     /// Forget a reservation whose settlement definitely did not happen.
     Release { nonce: String },
+    /// How many entries the guard holds (the operator's status endpoint).
+    Count,
 }
 
 /// `Option<U256>` as an optional decimal string.
@@ -54,7 +58,10 @@ mod optional_decimal {
 #[durable_object]
 pub struct ReplayGuard {
     state: State,
+    env: Env,
     book: RefCell<Option<Book>>,
+    /// The alarm as last set (unix seconds), `None` when none is set; loaded with the book.
+    alarm_at: std::cell::Cell<Option<u64>>,
 }
 
 impl ReplayGuard {
@@ -78,21 +85,73 @@ impl ReplayGuard {
                 Err(e) => worker::console_error!("replay guard: unreadable entry {key}: {e}"),
             }
         }
+        let alarm = self.state.storage().get_alarm().await?;
         // Another request may have loaded it while storage was read: keep the first.
         let mut slot = self.book.borrow_mut();
         if slot.is_none() {
             *slot = Some(book);
+            self.alarm_at
+                .set(alarm.map(|ms| u64::try_from(ms).unwrap_or_default() / 1000));
+        }
+        Ok(())
+    }
+
+    /// How long past `validBefore` an entry is kept: the settlement bound of the configuration
+    /// (the longest allowed when it cannot be read).
+    fn grace(&self) -> u64 {
+        crate::load(&self.env)
+            .map(|app| app.config.settlement.bound_seconds())
+            .unwrap_or(600)
+    }
+
+    /// Writes `writes` (put or delete), then moves the alarm to the book's next expiry. Writes
+    /// made without an await in between are committed together, and the output gate holds the
+    /// answer until they are durable.
+    async fn store(&self, writes: Vec<(String, Option<String>)>, grace: u64) -> Result<()> {
+        let storage = self.state.storage();
+        for (key, text) in writes {
+            match text {
+                Some(t) => storage.put(&key, t).await?,
+                None => {
+                    storage.delete(&key).await?;
+                }
+            }
+        }
+        let next = self
+            .book
+            .borrow()
+            .as_ref()
+            .and_then(|b| b.next_expiry(grace));
+        if next != self.alarm_at.get() {
+            match next {
+                // One second late: the alarm then finds the entry expired by `purge`'s rule. (A
+                // date, not an i64: workers-rs reads an integer as an offset from now.)
+                Some(at) => {
+                    let ms = at.saturating_add(1).saturating_mul(1000) as f64;
+                    let date = worker::js_sys::Date::new(&worker::wasm_bindgen::JsValue::from(ms));
+                    storage.set_alarm(worker::ScheduledTime::new(date)).await?
+                }
+                None => storage.delete_alarm().await?,
+            }
+            self.alarm_at.set(next);
         }
         Ok(())
     }
 
     /// Applies `op` to the book synchronously (no await between reading and changing it);
     /// returns the answer and the storage writes to make.
-    fn apply(&self, op: GuardOp, now: u64) -> (Value, Vec<(String, Option<String>)>) {
+    fn apply(&self, op: GuardOp, now: u64, grace: u64) -> (Value, Vec<(String, Option<String>)>) {
         let mut slot = self.book.borrow_mut();
         let book = slot.get_or_insert_with(|| Book::new(now));
-        let mut writes: Vec<(String, Option<String>)> =
-            book.purge(now).into_iter().map(|k| (k, None)).collect();
+        if matches!(op, GuardOp::Count) {
+            // What storage holds now: no purge here, so the count shows the alarm's work.
+            return (json!({"entries": book.len()}), Vec::new());
+        }
+        let mut writes: Vec<(String, Option<String>)> = book
+            .purge(now, grace)
+            .into_iter()
+            .map(|k| (k, None))
+            .collect();
         let put = |key: &str, book: &Book, writes: &mut Vec<_>| {
             let text = book.get(key).and_then(|e| serde_json::to_string(e).ok());
             writes.push((key.to_string(), text));
@@ -129,16 +188,19 @@ impl ReplayGuard {
                 writes.push((nonce, None));
                 json!({"ok": true})
             }
+            GuardOp::Count => json!({"entries": book.len()}),
         };
         (answer, writes)
     }
 }
 
 impl DurableObject for ReplayGuard {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         Self {
             state,
+            env,
             book: RefCell::new(None),
+            alarm_at: std::cell::Cell::new(None),
         }
     }
 
@@ -146,18 +208,29 @@ impl DurableObject for ReplayGuard {
         let op: GuardOp = req.json().await?;
         self.ensure_loaded().await?;
         let now = worker::Date::now().as_millis() / 1000;
-        let (answer, writes) = self.apply(op, now);
-        // Durable Object storage writes made without an await in between are committed
-        // together, and the output gate holds the answer until they are durable.
-        let storage = self.state.storage();
-        for (key, text) in writes {
-            match text {
-                Some(t) => storage.put(&key, t).await?,
-                None => {
-                    storage.delete(&key).await?;
-                }
-            }
-        }
+        let grace = self.grace();
+        let (answer, writes) = self.apply(op, now, grace);
+        self.store(writes, grace).await?;
         Response::from_json(&answer)
+    }
+
+    /// Drops the expired entries (from memory and storage) and sets the next alarm.
+    async fn alarm(&self) -> Result<Response> {
+        self.ensure_loaded().await?;
+        // The alarm that fired is no longer set.
+        self.alarm_at.set(None);
+        let now = worker::Date::now().as_millis() / 1000;
+        let grace = self.grace();
+        let gone: Vec<(String, Option<String>)> = self
+            .book
+            .borrow_mut()
+            .as_mut()
+            .map(|b| b.purge(now, grace))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|k| (k, None))
+            .collect();
+        self.store(gone, grace).await?;
+        Response::ok("")
     }
 }

@@ -1,22 +1,72 @@
-//! The relayer, one Durable Object for the relayer key: the one place that assigns the key's
+//! The relayers, one Durable Object per relayer key (`settlement.relayerKeys`; secrets
+//! `X402_RELAYER_KEY`, `X402_RELAYER_KEY_2`, …): each is the one place that assigns its key's
 //! account nonces (by `x402_core::gate::relayer::next_nonce`), signs EIP-1559 transactions and
-//! broadcasts them.
+//! broadcasts them, and tracks every transaction it sent until one version of it is mined.
+//!
+//! Tracking (crates/worker/README.md, "Scale"): a signed transaction is stored before it is
+//! broadcast, so no restart forgets a nonce in use. An alarm then follows it: a node that
+//! forgot it (a restart, a dropped pool) gets it again unchanged; one still unmined
+//! `replaceAfterSeconds` after it was sent is replaced by the same transaction (same nonce) with
+//! fees raised by an eighth (nodes want at least a tenth more: go-ethereum's `txpool.pricebump`),
+//! so at most one version is mined. Once the key's mined count passes its nonce, the version
+//! that was mined (or none: the nonce went to another transaction) is known, and the payer's
+//! replay guard learns the outcome of a payment whose request stopped waiting for it.
+//!
+//! A key holds at most `maxInFlightPerKey` unmined transactions (a node keeps only so many per
+//! sender); past that, or when its gas balance cannot pay for one more, it refuses at once
+//! (nothing sent) and the Worker passes the payment to another key (`crate::settle`).
 
-use crate::chain::{quantity, rpc, RpcError};
+use super::call::{durable_call, GUARD_BINDING};
+use super::guard::GuardOp;
+use crate::chain::{quantity, rpc, rpc_batch, RpcError};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 use x402_core::evm::signer::LocalSigner;
 use x402_core::evm::tx::Eip1559Tx;
+use x402_core::gate::replay::Outcome;
 use x402_core::{Address, Bytes, U256};
 
-/// Name of the relayer key secret.
+/// Name of the first relayer key's secret; key `i > 1` is `X402_RELAYER_KEY_<i>`.
 pub(crate) const RELAYER_KEY: &str = "X402_RELAYER_KEY";
 
+/// The secret holding relayer key `index` (1-based).
+pub(crate) fn key_secret(index: u32) -> String {
+    if index <= 1 {
+        RELAYER_KEY.to_string()
+    } else {
+        format!("{RELAYER_KEY}_{index}")
+    }
+}
+
+/// The Durable Object name of relayer key `index`.
+pub(crate) fn object_name(index: u32) -> String {
+    format!("key-{index}")
+}
+
+/// The most versions of one transaction (the first and its replacements): fees grow by an
+/// eighth each time, so this bounds them at about twice the first (1.125^5). Past it the last
+/// version waits as it is.
+const MAX_VERSIONS: usize = 6;
+
+/// How often the alarm looks at unmined transactions.
+const TRACK_INTERVAL_MS: u64 = 2_000;
+
+/// The payer's replay guard and the authorization a transaction settles: told the outcome
+/// when the request that sent it has stopped waiting.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GuardRef {
+    /// `x402_core::gate::replay::payer_key`.
+    pub(crate) payer: String,
+    /// `x402_core::gate::replay::nonce_key`.
+    pub(crate) nonce: String,
+}
+
 /// A request to the relayer: send `data` to `to` on `chain_id`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SendTx {
     pub(crate) rpc_url: String,
@@ -26,9 +76,46 @@ pub(crate) struct SendTx {
     /// Calldata (0x hex).
     pub(crate) data: String,
     pub(crate) gas_limit: u64,
+    /// Which relayer key (1-based; the object is named by [`object_name`] of it).
+    #[serde(default = "first_key")]
+    pub(crate) key: u32,
+    /// Bound on this key's unmined transactions.
+    #[serde(default = "default_max_in_flight")]
+    pub(crate) max_in_flight: u32,
+    /// Replace an unmined transaction this long after it was sent.
+    #[serde(default = "default_replace_after")]
+    pub(crate) replace_after_seconds: u64,
+    /// The exact payment's guard, if any.
+    #[serde(default)]
+    pub(crate) guard: Option<GuardRef>,
 }
 
-/// The relayer's answer.
+fn first_key() -> u32 {
+    1
+}
+fn default_max_in_flight() -> u32 {
+    x402_core::gate::config::DEFAULT_MAX_IN_FLIGHT_PER_KEY
+}
+fn default_replace_after() -> u64 {
+    x402_core::gate::config::DEFAULT_REPLACE_AFTER_SECONDS
+}
+
+/// What a relayer object is asked.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub(crate) enum RelayerOp {
+    /// Sign and broadcast a transaction.
+    Send(SendTx),
+    /// The key's address, gas balance and unmined transactions (operators' status; the choice
+    /// of a key when the payer's own is full).
+    Status {
+        rpc_url: String,
+        key: u32,
+        gas_limit: u64,
+    },
+}
+
+/// The relayer's answer to [`RelayerOp::Send`].
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "camelCase")]
 pub(crate) enum SendResult {
@@ -38,11 +125,74 @@ pub(crate) enum SendResult {
     Unknown { hash: String, message: String },
     /// Refused; nothing was broadcast.
     Refused { message: String },
+    /// The key holds its bound of unmined transactions; nothing was sent.
+    Busy { in_flight: u32 },
+    /// The key's gas balance cannot pay for this transaction; nothing was sent.
+    LowGas { balance: String, needed: String },
 }
 
-/// The relayer: account nonces for the relayer key, assigned in one place.
+/// The relayer's answer to [`RelayerOp::Status`].
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct KeyStatus {
+    pub(crate) index: u32,
+    pub(crate) address: String,
+    /// Native balance in wei (decimal), when it could be read.
+    pub(crate) balance: Option<String>,
+    /// The balance cannot pay one settlement at twice the current gas price.
+    pub(crate) low_gas: bool,
+    /// Transactions sent and not yet known mined.
+    pub(crate) in_flight: u32,
+    /// Of those, replaced at least once.
+    pub(crate) replaced: u32,
+}
+
+/// One transaction the relayer sent, stored under [`tracked_key`] before its first broadcast
+/// and kept until a version of it is mined or its nonce is used otherwise.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Tracked {
+    /// The relayer key (1-based) that signs it.
+    key: u32,
+    rpc_url: String,
+    chain_id: u64,
+    nonce: u64,
+    to: String,
+    data: String,
+    gas_limit: u64,
+    max_fee: u128,
+    priority_fee: u128,
+    replace_after_seconds: u64,
+    /// The hash of every version signed, oldest first.
+    hashes: Vec<String>,
+    /// The latest version, signed (0x hex).
+    raw: String,
+    /// When the first version was sent (unix seconds).
+    first_sent: u64,
+    /// When the latest version was sent (unix seconds).
+    sent: u64,
+    guard: Option<GuardRef>,
+}
+
+fn tracked_key(chain_id: u64, nonce: u64) -> String {
+    format!("tx:{chain_id}:{nonce:020}")
+}
+
+fn now_seconds() -> u64 {
+    worker::Date::now().as_millis() / 1000
+}
+
+/// A fee raised by an eighth (rounded up, at least 1): above the tenth nodes require of a
+/// replacement.
+fn bumped(fee: u128) -> u128 {
+    fee.saturating_add(fee.div_ceil(8))
+        .max(fee.saturating_add(1))
+}
+
+/// One relayer key: its account nonces, assigned in one place, and its unmined transactions.
 #[durable_object]
 pub struct Relayer {
+    state: State,
     env: Env,
     /// Next nonce per chain.
     next: RefCell<HashMap<u64, u64>>,
@@ -53,8 +203,12 @@ pub struct Relayer {
     in_flight: Cell<u32>,
     /// Broadcasts answered (or failed) so far: tells whether one ended during a nonce query.
     broadcasts: Cell<u64>,
-    /// The relayer key (as the secret reads) and its signer.
+    /// The key (as the secret reads) and its signer.
     signer: RefCell<Option<(String, LocalSigner)>>,
+    /// Unmined transactions by (chain, nonce); `None` until loaded from storage.
+    tracked: RefCell<Option<BTreeMap<(u64, u64), Tracked>>>,
+    /// An alarm is set.
+    alarm_set: Cell<bool>,
 }
 
 impl Relayer {
@@ -74,113 +228,245 @@ impl Relayer {
         Some(out)
     }
 
+    /// Loads the tracked transactions (and whether an alarm is set) on the first request.
+    async fn ensure_loaded(&self) -> Result<()> {
+        if self.tracked.borrow().is_some() {
+            return Ok(());
+        }
+        let storage = self.state.storage();
+        let stored = storage
+            .list_with_options(worker::ListOptions::new().prefix("tx:"))
+            .await?;
+        let mut map = BTreeMap::new();
+        for pair in stored.entries() {
+            let Ok(pair) = pair else { continue };
+            let pair = worker::js_sys::Array::from(&pair);
+            let Some(text) = pair.get(1).as_string() else {
+                continue;
+            };
+            match serde_json::from_str::<Tracked>(&text) {
+                Ok(t) => {
+                    map.insert((t.chain_id, t.nonce), t);
+                }
+                Err(e) => worker::console_error!("relayer: unreadable tracked transaction: {e}"),
+            }
+        }
+        let alarm = storage.get_alarm().await?;
+        if self.tracked.borrow().is_none() {
+            *self.tracked.borrow_mut() = Some(map);
+            self.alarm_set.set(alarm.is_some());
+        }
+        Ok(())
+    }
+
+    fn tracked_count(&self, chain_id: u64) -> u32 {
+        self.tracked.borrow().as_ref().map_or(0, |m| {
+            m.range((chain_id, 0)..=(chain_id, u64::MAX)).count() as u32
+        })
+    }
+
+    async fn put_tracked(&self, t: &Tracked) -> Result<()> {
+        let text = serde_json::to_string(t).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.tracked
+            .borrow_mut()
+            .get_or_insert_with(BTreeMap::new)
+            .insert((t.chain_id, t.nonce), t.clone());
+        self.state
+            .storage()
+            .put(&tracked_key(t.chain_id, t.nonce), text)
+            .await
+    }
+
+    async fn drop_tracked(&self, chain_id: u64, nonce: u64) -> Result<()> {
+        if let Some(m) = self.tracked.borrow_mut().as_mut() {
+            m.remove(&(chain_id, nonce));
+        }
+        self.state
+            .storage()
+            .delete(&tracked_key(chain_id, nonce))
+            .await
+            .map(|_| ())
+    }
+
+    async fn ensure_alarm(&self) -> Result<()> {
+        if self.alarm_set.get() {
+            return Ok(());
+        }
+        self.alarm_set.set(true);
+        self.state
+            .storage()
+            .set_alarm(std::time::Duration::from_millis(TRACK_INTERVAL_MS))
+            .await
+    }
+
     /// Brings the nonce counter in line with the node's pending transaction count, by the rule
-    /// of `x402_core::gate::relayer::next_nonce`: follow the node when it is ahead; when it is behind
-    /// (a broadcast with an unknown outcome never reached it), go back to its count so no
-    /// permanent gap stalls later transactions — only if no broadcast of ours was in flight or
-    /// ended while the count was read (it might not be counted yet).
+    /// of `x402_core::gate::relayer::next_nonce`: follow the node when it is ahead; when it is
+    /// behind, either a tracked transaction of ours is missing from its pool (it gets it again,
+    /// and the counter stays) or a broadcast with an unknown outcome never reached it (go back
+    /// to its count so no permanent gap stalls later transactions) — only if no broadcast of
+    /// ours was in flight or ended while the count was read (it might not be counted yet).
     async fn sync_nonce(
         &self,
-        req: &SendTx,
+        rpc_url: &str,
+        chain_id: u64,
         relayer: Address,
     ) -> std::result::Result<(), RpcError> {
         let quiet_before = self.in_flight.get() == 0;
         let seen = self.broadcasts.get();
         let count = rpc(
-            &req.rpc_url,
+            rpc_url,
             "eth_getTransactionCount",
             json!([relayer.to_string(), "pending"]),
         )
         .await?;
         let count = quantity(&count, "eth_getTransactionCount")? as u64;
-        // No await from here on: the decision and the update are one step.
         let quiet = quiet_before && self.in_flight.get() == 0 && self.broadcasts.get() == seen;
+        // Tracked transactions the node does not count: it lost them (a restart, a dropped
+        // pool). They go to it again, unchanged, in nonce order; the counter stays past them.
+        let (missing, highest): (Vec<String>, Option<u64>) = {
+            let tracked = self.tracked.borrow();
+            let mine = tracked
+                .as_ref()
+                .map(|m| m.range((chain_id, 0)..=(chain_id, u64::MAX)));
+            let missing = mine
+                .clone()
+                .into_iter()
+                .flatten()
+                .filter(|(_, t)| t.nonce >= count)
+                .map(|(_, t)| t.raw.clone())
+                .collect();
+            (
+                missing,
+                mine.and_then(|mut r| r.next_back()).map(|(_, t)| t.nonce),
+            )
+        };
+        if quiet && !missing.is_empty() {
+            worker::console_log!(
+                "relayer: chain {chain_id}: the node counts {count} transactions; sending {} tracked ones again",
+                missing.len()
+            );
+            for raw in missing {
+                let _ = rpc(rpc_url, "eth_sendRawTransaction", json!([raw])).await;
+            }
+        }
+        // No await from here on: the decision and the update are one step.
+        let has_tracked_at_count = self
+            .tracked
+            .borrow()
+            .as_ref()
+            .is_some_and(|m| m.contains_key(&(chain_id, count)));
         let mut next = self.next.borrow_mut();
-        let ours = next.get(&req.chain_id).copied();
-        let n = x402_core::gate::relayer::next_nonce(ours, count, quiet);
-        if ours != Some(n) {
-            if ours.is_some() {
+        let ours = next
+            .get(&chain_id)
+            .copied()
+            .or(highest.map(|h| h + 1))
+            .map(|n| n.max(highest.map_or(0, |h| h + 1)));
+        let n = x402_core::gate::relayer::next_nonce(ours, count, quiet && !has_tracked_at_count);
+        if next.get(&chain_id).copied() != Some(n) {
+            if let Some(old) = next.get(&chain_id) {
                 worker::console_log!(
-                    "relayer: chain {} nonce {} -> {n} (node pending count {count})",
-                    req.chain_id,
-                    ours.unwrap_or_default()
+                    "relayer: chain {chain_id} nonce {old} -> {n} (node pending count {count})"
                 );
             }
-            next.insert(req.chain_id, n);
+            next.insert(chain_id, n);
             // Refused nonces to reuse lie below our old counter: when the node is ahead they
             // are taken; when we go back, every nonce from `n` on is assigned in order again.
-            self.free.borrow_mut().remove(&req.chain_id);
+            self.free.borrow_mut().remove(&chain_id);
         }
         Ok(())
     }
 
-    /// The relayer key's signer, parsed once per instance (deriving its address is a scalar
+    /// The key's signer, parsed once per instance (deriving its address is a scalar
     /// multiplication) and again only when the secret changes.
-    fn signer(&self) -> std::result::Result<LocalSigner, String> {
-        let key = self
+    fn signer(&self, key: u32) -> std::result::Result<LocalSigner, String> {
+        let name = key_secret(key);
+        let secret = self
             .env
-            .secret(RELAYER_KEY)
+            .secret(&name)
             .map(|s| s.to_string())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("relayer key {name}: {e}"))?;
         if let Some((k, s)) = self.signer.borrow().as_ref() {
-            if *k == key {
+            if *k == secret {
                 return Ok(s.clone());
             }
         }
-        let signer = LocalSigner::from_hex(key.trim()).map_err(|e| e.to_string())?;
-        *self.signer.borrow_mut() = Some((key, signer.clone()));
+        let signer =
+            LocalSigner::from_hex(secret.trim()).map_err(|e| format!("relayer key {name}: {e}"))?;
+        *self.signer.borrow_mut() = Some((secret, signer.clone()));
         Ok(signer)
     }
 
-    async fn send(&self, req: &SendTx) -> SendResult {
-        let signer = match self.signer() {
+    async fn send(&self, req: &SendTx) -> Result<SendResult> {
+        self.ensure_loaded().await?;
+        let signer = match self.signer(req.key) {
             Ok(s) => s,
-            Err(e) => {
-                return SendResult::Refused {
-                    message: format!("relayer key {RELAYER_KEY}: {e}"),
-                }
-            }
+            Err(message) => return Ok(SendResult::Refused { message }),
         };
         let refused = |e: RpcError| SendResult::Refused {
             message: e.message(),
         };
         let (Ok(to), Ok(data)) = (req.to.parse::<Address>(), req.data.parse::<Bytes>()) else {
-            return SendResult::Refused {
+            return Ok(SendResult::Refused {
                 message: "bad transaction fields".into(),
-            };
+            });
         };
+        if self.tracked_count(req.chain_id) >= req.max_in_flight {
+            // Full: first learn which of them were mined meanwhile.
+            self.track(req.chain_id, &signer.address()).await?;
+            let n = self.tracked_count(req.chain_id);
+            if n >= req.max_in_flight {
+                return Ok(SendResult::Busy { in_flight: n });
+            }
+        }
         // Every assignment checks the node's count first (one cheap call): see sync_nonce. The
-        // gas price is read at the same time (one round trip instead of two; two requests, not
-        // one JSON-RPC batch, so each stays a call of its own for the node and for tests that
-        // fail one method).
-        let (synced, gas_price) = futures_util::future::join(
-            self.sync_nonce(req, signer.address()),
+        // gas price and the key's balance are read at the same time (separate requests, so each
+        // stays a call of its own for the node and for tests that fail one method).
+        let (synced, gas_price, balance) = futures_util::future::join3(
+            self.sync_nonce(&req.rpc_url, req.chain_id, signer.address()),
             rpc(&req.rpc_url, "eth_gasPrice", json!([])),
+            rpc(
+                &req.rpc_url,
+                "eth_getBalance",
+                json!([signer.address().to_string(), "latest"]),
+            ),
         )
         .await;
         if let Err(e) = synced {
-            return refused(e);
+            return Ok(refused(e));
         }
-        let gas_price = match gas_price {
-            Ok(v) => match quantity(&v, "eth_gasPrice") {
-                Ok(p) => p,
-                Err(e) => return refused(e),
-            },
-            Err(e) => return refused(e),
+        let gas_price = match gas_price.and_then(|v| quantity(&v, "eth_gasPrice")) {
+            Ok(p) => p,
+            Err(e) => return Ok(refused(e)),
         };
+        let max_fee = gas_price.saturating_mul(2).max(1);
+        let priority_fee = gas_price.min(1_000_000_000);
+        let needed = max_fee.saturating_mul(u128::from(req.gas_limit));
+        if let Ok(balance) = balance.and_then(|v| quantity(&v, "eth_getBalance")) {
+            if balance < needed {
+                worker::console_error!(
+                    "relayer key {} ({}) is low on gas: balance {balance} wei, one settlement needs up to {needed}; payments go to the other keys until it is refilled",
+                    req.key,
+                    signer.address()
+                );
+                return Ok(SendResult::LowGas {
+                    balance: balance.to_string(),
+                    needed: needed.to_string(),
+                });
+            }
+        }
         let mut attempts = 0;
         loop {
             attempts += 1;
             let Some(nonce) = self.take_nonce(req.chain_id) else {
-                return SendResult::Refused {
+                return Ok(SendResult::Refused {
                     message: "relayer nonce not initialised".into(),
-                };
+                });
             };
             let tx = Eip1559Tx {
                 chain_id: req.chain_id,
                 nonce,
-                max_priority_fee_per_gas: gas_price.min(1_000_000_000),
-                max_fee_per_gas: gas_price.saturating_mul(2).max(1),
+                max_priority_fee_per_gas: priority_fee,
+                max_fee_per_gas: max_fee,
                 gas_limit: req.gas_limit,
                 to,
                 value: U256::ZERO,
@@ -189,12 +475,32 @@ impl Relayer {
             let (raw, hash) = match tx.sign(&signer) {
                 Ok(x) => x,
                 Err(e) => {
-                    return SendResult::Refused {
+                    return Ok(SendResult::Refused {
                         message: e.to_string(),
-                    }
+                    })
                 }
             };
             let hash = hash.to_string();
+            let now = now_seconds();
+            let tracked = Tracked {
+                key: req.key,
+                rpc_url: req.rpc_url.clone(),
+                chain_id: req.chain_id,
+                nonce,
+                to: req.to.clone(),
+                data: req.data.clone(),
+                gas_limit: req.gas_limit,
+                max_fee,
+                priority_fee,
+                replace_after_seconds: req.replace_after_seconds,
+                hashes: vec![hash.clone()],
+                raw: raw.to_string(),
+                first_sent: now,
+                sent: now,
+                guard: req.guard.clone(),
+            };
+            // Stored before it can reach the node: a restart never forgets a nonce in use.
+            self.put_tracked(&tracked).await?;
             self.in_flight.set(self.in_flight.get() + 1);
             let answer = rpc(
                 &req.rpc_url,
@@ -205,20 +511,30 @@ impl Relayer {
             self.in_flight.set(self.in_flight.get() - 1);
             self.broadcasts.set(self.broadcasts.get() + 1);
             match answer {
-                Ok(_) => return SendResult::Sent { hash },
+                Ok(_) => {
+                    self.ensure_alarm().await?;
+                    return Ok(SendResult::Sent { hash });
+                }
                 Err(RpcError::Unreachable(m)) => {
-                    return SendResult::Unknown { hash, message: m };
+                    // Kept: the alarm sends it again if the node never saw it.
+                    self.ensure_alarm().await?;
+                    return Ok(SendResult::Unknown { hash, message: m });
                 }
                 Err(RpcError::Node(m)) => {
+                    // The node refused this transaction: it is not in its pool.
+                    self.drop_tracked(req.chain_id, nonce).await?;
                     let lower = m.to_lowercase();
                     let nonce_clash = lower.contains("nonce too low")
                         || lower.contains("already known")
                         || lower.contains("replacement");
                     if nonce_clash && attempts < 4 {
-                        // Someone else used this nonce (another relayer instance, a manual
+                        // Someone else used this nonce (another deployment, a manual
                         // transaction): resynchronise and try the next one.
-                        if let Err(e) = self.sync_nonce(req, signer.address()).await {
-                            return refused(e);
+                        if let Err(e) = self
+                            .sync_nonce(&req.rpc_url, req.chain_id, signer.address())
+                            .await
+                        {
+                            return Ok(refused(e));
                         }
                         continue;
                     }
@@ -229,27 +545,282 @@ impl Relayer {
                             .or_default()
                             .insert(nonce);
                     }
-                    return SendResult::Refused { message: m };
+                    return Ok(SendResult::Refused { message: m });
                 }
             }
         }
     }
+
+    /// Follows this key's unmined transactions on `chain_id`: the ones whose nonce the chain has
+    /// passed are settled (the payer's guard told which version was mined, or that none was);
+    /// the rest are sent again when the node lost them and replaced when they are older than
+    /// their bound. Read failures leave everything as it is for the next round.
+    async fn track(&self, chain_id: u64, address: &Address) -> Result<()> {
+        let list: Vec<Tracked> = self.tracked.borrow().as_ref().map_or_else(Vec::new, |m| {
+            m.range((chain_id, 0)..=(chain_id, u64::MAX))
+                .map(|(_, t)| t.clone())
+                .collect()
+        });
+        let Some(url) = list.first().map(|t| t.rpc_url.clone()) else {
+            return Ok(());
+        };
+        let mined = match rpc(
+            &url,
+            "eth_getTransactionCount",
+            json!([address.to_string(), "latest"]),
+        )
+        .await
+        .and_then(|v| quantity(&v, "eth_getTransactionCount"))
+        {
+            Ok(n) => n as u64,
+            Err(_) => return Ok(()),
+        };
+        let (done, open): (Vec<Tracked>, Vec<Tracked>) =
+            list.into_iter().partition(|t| t.nonce < mined);
+        if !done.is_empty() {
+            self.conclude(&url, done).await?;
+        }
+        let now = now_seconds();
+        for t in open {
+            if now.saturating_sub(t.sent) >= t.replace_after_seconds
+                && t.hashes.len() < MAX_VERSIONS
+            {
+                self.replace(t).await?;
+                continue;
+            }
+            // Does the node still hold the latest version?
+            let latest = t.hashes.last().cloned().unwrap_or_default();
+            if let Ok(Value::Null) = rpc(&url, "eth_getTransactionByHash", json!([latest])).await {
+                worker::console_log!(
+                    "relayer: the node lost {latest} (nonce {}); sending it again",
+                    t.nonce
+                );
+                let _ = rpc(&url, "eth_sendRawTransaction", json!([t.raw])).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Transactions whose nonce the chain has passed: which version was mined, told to the
+    /// payer's guard when it may no longer know (a replaced transaction, or one older than the
+    /// request's wait); then forgotten.
+    async fn conclude(&self, url: &str, done: Vec<Tracked>) -> Result<()> {
+        let calls: Vec<(&str, Value)> = done
+            .iter()
+            .flat_map(|t| {
+                t.hashes
+                    .iter()
+                    .map(|h| ("eth_getTransactionReceipt", json!([h])))
+            })
+            .collect();
+        let answers = rpc_batch(url, calls).await;
+        let mut answers = answers.into_iter();
+        let bound = crate::load(&self.env)
+            .map(|a| a.config.settlement.bound_seconds())
+            .unwrap_or(600);
+        for t in done {
+            let mut outcome: Option<Option<(String, bool)>> = Some(None);
+            for h in &t.hashes {
+                match answers.next() {
+                    Some(Ok(Value::Null)) => {}
+                    Some(Ok(r)) => {
+                        let ok = r.get("status").and_then(Value::as_str) == Some("0x1");
+                        outcome = outcome.map(|_| Some((h.clone(), ok)));
+                    }
+                    // Unknown: look again next round.
+                    _ => outcome = None,
+                }
+            }
+            let Some(mined) = outcome else { continue };
+            let unseen = t.hashes.len() > 1 || now_seconds().saturating_sub(t.first_sent) >= bound;
+            if let (Some(g), true) = (&t.guard, unseen) {
+                let op = match &mined {
+                    Some((hash, true)) => GuardOp::Complete {
+                        nonce: g.nonce.clone(),
+                        outcome: Outcome::Settled {
+                            transaction: hash.clone(),
+                            at: now_seconds(),
+                        },
+                    },
+                    // Reverted, or the nonce went to another transaction: nothing moved.
+                    _ => GuardOp::Release {
+                        nonce: g.nonce.clone(),
+                    },
+                };
+                if let Err(e) = durable_call::<Value>(&self.env, GUARD_BINDING, &g.payer, &op).await
+                {
+                    // Kept for the next round.
+                    worker::console_error!("relayer: cannot tell the replay guard: {e}");
+                    continue;
+                }
+            }
+            match &mined {
+                Some((hash, ok)) => worker::console_log!(
+                    "relayer: nonce {} mined as {hash} ({})",
+                    t.nonce,
+                    if *ok { "success" } else { "reverted" }
+                ),
+                None => worker::console_log!(
+                    "relayer: nonce {} went to another transaction; none of ours was mined",
+                    t.nonce
+                ),
+            }
+            self.drop_tracked(t.chain_id, t.nonce).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces an unmined transaction: the same one with fees raised by an eighth (and at
+    /// least the current price), stored first, then broadcast.
+    async fn replace(&self, mut t: Tracked) -> Result<()> {
+        let signer = match self.signer(t.key) {
+            Ok(s) => s,
+            Err(e) => {
+                worker::console_error!("relayer: cannot replace nonce {}: {e}", t.nonce);
+                return Ok(());
+            }
+        };
+        let price = rpc(&t.rpc_url, "eth_gasPrice", json!([]))
+            .await
+            .and_then(|v| quantity(&v, "eth_gasPrice"))
+            .unwrap_or(0);
+        let (Ok(to), Ok(data)) = (t.to.parse::<Address>(), t.data.parse::<Bytes>()) else {
+            return Ok(());
+        };
+        let priority_fee = bumped(t.priority_fee);
+        let max_fee = bumped(t.max_fee)
+            .max(price.saturating_mul(2))
+            .max(priority_fee);
+        let tx = Eip1559Tx {
+            chain_id: t.chain_id,
+            nonce: t.nonce,
+            max_priority_fee_per_gas: priority_fee,
+            max_fee_per_gas: max_fee,
+            gas_limit: t.gas_limit,
+            to,
+            value: U256::ZERO,
+            data,
+        };
+        let Ok((raw, hash)) = tx.sign(&signer) else {
+            return Ok(());
+        };
+        let old = t.hashes.last().cloned().unwrap_or_default();
+        t.priority_fee = priority_fee;
+        t.max_fee = max_fee;
+        t.hashes.push(hash.to_string());
+        t.raw = raw.to_string();
+        t.sent = now_seconds();
+        self.put_tracked(&t).await?;
+        match rpc(&t.rpc_url, "eth_sendRawTransaction", json!([t.raw])).await {
+            Ok(_) => worker::console_log!(
+                "relayer: nonce {} unmined after {} s: {old} replaced by {hash} (max fee {max_fee})",
+                t.nonce,
+                t.replace_after_seconds
+            ),
+            Err(e) => worker::console_error!(
+                "relayer: replacement of nonce {} ({hash}) not accepted: {}",
+                t.nonce,
+                e.message()
+            ),
+        }
+        Ok(())
+    }
+
+    async fn status(&self, rpc_url: &str, key: u32, gas_limit: u64) -> Result<KeyStatus> {
+        self.ensure_loaded().await?;
+        let signer = match self.signer(key) {
+            Ok(s) => s,
+            Err(e) => return Err(worker::Error::RustError(e)),
+        };
+        let address = signer.address();
+        let reads = rpc_batch(
+            rpc_url,
+            vec![
+                ("eth_getBalance", json!([address.to_string(), "latest"])),
+                ("eth_gasPrice", json!([])),
+            ],
+        )
+        .await;
+        let balance = reads
+            .first()
+            .and_then(|r| r.as_ref().ok())
+            .and_then(|v| quantity(v, "eth_getBalance").ok());
+        let price = reads
+            .get(1)
+            .and_then(|r| r.as_ref().ok())
+            .and_then(|v| quantity(v, "eth_gasPrice").ok());
+        let low_gas = match (balance, price) {
+            (Some(b), Some(p)) => b < p.saturating_mul(2).saturating_mul(u128::from(gas_limit)),
+            _ => false,
+        };
+        let (in_flight, replaced) = self.tracked.borrow().as_ref().map_or((0, 0), |m| {
+            (
+                m.len() as u32,
+                m.values().filter(|t| t.hashes.len() > 1).count() as u32,
+            )
+        });
+        Ok(KeyStatus {
+            index: key,
+            address: address.to_checksum(None),
+            balance: balance.map(|b| b.to_string()),
+            low_gas,
+            in_flight,
+            replaced,
+        })
+    }
 }
 
 impl DurableObject for Relayer {
-    fn new(_state: State, env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         Self {
+            state,
             env,
             next: RefCell::new(HashMap::new()),
             free: RefCell::new(HashMap::new()),
             in_flight: Cell::new(0),
             broadcasts: Cell::new(0),
             signer: RefCell::new(None),
+            tracked: RefCell::new(None),
+            alarm_set: Cell::new(false),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let send: SendTx = req.json().await?;
-        Response::from_json(&self.send(&send).await)
+        match req.json::<RelayerOp>().await? {
+            RelayerOp::Send(send) => Response::from_json(&self.send(&send).await?),
+            RelayerOp::Status {
+                rpc_url,
+                key,
+                gas_limit,
+            } => Response::from_json(&self.status(&rpc_url, key, gas_limit).await?),
+        }
+    }
+
+    /// Follows the unmined transactions (see [`Relayer::track`]) while there are any.
+    async fn alarm(&self) -> Result<Response> {
+        self.ensure_loaded().await?;
+        self.alarm_set.set(false);
+        // Every transaction of this object carries its key (one per object).
+        let chains: BTreeMap<u64, u32> = self
+            .tracked
+            .borrow()
+            .as_ref()
+            .map(|m| m.values().map(|t| (t.chain_id, t.key)).collect())
+            .unwrap_or_default();
+        for (chain, key) in chains {
+            match self.signer(key) {
+                Ok(signer) => self.track(chain, &signer.address()).await?,
+                Err(e) => worker::console_error!("relayer: cannot follow chain {chain}: {e}"),
+            }
+        }
+        if self
+            .tracked
+            .borrow()
+            .as_ref()
+            .is_some_and(|m| !m.is_empty())
+        {
+            self.ensure_alarm().await?;
+        }
+        Response::ok("")
     }
 }

@@ -33,7 +33,8 @@ pub use routes::{
 };
 pub use settlement::{
     Settlement, SettlementOrder, DEFAULT_FACILITATOR_TIMEOUT_SECONDS, DEFAULT_GAS_LIMIT,
-    DEFAULT_RECEIPT_TIMEOUT_SECONDS,
+    DEFAULT_MAX_IN_FLIGHT_PER_KEY, DEFAULT_RECEIPT_TIMEOUT_SECONDS, DEFAULT_REPLACE_AFTER_SECONDS,
+    MAX_RELAYER_KEYS,
 };
 
 use crate::error::Result;
@@ -411,6 +412,62 @@ mod tests {
             .message()
             .contains("settlement.rpcUrl"));
         assert!(Config::from_json(&json!("nope")).is_err());
+    }
+
+    #[test]
+    fn relayer_pool_settings() {
+        let c = Config::from_json(&base()).unwrap();
+        let Settlement::SelfSettle {
+            relayer_keys,
+            max_in_flight_per_key,
+            replace_after_seconds,
+            ..
+        } = c.settlement
+        else {
+            panic!("self")
+        };
+        assert_eq!(
+            (relayer_keys, max_in_flight_per_key, replace_after_seconds),
+            (
+                1,
+                DEFAULT_MAX_IN_FLIGHT_PER_KEY,
+                DEFAULT_REPLACE_AFTER_SECONDS
+            )
+        );
+        assert_eq!(
+            c.settlement.bound_seconds(),
+            DEFAULT_RECEIPT_TIMEOUT_SECONDS
+        );
+        let mut v = base();
+        v["settlement"]["relayerKeys"] = json!(3);
+        v["settlement"]["maxInFlightPerKey"] = json!(4);
+        v["settlement"]["replaceAfterSeconds"] = json!(30);
+        v["settlement"]["receiptTimeoutSeconds"] = json!(7);
+        let c = Config::from_json(&v).unwrap();
+        assert!(matches!(
+            c.settlement,
+            Settlement::SelfSettle {
+                relayer_keys: 3,
+                max_in_flight_per_key: 4,
+                replace_after_seconds: 30,
+                ..
+            }
+        ));
+        assert_eq!(c.settlement.bound_seconds(), 7);
+        for (key, bad) in [
+            ("relayerKeys", json!(0)),
+            ("relayerKeys", json!(MAX_RELAYER_KEYS + 1)),
+            ("maxInFlightPerKey", json!(0)),
+            ("maxInFlightPerKey", json!(1025)),
+            ("replaceAfterSeconds", json!(0)),
+            ("relayerKeys", json!("3")),
+        ] {
+            let mut v = base();
+            v["settlement"][key] = bad.clone();
+            let e = Config::from_json(&v).unwrap_err();
+            assert_eq!(e.reason(), Reason::InvalidConfig, "{key} = {bad}");
+            assert!(e.message().contains("settlement"), "{key} = {bad}: {e}");
+        }
     }
 
     #[test]

@@ -13,6 +13,15 @@ pub const DEFAULT_RECEIPT_TIMEOUT_SECONDS: u64 = 30;
 pub const DEFAULT_FACILITATOR_TIMEOUT_SECONDS: u64 = 30;
 /// Default gas limit of a settlement transaction (`transferWithAuthorization` uses ~80k).
 pub const DEFAULT_GAS_LIMIT: u64 = 200_000;
+/// Default bound on one relayer key's transactions sent and not yet mined: common clients keep
+/// at most 16 pending transactions per sender in their pool (go-ethereum's
+/// `txpool.accountslots` default).
+pub const DEFAULT_MAX_IN_FLIGHT_PER_KEY: u32 = 16;
+/// Default age after which a sent, unmined settlement transaction is replaced by the same
+/// transaction (same nonce) with higher fees.
+pub const DEFAULT_REPLACE_AFTER_SECONDS: u64 = 60;
+/// The most relayer keys one configuration may name.
+pub const MAX_RELAYER_KEYS: u32 = 64;
 /// When a paid request is settled relative to the response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettlementOrder {
@@ -33,6 +42,15 @@ pub enum Settlement {
         receipt_timeout_seconds: u64,
         /// Gas limit of settlement transactions.
         gas_limit: u64,
+        /// How many relayer keys settle (secrets `X402_RELAYER_KEY`, `X402_RELAYER_KEY_2`, …):
+        /// one relayer Durable Object each, a payer's settlements on one of them.
+        relayer_keys: u32,
+        /// Bound on one key's transactions sent and not yet mined; a full key passes the
+        /// payment to another.
+        max_in_flight_per_key: u32,
+        /// A transaction still unmined this long after it was sent is replaced (same nonce,
+        /// fees raised by an eighth).
+        replace_after_seconds: u64,
     },
     /// A standard x402 facilitator (`POST {url}/verify`, `POST {url}/settle`).
     Facilitator {
@@ -49,6 +67,20 @@ pub enum Settlement {
 }
 
 impl Settlement {
+    /// How long after its authorization's `validBefore` a replay-guard entry is kept: the
+    /// bound on a settlement's outcome (the receipt wait, or the facilitator's answer).
+    pub fn bound_seconds(&self) -> u64 {
+        match self {
+            Settlement::SelfSettle {
+                receipt_timeout_seconds,
+                ..
+            } => *receipt_timeout_seconds,
+            Settlement::Facilitator {
+                timeout_seconds, ..
+            } => *timeout_seconds,
+        }
+    }
+
     /// The JSON-RPC URL used for on-chain checks, if any.
     pub fn rpc_url(&self) -> Option<&str> {
         match self {
@@ -74,6 +106,12 @@ struct RawSettlement {
     gas_limit: Option<u64>,
     #[serde(default)]
     timeout_seconds: Option<u64>,
+    #[serde(default)]
+    relayer_keys: Option<u32>,
+    #[serde(default)]
+    max_in_flight_per_key: Option<u32>,
+    #[serde(default)]
+    replace_after_seconds: Option<u64>,
 }
 
 pub(super) fn order(
@@ -112,10 +150,35 @@ pub(super) fn settlement(v: &Value) -> Result<Settlement> {
             if !(50_000..=5_000_000).contains(&gas_limit) {
                 return Err(invalid("settlement.gasLimit", "must be 50000..=5000000"));
             }
+            let relayer_keys = raw.relayer_keys.unwrap_or(1);
+            if !(1..=MAX_RELAYER_KEYS).contains(&relayer_keys) {
+                return Err(invalid(
+                    "settlement.relayerKeys",
+                    format!("must be 1..={MAX_RELAYER_KEYS}"),
+                ));
+            }
+            let max_in_flight_per_key = raw
+                .max_in_flight_per_key
+                .unwrap_or(DEFAULT_MAX_IN_FLIGHT_PER_KEY);
+            if !(1..=1024).contains(&max_in_flight_per_key) {
+                return Err(invalid("settlement.maxInFlightPerKey", "must be 1..=1024"));
+            }
+            let replace_after_seconds = raw
+                .replace_after_seconds
+                .unwrap_or(DEFAULT_REPLACE_AFTER_SECONDS);
+            if !(1..=86_400).contains(&replace_after_seconds) {
+                return Err(invalid(
+                    "settlement.replaceAfterSeconds",
+                    "must be 1..=86400",
+                ));
+            }
             Ok(Settlement::SelfSettle {
                 rpc_url,
                 receipt_timeout_seconds,
                 gas_limit,
+                relayer_keys,
+                max_in_flight_per_key,
+                replace_after_seconds,
             })
         }
         "facilitator" => {
