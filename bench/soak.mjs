@@ -565,6 +565,15 @@ export async function runSoak(options = {}) {
         guardProbe.answers.push(rec.status);
       }
       guardProbe.during = (await status(probePayer.address))?.guard?.entries ?? null;
+      // Then, from validBefore on, when the count falls back to 0 (the README's bound: validBefore
+      // plus receiptTimeoutSeconds, then the guard's alarm).
+      while (nowSec() < validBefore) await sleep(250);
+      for (let i = 0; i < 120; i++) {
+        guardProbe.after = (await status(probePayer.address))?.guard?.entries ?? null;
+        if (guardProbe.after === 0) break;
+        await sleep(500);
+      }
+      guardProbe.afterSeconds = Date.now() / 1000 - validBefore;
     }
 
     // ---------------------------------------------------------------- load
@@ -592,7 +601,6 @@ export async function runSoak(options = {}) {
     loadOver = true;
     mark(`load ends: ${records.length} requests`);
     await faultRun;
-    await probeRun;
     const skipped = ['chain', 'drain', 'origin', 'restart'].filter((w) => !windows[w]);
     if (skipped.length) mark(`faults not reached (the load ended first): ${skipped.join(', ')}`);
     proxy.set('up');
@@ -628,16 +636,7 @@ export async function runSoak(options = {}) {
     await runRetries(minedUnserved.map((entry) => ({ entry })), 'after-mined');
     mark(`recovery: ${watch.length} payments of unknown outcome or served in the background: ${watch.filter((e) => used.has(keyOf(e))).length} mined, the rest not; ${minedUnserved.length} mined and not served sent again`);
 
-    // The guard probe's end: its entries gone after expiry (bounded wait for the alarm).
-    if (guardProbe.available) {
-      while (nowSec() <= guardProbe.validBefore + 2) await sleep(500);
-      for (let i = 0; i < 40; i++) {
-        guardProbe.after = (await status(probePayer.address))?.guard?.entries ?? null;
-        if (guardProbe.after === 0) break;
-        await sleep(1000);
-      }
-      guardProbe.afterSeconds = nowSec() - guardProbe.validBefore;
-    }
+    await probeRun;
     const statusAtEnd = await status();
     const recoverySeconds = t() - recoveryStart;
 
@@ -919,11 +918,11 @@ export function report(result, checks, { command = 'node bench/soak.mjs' } = {})
   const rows = fg.per.map((c) => `| ${c.cls} | ${c.n} | ${Object.entries(c.statuses).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`).join('<br>')} | ${f1(c.p50)} | ${f1(c.p99)} |`);
   const relayerRows = result.chain.relayers.filter((r) => r.inUse).map((r, i) => {
     const s = result.status.end?.relayers?.find((x) => x.address?.toLowerCase() === r.address.toLowerCase());
-    return `| ${i + 1} | ${r.address}${r.address === result.drained ? ' (drained)' : ''} | ${r.txs} | ${(Number(BigInt(r.balance) / 10n ** 12n) / 1e6).toFixed(4)} ETH | ${s ? `lowGas ${s.lowGas}, inFlight ${s.inFlight}, tracked ${s.tracked}` : 'no status endpoint'} |`;
+    return `| ${i + 1} | ${r.address}${r.address === result.drained ? ' (drained)' : ''} | ${r.txs} | ${(Number(BigInt(r.balance) / 10n ** 12n) / 1e6).toFixed(4)} ETH | ${s ? Object.entries(s).filter(([k]) => !['index', 'address', 'balance'].includes(k)).map(([k, v]) => `${k} ${v}`).join(', ') : 'no status endpoint'} |`;
   });
   const g = result.guardProbe;
   const guard = g.available
-    ? `Replay-guard expiry probe (a payer of its own, 3 payments with validBefore = now + 20 s, answers ${g.answers?.join(', ')}): guard entries ${g.before} before, ${g.during} after paying, ${g.after} ${g.afterSeconds} s after validBefore.`
+    ? `Replay-guard expiry probe (a payer of its own, 3 payments with validBefore = now + 20 s, answers ${g.answers?.join(', ')}): guard entries ${g.before} before, ${g.during} after paying, ${g.after} ${f1(g.afterSeconds)} s after validBefore (README "Retries": an entry ends at validBefore + receiptTimeoutSeconds = ${o.receiptTimeoutSeconds} s, deleted by the guard's alarm).`
     : 'Replay-guard expiry probe: not run (this Worker has no `/.well-known/x402/status` endpoint).';
   return `# Soak, load and faults
 
