@@ -12,7 +12,7 @@
 // Every gate prices GET /paid/one.html at $0.01 (TestUSDC) to payTo = anvil #8 and answers with
 // www/paid/one.html; each settles with a relayer key of its own (funded for the run).
 //
-// Load: a closed loop of C connections over keep-alive node:http (the one of bench/batch.mjs; no
+// Load: a closed loop of C connections over keep-alive node:http (bench/load.mjs; no
 // load-generator dependency). Paid requests: the reference client (@x402/fetch
 // wrapFetchWithPaymentFromConfig + @x402/evm ExactEvmScheme, viem local accounts) on node's fetch,
 // end to end (its unpaid request, signing, the paid request); the paid leg alone is timed too.
@@ -22,7 +22,6 @@
 // Writes bench/results-gates.tmp (git-ignored), which scripts/bench puts into bench/results.md.
 //   node bench/gates.mjs [requests per unpaid / pass phase, default 2000]
 import { fork } from 'node:child_process';
-import http from 'node:http';
 import os from 'node:os';
 import { builtinModules } from 'node:module';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -30,6 +29,7 @@ import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { get, phase, stats, target } from './load.mjs';
 
 const HERE = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(HERE), '..');
@@ -117,65 +117,6 @@ function cpuMs(pid) {
   } catch {
     return NaN;
   }
-}
-
-// ------------------------------------------------------------------------------------------- load generator
-
-function target(url, agent) {
-  const u = new URL(url);
-  return { host: u.hostname, port: Number(u.port), path: u.pathname, agent };
-}
-
-/** One GET; resolves { ms, status, headers, body } (ms: from send to the body's last byte). */
-function get(t, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const req = http.request({ ...t, method: 'GET', headers }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
-    req.end();
-  });
-}
-
-/** Closed loop: `conns` connections, `n` requests in all, each checked by `check(res)` (→ error or null). */
-async function phase(url, { n, conns, headers = {}, check }) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: conns });
-  const t = target(url, agent);
-  const latencies = [];
-  const failures = [];
-  let next = 0;
-  const start = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: conns }, async () => {
-      while (next < n) {
-        next++;
-        try {
-          const res = await get(t, headers);
-          latencies.push(res.ms);
-          const why = check(res);
-          if (why) failures.push({ why, status: res.status, body: res.body.slice(0, 300) });
-        } catch (e) {
-          failures.push({ why: String(e) });
-        }
-      }
-    }),
-  );
-  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
-  agent.destroy();
-  return stats(latencies, wallMs, failures, conns);
-}
-
-function stats(latencies, wallMs, failures, conns) {
-  const s = [...latencies].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
-  return { n: s.length, conns, p50: q(0.5), p99: q(0.99), mean: s.reduce((a, b) => a + b, 0) / (s.length || 1), rps: (s.length / wallMs) * 1000, wallMs, failures };
 }
 
 // ------------------------------------------------------------------------------------------- main

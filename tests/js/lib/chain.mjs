@@ -561,9 +561,9 @@ export function depositCollectorData({ validAfter, validBefore, salt, signature 
 
 /**
  * A pass-through JSON-RPC proxy to `rpcUrl` on a free 127.0.0.1 port, for the faults a real node
- * cannot be made to produce on demand. `intercept(method, req, res)` sees each request's JSON-RPC
- * method first; returning true means it answered (or dropped) the request itself, anything else
- * forwards it untouched. Returns { url, server, close }.
+ * cannot be made to produce on demand. `intercept(method, req, res, body)` sees each request's JSON-RPC
+ * method (and its raw body) first; returning true means it answered (or dropped) the request itself,
+ * anything else forwards it untouched. Returns { url, server, close }.
  */
 export async function startRpcProxy(rpcUrl, intercept = () => false) {
   const server = createHttpServer((req, res) => {
@@ -573,7 +573,7 @@ export async function startRpcProxy(rpcUrl, intercept = () => false) {
       const body = Buffer.concat(chunks);
       let method = null;
       try { method = JSON.parse(body.toString('utf8')).method; } catch { /* forwarded as is */ }
-      if (intercept(method, req, res)) return;
+      if (intercept(method, req, res, body)) return;
       try {
         const up = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
         res.writeHead(up.status, { 'content-type': 'application/json' });
@@ -590,4 +590,79 @@ export async function startRpcProxy(rpcUrl, intercept = () => false) {
     server,
     close: () => new Promise((r) => server.close(r)),
   };
+}
+
+/**
+ * A JSON-RPC proxy in front of `rpcUrl` (startRpcProxy) whose fault is switched while it runs, for
+ * what anvil cannot be made to do on demand: stop answering for a while and then answer again with
+ * its state, or refuse a call. Modes (`set(mode)`):
+ * - `up`: everything is forwarded;
+ * - `refuse`: every call is cut at once (the connection closed, nothing forwarded): a node that is down;
+ * - `stall`: every call is held, then forwarded when the mode changes back to `up` (cut if it
+ *   changes to `refuse`): a node that stopped answering for a while.
+ * `counts` tells what the proxy did ({ forwarded, refused, stalled, broadcasts } so far; broadcasts:
+ * eth_sendRawTransaction calls seen, whatever happened to them). Returns { url, set, mode(), counts, close }.
+ */
+export async function startFaultyRpcProxy(rpcUrl) {
+  let mode = 'up';
+  const held = [];
+  const counts = { forwarded: 0, refused: 0, stalled: 0, broadcasts: 0 };
+  const forward = async (body, res) => {
+    try {
+      const up = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      res.writeHead(up.status, { 'content-type': 'application/json' });
+      res.end(Buffer.from(await up.arrayBuffer()));
+    } catch (e) {
+      res.writeHead(502);
+      res.end(String(e));
+    }
+  };
+  const proxy = await startRpcProxy(rpcUrl, (method, req, res, body) => {
+    if (method === 'eth_sendRawTransaction') counts.broadcasts++;
+    if (mode === 'up') {
+      counts.forwarded++;
+      return false;
+    }
+    if (mode === 'refuse') {
+      counts.refused++;
+      req.socket.destroy();
+      return true;
+    }
+    counts.stalled++;
+    held.push({ req, res, body });
+    return true;
+  });
+  const set = (next) => {
+    if (!['up', 'refuse', 'stall'].includes(next)) throw new Error(`unknown proxy mode ${next}`);
+    mode = next;
+    if (mode === 'stall') return;
+    for (const h of held.splice(0)) {
+      if (mode === 'up') {
+        counts.forwarded++;
+        forward(h.body, h.res);
+      } else {
+        counts.refused++;
+        h.req.socket.destroy();
+      }
+    }
+  };
+  return {
+    url: proxy.url,
+    set,
+    mode: () => mode,
+    counts,
+    close: async () => {
+      set('refuse');
+      proxy.server.closeAllConnections?.();
+      await proxy.close();
+    },
+  };
+}
+
+const AUTHORIZATION_USED_EVENT = parseAbiItem('event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce)');
+
+/** EIP-3009 AuthorizationUsed events of the token from `fromBlock` on: [{ authorizer, nonce, transactionHash, blockNumber }]. */
+export async function authorizationUsedEvents(rpcUrl, fromBlock = 0n, token = TOKEN_ADDRESS) {
+  const logs = await publicClient(rpcUrl).getLogs({ address: token, event: AUTHORIZATION_USED_EVENT, fromBlock: BigInt(fromBlock) });
+  return logs.map(({ args, transactionHash, blockNumber }) => ({ ...args, transactionHash, blockNumber }));
 }
