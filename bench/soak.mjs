@@ -825,14 +825,15 @@ export function checkSoak(result) {
   const unresolved = pendingish.filter((p) => !usedCount.has(keyOf(p)) && result.checkedAt <= p.validBefore).map((p) => `${p.nonce} (${p.path}) neither mined nor expired`);
   add('pending', 'every pending settlement resolved', unresolved, `${pendingish.length} payments answered settlement_pending or not answered: ${pendingish.filter((p) => usedCount.has(keyOf(p))).length} mined, ${pendingish.filter((p) => !usedCount.has(keyOf(p)) && result.checkedAt > p.validBefore).length} expired unused`);
 
-  // 4b. A payment whose transfer mined is served when the client sends it again (reported).
+  // 4b. A payment whose transfer mined is served when the client sends it again (asserted since
+  // the relayer tells the payer's guard about every transaction it concludes: a request cut off
+  // after its broadcast left the payment in flight, charged and never served).
   const retried = payments.filter((p) => p.kind === 'fresh' && usedCount.has(keyOf(p)) && !served(p)
     && p.answers.some((a) => a.cls === 'resend' && result.startedAt + a.start + 6 < p.validBefore));
   checks.push({
     id: 'retryServed',
     name: 'a payment that mined is served when sent again',
     ok: retried.length === 0,
-    reported: true,
     detail: `${payments.filter((p) => p.kind === 'fresh' && usedCount.has(keyOf(p)) && !served(p)).length} payments mined without ever being answered 200; ${retried.length} of them were sent again within their validity and still refused: charged, never served`,
     items: retried.slice(0, 5).map((p) => `${p.path} nonce ${p.nonce}: ${p.answers.map((a) => `${a.cls} ${a.status || 'no answer'} ${a.reason ?? ''} at ${a.start.toFixed(1)} s`).join('; ')}`),
   });

@@ -80,6 +80,7 @@ describe('the short soak', () => {
   test('no authorization settled twice', () => holds('twice'));
   test('transfers to payTo == paid 200s + pending (or unanswered) payments that mined, by nonce', () => holds('accounted'));
   test('every pending settlement resolved (mined, or expired unused)', () => holds('pending'));
+  test('a payment that mined is served when sent again (charged and never served: none)', () => holds('retryServed'));
   test('no 5xx but the declared ones', () => holds('fivexx'));
   test('every answer one the README declares for its class', () => holds('declared'));
 
@@ -121,6 +122,15 @@ describe('the checks fail on a doctored run', () => {
       r.chain.transfers.push({ from: p.payer, to: r.chain.transfers[0].to, value: p.amount, tx });
       r.chain.relayers[0].txs++;
     }), 'accounted');
+  });
+
+  test('a mined payment refused on a resend within its validity', () => {
+    fails(doctor((r) => {
+      const p = r.payments.find((x) => x.kind === 'fresh' && x.answers.some((a) => a.status === 200)
+        && r.chain.used.some((u) => u.nonce.toLowerCase() === x.nonce.toLowerCase()));
+      p.validBefore = r.startedAt + 10_000;
+      p.answers = [{ ...p.answers[0], status: 402, reason: 'settlement_pending', cls: 'resend', start: 1 }];
+    }), 'retryServed');
   });
 
   test('a transfer without any authorization of the run', () => {

@@ -209,6 +209,8 @@ pub struct Relayer {
     tracked: RefCell<Option<BTreeMap<(u64, u64), Tracked>>>,
     /// An alarm is set.
     alarm_set: Cell<bool>,
+    /// The key's mined transaction count per chain, as last read.
+    mined: RefCell<HashMap<u64, u64>>,
     /// A tracking pass is running ([`Relayer::track`]).
     tracking: Cell<bool>,
     /// The key was last seen low on gas (logged once per episode).
@@ -263,10 +265,30 @@ impl Relayer {
         Ok(())
     }
 
+    /// This key's transactions on `chain_id` not known to be mined: the tracked ones at or
+    /// above the mined count last read (the ones below wait for the alarm to conclude them).
     fn tracked_count(&self, chain_id: u64) -> u32 {
+        let from = self.mined.borrow().get(&chain_id).copied().unwrap_or(0);
         self.tracked.borrow().as_ref().map_or(0, |m| {
-            m.range((chain_id, 0)..=(chain_id, u64::MAX)).count() as u32
+            m.range((chain_id, from)..=(chain_id, u64::MAX)).count() as u32
         })
+    }
+
+    /// Reads the key's mined transaction count (one call), so [`Relayer::tracked_count`] no
+    /// longer counts the transactions mined meanwhile. Read failures leave it as it was.
+    async fn refresh_mined(&self, rpc_url: &str, chain_id: u64, address: &Address) {
+        if let Ok(n) = rpc(
+            rpc_url,
+            "eth_getTransactionCount",
+            json!([address.to_string(), "latest"]),
+        )
+        .await
+        .and_then(|v| quantity(&v, "eth_getTransactionCount"))
+        {
+            let mut mined = self.mined.borrow_mut();
+            let e = mined.entry(chain_id).or_insert(0);
+            *e = (*e).max(n as u64);
+        }
     }
 
     async fn put_tracked(&self, t: &Tracked) -> Result<()> {
@@ -415,8 +437,11 @@ impl Relayer {
             });
         };
         if self.tracked_count(req.chain_id) >= req.max_in_flight {
-            // Full: first learn which of them were mined meanwhile.
-            self.track(req.chain_id, &signer.address()).await?;
+            // Full: first learn how many were mined meanwhile (one call; the alarm concludes
+            // them, tells their guards and forgets them).
+            self.refresh_mined(&req.rpc_url, req.chain_id, &signer.address())
+                .await;
+            self.ensure_alarm().await?;
             let n = self.tracked_count(req.chain_id);
             if n >= req.max_in_flight {
                 return Ok(SendResult::Busy { in_flight: n });
@@ -610,6 +635,11 @@ impl Relayer {
             Ok(n) => n as u64,
             Err(_) => return Ok(()),
         };
+        {
+            let mut m = self.mined.borrow_mut();
+            let e = m.entry(chain_id).or_insert(0);
+            *e = (*e).max(mined);
+        }
         let (done, open): (Vec<Tracked>, Vec<Tracked>) =
             list.into_iter().partition(|t| t.nonce < mined);
         if !done.is_empty() {
@@ -787,10 +817,15 @@ impl Relayer {
             (Some(b), Some(p)) => b < p.saturating_mul(2).saturating_mul(u128::from(gas_limit)),
             _ => false,
         };
+        let mined = self.mined.borrow().clone();
         let (in_flight, replaced) = self.tracked.borrow().as_ref().map_or((0, 0), |m| {
+            let open: Vec<&Tracked> = m
+                .values()
+                .filter(|t| t.nonce >= mined.get(&t.chain_id).copied().unwrap_or(0))
+                .collect();
             (
-                m.len() as u32,
-                m.values().filter(|t| t.hashes.len() > 1).count() as u32,
+                open.len() as u32,
+                open.iter().filter(|t| t.hashes.len() > 1).count() as u32,
             )
         });
         Ok(KeyStatus {
@@ -816,6 +851,7 @@ impl DurableObject for Relayer {
             signer: RefCell::new(None),
             tracked: RefCell::new(None),
             alarm_set: Cell::new(false),
+            mined: RefCell::new(HashMap::new()),
             tracking: Cell::new(false),
             low_gas: Cell::new(false),
         }
