@@ -793,7 +793,19 @@ export function checkSoak(result) {
   const perTx = new Map();
   for (const x of chain.transfers) perTx.set(low(x.tx), (perTx.get(low(x.tx)) ?? 0) + 1);
   const multi = [...perTx].filter(([, n]) => n > 1).map(([tx, n]) => `tx ${tx}: ${n} transfers to payTo`);
-  add('twice', 'no authorization settled twice', [...twice, ...extraTxs, ...multi], `${chain.used.length} authorizations used, each once; relayer transactions mined: ${relayerTxs}`);
+  add('twice', 'no authorization settled twice', [...twice, ...multi], `${chain.used.length} authorizations used, each once; relayer transactions mined: ${relayerTxs}`);
+  // 2b. Relayer transactions beyond the settlements: a second send of one authorization, which
+  // the token reverts (it honours an authorization once). No money moves; its gas is wasted.
+  // Reported: the Worker avoids them (one queued settlement per key, recognised when queued again)
+  // but a retry racing the first send across a restart can still make one.
+  checks.push({
+    id: 'secondSends',
+    name: 'no second send of a settled authorization (reverted, gas only)',
+    ok: extraTxs.length === 0,
+    reported: true,
+    detail: `relayer transactions mined: ${relayerTxs}, authorizations used: ${chain.used.length}`,
+    items: extraTxs,
+  });
 
   // 3. Every transfer to payTo accounted, by nonce: a payment served, or answered pending / not answered.
   const unaccounted = [];

@@ -145,7 +145,7 @@ describe('the checks fail on a doctored run', () => {
   });
 
   test('a relayer transaction more than the settlements (a second send that reverted)', () => {
-    fails(doctor((r) => { r.chain.relayers[0].txs++; }), 'twice');
+    fails(doctor((r) => { r.chain.relayers[0].txs++; }), 'secondSends');
   });
 
   test('an unpaid request served, and a served payment never settled', () => {

@@ -9,7 +9,7 @@ use crate::settle::{self, Guard, Outcome};
 use crate::{content, passes, App, Ctx};
 use std::time::Duration;
 use worker::{Context, Delay, Env, Request, Response};
-use x402_core::gate::config::{PaymentIdentifier, Route, SettlementOrder};
+use x402_core::gate::config::{PaymentIdentifier, Route, Settlement, SettlementOrder};
 use x402_core::gate::pass;
 use x402_core::gate::replay::{Decision, Outcome as GuardOutcome, RETRY_WINDOW_SECONDS};
 use x402_core::scheme::exact::verify::{self, Verdict, VerifiedPayment};
@@ -159,7 +159,22 @@ pub(crate) async fn paid(
             // Served or settled for this resource already: a retry gets the content again,
             // with no second charge (and, once settled, the first settlement's receipt).
             Decision::Serve { transaction, at } => {
-                return serve_again(app, ctx, route, &req, env, &receipt, transaction, at).await
+                let unsettled = transaction.is_none();
+                let res =
+                    serve_again(app, ctx, route, &req, env, &receipt, transaction, at).await;
+                // A background payment served again (content delivered) and not known settled:
+                // its settlement is queued again (the relayer ignores one it already holds), in
+                // case the request that served it first was cut off before queueing it.
+                if unsettled
+                    && res.status_code() < 400
+                    && background
+                    && matches!(app.config.settlement, Settlement::SelfSettle { .. })
+                {
+                    if let Err(e) = settle::enqueue(env, &app.config.settlement, &verified).await {
+                        worker::console_error!("background settlement not queued again: {e}");
+                    }
+                }
+                return res;
             }
             // Another copy of this payment for this resource is being checked or settled:
             // wait (bounded) for its outcome.
@@ -256,6 +271,22 @@ pub(crate) async fn paid(
         return res;
     }
     if background {
+        // Self-settling: the settlement is stored by the payer's relayer key before the
+        // content goes out, and sent from there (durable across outages and restarts).
+        if matches!(app.config.settlement, Settlement::SelfSettle { .. }) {
+            match settle::enqueue(env, &app.config.settlement, &verified).await {
+                Ok(()) => {
+                    return respond::with_headers(
+                        res,
+                        &[("X-PAYMENT-SETTLEMENT", "background".into())],
+                        origin,
+                    )
+                }
+                Err(e) => worker::console_error!(
+                    "background settlement not queued ({e}); settling from this request"
+                ),
+            }
+        }
         let env2 = env.clone();
         let settlement = app.config.settlement.clone();
         let payer_key = guard.payer.clone();

@@ -237,6 +237,62 @@ pub(crate) fn sent_hash(result: SendResult) -> Result<String, Outcome> {
     }
 }
 
+/// Hands a verified payment's settlement to its payer's relayer key, which stores it and sends
+/// it from its alarm (sending again, or passing it to another key, until it is broadcast or the
+/// authorization expires): for a background route, whose content goes out before settlement, so
+/// neither a chain outage, a busy or drained key nor a restart after this call loses it. The
+/// payer's guard learns the outcome from the relayer. Only in settlement mode "self".
+pub(crate) async fn enqueue(
+    env: &Env,
+    settlement: &Settlement,
+    payment: &VerifiedPayment,
+) -> Result<(), Error> {
+    let Settlement::SelfSettle {
+        rpc_url,
+        gas_limit,
+        relayer_keys,
+        max_in_flight_per_key,
+        replace_after_seconds,
+        ..
+    } = settlement
+    else {
+        return Err(Error::new(
+            Reason::UnexpectedSettleError,
+            "no relayer without settlement mode \"self\"",
+        ));
+    };
+    let guard = Guard::of(env, payment);
+    let key = preferred_key(&payment.payer, *relayer_keys);
+    let send = SendTx {
+        rpc_url: rpc_url.clone(),
+        chain_id: payment.requirement.chain_id,
+        to: payment.requirement.asset.to_string(),
+        data: settle_calldata(payment).to_string(),
+        gas_limit: *gas_limit,
+        key,
+        max_in_flight: *max_in_flight_per_key,
+        replace_after_seconds: *replace_after_seconds,
+        guard: Some(GuardRef {
+            payer: guard.payer,
+            nonce: guard.nonce,
+        }),
+        valid_before: u64::try_from(payment.authorization.valid_before).ok(),
+    };
+    let valid_before = send.valid_before.unwrap_or(u64::MAX);
+    durable_call::<Value>(
+        env,
+        RELAYER_BINDING,
+        &object_name(key),
+        &RelayerOp::Enqueue {
+            send,
+            valid_before,
+            hops: 0,
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
 /// The outcome of a settlement attempt.
 pub(crate) enum Outcome {
     /// Transferred; the transaction hash.
@@ -276,6 +332,7 @@ pub(crate) async fn settle(
                     payer: guard.payer,
                     nonce: guard.nonce,
                 }),
+                valid_before: u64::try_from(payment.authorization.valid_before).ok(),
             };
             let first = preferred_key(&payment.payer, *relayer_keys);
             let hash = match pool_send(env, settlement, first, send).await.map(sent_hash) {

@@ -383,9 +383,15 @@ impl Book {
         Ok(())
     }
 
-    /// Records how the settlement of `nonce` ended; returns the entry to store.
+    /// Records how the settlement of `nonce` ended; returns the entry to store (`None` when
+    /// there is nothing to change). A settlement already recorded stays as it was: the request
+    /// that settled and the relayer that saw the transaction mined both report it, and the first
+    /// record's time is the one passes and the retry window count from.
     pub fn complete(&mut self, nonce: &str, outcome: Outcome) -> Option<&Entry> {
         let e = self.entries.get_mut(nonce)?;
+        if matches!(e.state, State::Settled { .. }) {
+            return None;
+        }
         let served = matches!(
             e.state,
             State::InFlight { served: true, .. } | State::Pending { served: true, .. }
@@ -407,9 +413,16 @@ impl Book {
         Some(e)
     }
 
-    /// Forgets an authorization whose settlement definitely did not happen.
+    /// Forgets an authorization whose settlement definitely did not happen. A settlement
+    /// already recorded stays: a second transaction for it (reverted, since the token honours
+    /// the authorization once) does not undo the first.
     pub fn release(&mut self, nonce: &str) {
-        self.entries.remove(nonce);
+        if !matches!(
+            self.entries.get(nonce).map(|e| &e.state),
+            Some(State::Settled { .. })
+        ) {
+            self.entries.remove(nonce);
+        }
     }
 }
 
@@ -428,6 +441,39 @@ mod tests {
             now,
             payment_id: None,
         }
+    }
+
+    #[test]
+    fn a_settlement_is_recorded_once() {
+        let mut b = Book::new(1);
+        let s = snapshot(b.reserve(&res("a", R, 10, 1_000)));
+        b.admit("a", Some(U256::from(100)), s, false).unwrap();
+        let settled = |at| Outcome::Settled {
+            transaction: "0x1".into(),
+            at,
+        };
+        assert!(b.complete("a", settled(1_001)).is_some());
+        // The relayer's report, later: nothing changes (the pass counts from 1_001).
+        assert!(b.complete("a", settled(1_003)).is_none());
+        assert!(b
+            .complete(
+                "a",
+                Outcome::Pending {
+                    transaction: "0x2".into()
+                }
+            )
+            .is_none());
+        assert_eq!(
+            b.get("a").unwrap().state,
+            State::Settled {
+                transaction: "0x1".into(),
+                at: 1_001
+            }
+        );
+        assert_eq!(b.in_flight(""), U256::ZERO, "counted as settled once");
+        // A reverted second transaction's release does not undo it.
+        b.release("a");
+        assert!(matches!(b.get("a").unwrap().state, State::Settled { .. }));
     }
 
     #[test]

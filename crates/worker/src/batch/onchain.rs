@@ -195,6 +195,7 @@ async fn relay(
         max_in_flight: 0,
         replace_after_seconds: 0,
         guard: None,
+        valid_before: None,
     };
     let settlement = match crate::load(env) {
         Ok(app) => app.config.settlement.clone(),

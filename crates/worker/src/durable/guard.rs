@@ -185,7 +185,8 @@ impl ReplayGuard {
             }
             GuardOp::Release { nonce } => {
                 book.release(&nonce);
-                writes.push((nonce, None));
+                // Deleted, unless a recorded settlement kept it (`Book::release`).
+                put(&nonce, book, &mut writes);
                 json!({"ok": true})
             }
             GuardOp::Count => json!({"entries": book.len()}),

@@ -16,7 +16,7 @@
 //! sender); past that, or when its gas balance cannot pay for one more, it refuses at once
 //! (nothing sent) and the Worker passes the payment to another key (`crate::settle`).
 
-use super::call::{durable_call, GUARD_BINDING};
+use super::call::{durable_call, GUARD_BINDING, RELAYER_BINDING};
 use super::guard::GuardOp;
 use crate::chain::{quantity, rpc, rpc_batch, RpcError};
 use serde::{Deserialize, Serialize};
@@ -88,6 +88,9 @@ pub(crate) struct SendTx {
     /// The exact payment's guard, if any.
     #[serde(default)]
     pub(crate) guard: Option<GuardRef>,
+    /// The authorization's `validBefore`, if any: the transaction is useless after it.
+    #[serde(default)]
+    pub(crate) valid_before: Option<u64>,
 }
 
 fn first_key() -> u32 {
@@ -106,6 +109,16 @@ fn default_replace_after() -> u64 {
 pub(crate) enum RelayerOp {
     /// Sign and broadcast a transaction.
     Send(SendTx),
+    /// Keep a settlement to send (a background route's, whose content already went out): stored
+    /// at once, sent by the alarm right after, and tried again until it is broadcast or its
+    /// authorization expires (`valid_before`).
+    Enqueue {
+        send: SendTx,
+        valid_before: u64,
+        /// Keys that passed it on already (full or out of gas).
+        #[serde(default)]
+        hops: u32,
+    },
     /// The key's address, gas balance and unmined transactions (operators' status; the choice
     /// of a key when the payer's own is full).
     Status {
@@ -145,6 +158,8 @@ pub(crate) struct KeyStatus {
     pub(crate) in_flight: u32,
     /// Of those, replaced at least once.
     pub(crate) replaced: u32,
+    /// Background settlements stored and not sent yet (the chain unreachable, say).
+    pub(crate) queued: u32,
 }
 
 /// One transaction the relayer sent, stored under [`tracked_key`] before its first broadcast
@@ -172,6 +187,33 @@ struct Tracked {
     /// When the latest version was sent (unix seconds).
     sent: u64,
     guard: Option<GuardRef>,
+    #[serde(default)]
+    valid_before: Option<u64>,
+}
+
+/// A settlement waiting to be sent ([`RelayerOp::Enqueue`]), stored under `job:<guard>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Job {
+    send: SendTx,
+    /// The authorization's `validBefore`: past it the token refuses it; the job is dropped.
+    valid_before: u64,
+    /// Sends tried so far.
+    attempts: u32,
+    /// Keys that passed it on before this one.
+    #[serde(default)]
+    hops: u32,
+    /// Passed on to the next key: kept only so that a copy queued here again is recognised
+    /// (never sent from here), until its authorization expires.
+    #[serde(default)]
+    forwarded: bool,
+}
+
+fn job_key(send: &SendTx) -> String {
+    match &send.guard {
+        Some(g) => format!("job:{}:{}", g.payer, g.nonce),
+        None => format!("job:{}:{}", send.to, send.data),
+    }
 }
 
 fn tracked_key(chain_id: u64, nonce: u64) -> String {
@@ -209,6 +251,8 @@ pub struct Relayer {
     tracked: RefCell<Option<BTreeMap<(u64, u64), Tracked>>>,
     /// An alarm is set.
     alarm_set: Cell<bool>,
+    /// Settlements waiting to be sent, by storage key; loaded with `tracked`.
+    jobs: RefCell<BTreeMap<String, Job>>,
     /// The key's mined transaction count per chain, as last read.
     mined: RefCell<HashMap<u64, u64>>,
     /// A tracking pass is running ([`Relayer::track`]).
@@ -257,11 +301,172 @@ impl Relayer {
                 Err(e) => worker::console_error!("relayer: unreadable tracked transaction: {e}"),
             }
         }
+        let queued = storage
+            .list_with_options(worker::ListOptions::new().prefix("job:"))
+            .await?;
+        let mut jobs = BTreeMap::new();
+        for pair in queued.entries() {
+            let Ok(pair) = pair else { continue };
+            let pair = worker::js_sys::Array::from(&pair);
+            let (Some(key), Some(text)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
+                continue;
+            };
+            match serde_json::from_str::<Job>(&text) {
+                Ok(j) => {
+                    jobs.insert(key, j);
+                }
+                Err(e) => worker::console_error!("relayer: unreadable queued settlement: {e}"),
+            }
+        }
         let alarm = storage.get_alarm().await?;
         if self.tracked.borrow().is_none() {
             *self.tracked.borrow_mut() = Some(map);
+            *self.jobs.borrow_mut() = jobs;
             self.alarm_set.set(alarm.is_some());
         }
+        Ok(())
+    }
+
+    /// Stores a settlement to send and moves the alarm to now (it sends it).
+    async fn enqueue(&self, send: SendTx, valid_before: u64, hops: u32) -> Result<()> {
+        self.ensure_loaded().await?;
+        let key = job_key(&send);
+        // Already held (queued, or sent and followed): nothing to add.
+        let same = |g: &Option<GuardRef>| matches!((g, &send.guard), (Some(a), Some(b)) if a.payer == b.payer && a.nonce == b.nonce);
+        if self.jobs.borrow().contains_key(&key)
+            || self
+                .tracked
+                .borrow()
+                .as_ref()
+                .is_some_and(|m| m.values().any(|t| same(&t.guard)))
+        {
+            return Ok(());
+        }
+        let job = Job {
+            send,
+            valid_before,
+            attempts: 0,
+            hops,
+            forwarded: false,
+        };
+        let text =
+            serde_json::to_string(&job).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let storage = self.state.storage();
+        storage.put(&key, text).await?;
+        self.jobs.borrow_mut().insert(key, job);
+        self.alarm_set.set(true);
+        storage.set_alarm(std::time::Duration::from_millis(1)).await
+    }
+
+    /// Sends the queued settlements: broadcast (or outcome unknown: then tracked like any
+    /// other) ends a job; a full or unfunded key passes it to the next key (once round the pool,
+    /// keeping a marker so a copy queued here again is not sent beside it); any other refusal
+    /// (the node unreachable) leaves it for the next alarm, until its authorization expires —
+    /// then the payer's guard releases it (content went out unpaid; said in the log).
+    async fn run_jobs(&self) -> Result<()> {
+        let jobs: Vec<(String, Job)> = self
+            .jobs
+            .borrow()
+            .iter()
+            .map(|(k, j)| (k.clone(), j.clone()))
+            .collect();
+        let storage = self.state.storage();
+        for (key, mut job) in jobs {
+            let now = now_seconds();
+            if job.forwarded {
+                // The next key holds it; this marker only has to outlive its authorization.
+                if now >= job.valid_before {
+                    self.jobs.borrow_mut().remove(&key);
+                    storage.delete(&key).await?;
+                }
+                continue;
+            }
+            if now >= job.valid_before {
+                worker::console_error!(
+                    "relayer: a background settlement was never sent before its authorization expired ({key}); that content went out unpaid"
+                );
+                if let Some(g) = &job.send.guard {
+                    let op = GuardOp::Release {
+                        nonce: g.nonce.clone(),
+                    };
+                    let _ = durable_call::<Value>(&self.env, GUARD_BINDING, &g.payer, &op).await;
+                }
+                self.jobs.borrow_mut().remove(&key);
+                storage.delete(&key).await?;
+                continue;
+            }
+            job.attempts += 1;
+            // A job queued twice (a retry racing the first send) or an authorization used
+            // meanwhile: the token would revert it, so it is not sent (no gas spent on it). Any
+            // other failure of the simulation is left to the send.
+            if let Ok(data) = job.send.data.parse::<Bytes>() {
+                if let Err(RpcError::Node(m)) =
+                    crate::chain::call(&job.send.rpc_url, &job.send.to, &data, "eth_call").await
+                {
+                    worker::console_log!(
+                        "relayer: queued settlement {key} would revert ({m}); not sent"
+                    );
+                    self.jobs.borrow_mut().remove(&key);
+                    storage.delete(&key).await?;
+                    continue;
+                }
+            }
+            match self.send(&job.send).await? {
+                SendResult::Sent { .. } | SendResult::Unknown { .. } => {
+                    self.jobs.borrow_mut().remove(&key);
+                    storage.delete(&key).await?;
+                }
+                // Kept on this key until it has room or gas again: a job lives on one key only,
+                // so a second copy queued by a retry is recognised (`enqueue`) and never sent
+                // beside it by another key.
+                SendResult::Busy { .. } | SendResult::LowGas { .. } => {
+                    let keys = crate::load(&self.env)
+                        .map(|a| match a.config.settlement {
+                            x402_core::gate::config::Settlement::SelfSettle {
+                                relayer_keys,
+                                ..
+                            } => relayer_keys,
+                            _ => 1,
+                        })
+                        .unwrap_or(1);
+                    // Once round the pool at most; past that it waits on this key.
+                    if job.hops + 1 < keys {
+                        let mut send = job.send.clone();
+                        send.key = send.key % keys + 1;
+                        let to = object_name(send.key);
+                        let op = RelayerOp::Enqueue {
+                            send,
+                            valid_before: job.valid_before,
+                            hops: job.hops + 1,
+                        };
+                        if durable_call::<Value>(&self.env, RELAYER_BINDING, &to, &op)
+                            .await
+                            .is_ok()
+                        {
+                            job.forwarded = true;
+                        }
+                    }
+                    self.keep_job(&key, job).await?;
+                }
+                SendResult::Refused { message } => {
+                    if job.attempts == 1 || job.attempts % 10 == 0 {
+                        worker::console_error!(
+                            "relayer: queued settlement not sent yet (attempt {}): {message}",
+                            job.attempts
+                        );
+                    }
+                    self.keep_job(&key, job).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn keep_job(&self, key: &str, job: Job) -> Result<()> {
+        let text =
+            serde_json::to_string(&job).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.state.storage().put(key, text).await?;
+        self.jobs.borrow_mut().insert(key.to_string(), job);
         Ok(())
     }
 
@@ -533,6 +738,7 @@ impl Relayer {
                 first_sent: now,
                 sent: now,
                 guard: req.guard.clone(),
+                valid_before: req.valid_before,
             };
             // Stored before it can reach the node: a restart never forgets a nonce in use.
             self.put_tracked(&tracked).await?;
@@ -660,6 +866,8 @@ impl Relayer {
                     "relayer: the node lost {latest} (nonce {}); sending it again",
                     t.nonce
                 );
+                // A key drained since keeps it until it is refilled (then it is sent again
+                // here); handing it to another key could get both mined, one reverting.
                 let _ = rpc(&url, "eth_sendRawTransaction", json!([t.raw])).await;
             }
         }
@@ -835,6 +1043,7 @@ impl Relayer {
             low_gas,
             in_flight,
             replaced,
+            queued: self.jobs.borrow().len() as u32,
         })
     }
 }
@@ -851,6 +1060,7 @@ impl DurableObject for Relayer {
             signer: RefCell::new(None),
             tracked: RefCell::new(None),
             alarm_set: Cell::new(false),
+            jobs: RefCell::new(BTreeMap::new()),
             mined: RefCell::new(HashMap::new()),
             tracking: Cell::new(false),
             low_gas: Cell::new(false),
@@ -860,6 +1070,14 @@ impl DurableObject for Relayer {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         match req.json::<RelayerOp>().await? {
             RelayerOp::Send(send) => Response::from_json(&self.send(&send).await?),
+            RelayerOp::Enqueue {
+                send,
+                valid_before,
+                hops,
+            } => {
+                self.enqueue(send, valid_before, hops).await?;
+                Response::from_json(&json!({"queued": true}))
+            }
             RelayerOp::Status {
                 rpc_url,
                 key,
@@ -872,6 +1090,7 @@ impl DurableObject for Relayer {
     async fn alarm(&self) -> Result<Response> {
         self.ensure_loaded().await?;
         self.alarm_set.set(false);
+        self.run_jobs().await?;
         // Every transaction of this object carries its key (one per object).
         let chains: BTreeMap<u64, u32> = self
             .tracked
@@ -890,6 +1109,7 @@ impl DurableObject for Relayer {
             .borrow()
             .as_ref()
             .is_some_and(|m| !m.is_empty())
+            || !self.jobs.borrow().is_empty()
         {
             self.ensure_alarm().await?;
         }
