@@ -840,8 +840,11 @@ export function checkSoak(result) {
   // 4b. A payment whose transfer mined is served when the client sends it again (asserted since
   // the relayer tells the payer's guard about every transaction it concludes: a request cut off
   // after its broadcast left the payment in flight, charged and never served).
+  // (A resend while the chain is down cannot be served: the transfer is not known yet. Only resends
+  // after the chain is back count.)
+  const chainBack = windows.chain?.[1] ?? -Infinity;
   const retried = payments.filter((p) => p.kind === 'fresh' && usedCount.has(keyOf(p)) && !served(p)
-    && p.answers.some((a) => a.cls === 'resend' && result.startedAt + a.start + 6 < p.validBefore));
+    && p.answers.some((a) => a.cls === 'resend' && a.start > chainBack && result.startedAt + a.start + 6 < p.validBefore));
   checks.push({
     id: 'retryServed',
     name: 'a payment that mined is served when sent again',

@@ -129,7 +129,7 @@ describe('the checks fail on a doctored run', () => {
       const p = r.payments.find((x) => x.kind === 'fresh' && x.answers.some((a) => a.status === 200)
         && r.chain.used.some((u) => u.nonce.toLowerCase() === x.nonce.toLowerCase()));
       p.validBefore = r.startedAt + 10_000;
-      p.answers = [{ ...p.answers[0], status: 402, reason: 'settlement_pending', cls: 'resend', start: 1 }];
+      p.answers = [{ ...p.answers[0], status: 402, reason: 'settlement_pending', cls: 'resend', start: (r.windows.chain?.[1] ?? 0) + 1 }];
     }), 'retryServed');
   });
 

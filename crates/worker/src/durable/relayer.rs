@@ -383,7 +383,9 @@ impl Relayer {
             }
             if now >= job.valid_before {
                 worker::console_error!(
-                    "relayer: a background settlement was never sent before its authorization expired ({key}); that content went out unpaid"
+                    "relayer key {}: a background settlement was never sent before its authorization expired ({key}, {} attempts); that content went out unpaid",
+                    job.send.key,
+                    job.attempts
                 );
                 if let Some(g) = &job.send.guard {
                     let op = GuardOp::Release {
@@ -1043,7 +1045,7 @@ impl Relayer {
             low_gas,
             in_flight,
             replaced,
-            queued: self.jobs.borrow().len() as u32,
+            queued: self.jobs.borrow().values().filter(|j| !j.forwarded).count() as u32,
         })
     }
 }
