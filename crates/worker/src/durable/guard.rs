@@ -85,13 +85,13 @@ impl ReplayGuard {
                 Err(e) => worker::console_error!("replay guard: unreadable entry {key}: {e}"),
             }
         }
-        let alarm = self.state.storage().get_alarm().await?;
-        // Another request may have loaded it while storage was read: keep the first.
+        // Another request may have loaded it while storage was read: keep the first. The stored
+        // alarm is not trusted to be scheduled after a restart: `store` sets it again (alarm_at
+        // unknown).
         let mut slot = self.book.borrow_mut();
         if slot.is_none() {
             *slot = Some(book);
-            self.alarm_at
-                .set(alarm.map(|ms| u64::try_from(ms).unwrap_or_default() / 1000));
+            self.alarm_at.set(None);
         }
         Ok(())
     }

@@ -318,11 +318,16 @@ impl Relayer {
                 Err(e) => worker::console_error!("relayer: unreadable queued settlement: {e}"),
             }
         }
-        let alarm = storage.get_alarm().await?;
         if self.tracked.borrow().is_none() {
+            let work = !map.is_empty() || !jobs.is_empty();
             *self.tracked.borrow_mut() = Some(map);
             *self.jobs.borrow_mut() = jobs;
-            self.alarm_set.set(alarm.is_some());
+            // A stored alarm is not trusted to be scheduled after a restart (workerd runs a
+            // persisted alarm only when its own schedule still knows it): set it again.
+            self.alarm_set.set(false);
+            if work {
+                self.ensure_alarm().await?;
+            }
         }
         Ok(())
     }
@@ -331,9 +336,16 @@ impl Relayer {
     async fn enqueue(&self, send: SendTx, valid_before: u64, hops: u32) -> Result<()> {
         self.ensure_loaded().await?;
         let key = job_key(&send);
-        // Already held (queued, or sent and followed): nothing to add.
+        // Already held (queued, or sent and followed): nothing to add. A marker left here when
+        // this key passed it on counts as held for a copy queued anew (`hops == 0`), but a job
+        // coming back round the pool (`hops > 0`) takes its place.
         let same = |g: &Option<GuardRef>| matches!((g, &send.guard), (Some(a), Some(b)) if a.payer == b.payer && a.nonce == b.nonce);
-        if self.jobs.borrow().contains_key(&key)
+        let held = self
+            .jobs
+            .borrow()
+            .get(&key)
+            .is_some_and(|j| !j.forwarded || hops == 0);
+        if held
             || self
                 .tracked
                 .borrow()
@@ -354,13 +366,18 @@ impl Relayer {
         let storage = self.state.storage();
         storage.put(&key, text).await?;
         self.jobs.borrow_mut().insert(key, job);
+        if hops > 0 {
+            // Passed on by a full or unfunded key: tried at this key's next round, so a job
+            // going round a pool with no room does not spin.
+            return self.ensure_alarm().await;
+        }
         self.alarm_set.set(true);
         storage.set_alarm(std::time::Duration::from_millis(1)).await
     }
 
     /// Sends the queued settlements: broadcast (or outcome unknown: then tracked like any
-    /// other) ends a job; a full or unfunded key passes it to the next key (once round the pool,
-    /// keeping a marker so a copy queued here again is not sent beside it); any other refusal
+    /// other) ends a job; a full or unfunded key passes it to the next key (tried there at its
+    /// next round; a marker stays so a copy queued here again is not sent beside it); any other refusal
     /// (the node unreachable) leaves it for the next alarm, until its authorization expires —
     /// then the payer's guard releases it (content went out unpaid; said in the log).
     async fn run_jobs(&self) -> Result<()> {
@@ -431,15 +448,16 @@ impl Relayer {
                             _ => 1,
                         })
                         .unwrap_or(1);
-                    // Once round the pool at most; past that it waits on this key.
-                    if job.hops + 1 < keys {
+                    // On to the next key, round the pool as long as it takes: a job must not
+                    // stay on a key that cannot send it.
+                    if keys > 1 {
                         let mut send = job.send.clone();
                         send.key = send.key % keys + 1;
                         let to = object_name(send.key);
                         let op = RelayerOp::Enqueue {
                             send,
                             valid_before: job.valid_before,
-                            hops: job.hops + 1,
+                            hops: job.hops.saturating_add(1),
                         };
                         if durable_call::<Value>(&self.env, RELAYER_BINDING, &to, &op)
                             .await
