@@ -388,6 +388,9 @@ impl Relayer {
             .map(|(k, j)| (k.clone(), j.clone()))
             .collect();
         let storage = self.state.storage();
+        // Once this key is found full or out of gas, the rest of this round's jobs go straight
+        // to the next key (trying each here would cost a round of calls and let them expire).
+        let mut unable = false;
         for (key, mut job) in jobs {
             let now = now_seconds();
             if job.forwarded {
@@ -415,6 +418,10 @@ impl Relayer {
                 continue;
             }
             job.attempts += 1;
+            if unable {
+                self.pass_on(&key, job).await?;
+                continue;
+            }
             // A job queued twice (a retry racing the first send) or an authorization used
             // meanwhile: the token would revert it, so it is not sent (no gas spent on it). Any
             // other failure of the simulation is left to the send.
@@ -439,34 +446,8 @@ impl Relayer {
                 // so a second copy queued by a retry is recognised (`enqueue`) and never sent
                 // beside it by another key.
                 SendResult::Busy { .. } | SendResult::LowGas { .. } => {
-                    let keys = crate::load(&self.env)
-                        .map(|a| match a.config.settlement {
-                            x402_core::gate::config::Settlement::SelfSettle {
-                                relayer_keys,
-                                ..
-                            } => relayer_keys,
-                            _ => 1,
-                        })
-                        .unwrap_or(1);
-                    // On to the next key, round the pool as long as it takes: a job must not
-                    // stay on a key that cannot send it.
-                    if keys > 1 {
-                        let mut send = job.send.clone();
-                        send.key = send.key % keys + 1;
-                        let to = object_name(send.key);
-                        let op = RelayerOp::Enqueue {
-                            send,
-                            valid_before: job.valid_before,
-                            hops: job.hops.saturating_add(1),
-                        };
-                        if durable_call::<Value>(&self.env, RELAYER_BINDING, &to, &op)
-                            .await
-                            .is_ok()
-                        {
-                            job.forwarded = true;
-                        }
-                    }
-                    self.keep_job(&key, job).await?;
+                    unable = true;
+                    self.pass_on(&key, job).await?;
                 }
                 SendResult::Refused { message } => {
                     if job.attempts == 1 || job.attempts % 10 == 0 {
@@ -480,6 +461,38 @@ impl Relayer {
             }
         }
         Ok(())
+    }
+
+    /// Passes a job this key cannot send (full, out of gas) to the next key, round the pool as
+    /// long as it takes (tried there at its next round); a marker stays here so a copy queued
+    /// here again is not sent beside it. Kept here when there is no other key or it cannot be
+    /// reached.
+    async fn pass_on(&self, key: &str, mut job: Job) -> Result<()> {
+        let keys = crate::load(&self.env)
+            .map(|a| match a.config.settlement {
+                x402_core::gate::config::Settlement::SelfSettle { relayer_keys, .. } => {
+                    relayer_keys
+                }
+                _ => 1,
+            })
+            .unwrap_or(1);
+        if keys > 1 {
+            let mut send = job.send.clone();
+            send.key = send.key % keys + 1;
+            let to = object_name(send.key);
+            let op = RelayerOp::Enqueue {
+                send,
+                valid_before: job.valid_before,
+                hops: job.hops.saturating_add(1),
+            };
+            if durable_call::<Value>(&self.env, RELAYER_BINDING, &to, &op)
+                .await
+                .is_ok()
+            {
+                job.forwarded = true;
+            }
+        }
+        self.keep_job(key, job).await
     }
 
     async fn keep_job(&self, key: &str, job: Job) -> Result<()> {
