@@ -14,7 +14,7 @@ import { encodePaymentSignatureHeader } from '@x402/core/http';
 import { ExactEvmScheme } from '@x402/evm';
 import { appendPaymentIdentifierToExtensions, generatePaymentId } from '@x402/extensions';
 import {
-  ROLES, TOKEN_ADDRESS, balanceOf, deployToken, randomNonce, rpc, signTransferAuthorization, startAnvil, transferCount,
+  ROLES, TOKEN_ADDRESS, authorizationState, authorizationUsedEvents, balanceOf, deployToken, randomNonce, rpc, signTransferAuthorization, startAnvil, transferCount,
 } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, encodeHeader, startWorker } from './lib/worker.mjs';
 
@@ -250,6 +250,82 @@ describe('relayer pool', () => {
     assert.equal((await rpc(chain.rpcUrl, 'eth_getTransactionReceipt', [retry.receipt.transaction])).status, '0x1');
     assert.equal(await transferCount(chain.rpcUrl), transfers + 2, 'the retry charged nothing');
     await until(async () => (await status()).body.relayers.every((k) => k.inFlight === 0), 20_000, 'every key idle');
+  });
+  test('a key drained while its transaction waits: the settlement goes to another key, settled once', async () => {
+    // The soak's lost payment: a background payment whose transaction was pending when its key
+    // was drained (neither it nor a replacement can pay for gas) must not die with it.
+    const payer = ROLES.payers[1];
+    const own = keyOf(preferredKey(payer.address));
+    const acc = await accepted('/api/quote.json');
+    const transfers = await transferCount(chain.rpcUrl);
+    const saved = await rpc(chain.rpcUrl, 'eth_getBalance', [own.address, 'latest']);
+    const header = await paymentHeader(acc, payer, { validFor: 60 });
+    const { nonce } = decodeHeader(header).payload.authorization;
+    await rpc(chain.rpcUrl, 'evm_setAutomine', [false]);
+    try {
+      const r = await pay('/api/quote.json', header);
+      assert.equal(r.res.status, 200, r.body);
+      // Sent by the payer's key (from its alarm), waiting in the pool.
+      const pending = await until(async () => {
+        const pool = await rpc(chain.rpcUrl, 'txpool_content', []);
+        return Object.keys(pool.pending).find((a) => a.toLowerCase() === own.address.toLowerCase());
+      }, 15_000, 'the transaction in the pool');
+      assert.ok(pending);
+      await rpc(chain.rpcUrl, 'anvil_setBalance', [own.address, '0x0']);
+      await rpc(chain.rpcUrl, 'evm_setAutomine', [true]);
+      await rpc(chain.rpcUrl, 'evm_mine', []);
+      await until(() => authorizationState(chain.rpcUrl, payer.address, nonce), 30_000, 'settled through another key');
+    } finally {
+      await rpc(chain.rpcUrl, 'evm_setAutomine', [true]);
+      await rpc(chain.rpcUrl, 'anvil_setBalance', [own.address, saved]);
+    }
+    const logs = (await authorizationUsedEvents(chain.rpcUrl)).filter((e) => e.nonce === nonce);
+    assert.equal(logs.length, 1, 'used once');
+    assert.notEqual(await txFrom(logs[0].transactionHash), own.address.toLowerCase(), 'by another key');
+    // Refilled: its own version (if the node still holds it) may mine now and revert; the
+    // payer paid once.
+    await rpc(chain.rpcUrl, 'evm_mine', []);
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 1, 'one transfer');
+    await until(async () => (await status()).body.relayers.every((k) => k.inFlight === 0 && k.queued === 0), 30_000, 'every key idle');
+  });
+
+  test('a stream of background payments through keys that are always full: every one served is settled', async () => {
+    // maxInFlightPerKey is 1, so most queued settlements find their key full and go round the
+    // pool; each is queued while the others arrive (each asking its key's alarm for "now").
+    // Short authorizations (25 s): a job left waiting by an alarm that never fires expires
+    // unsent, and the content went out unpaid.
+    const acc = await accepted('/api/quote.json');
+    const transfers = await transferCount(chain.rpcUrl);
+    const jobs = [];
+    for (let i = 0; i < 40; i++) jobs.push(ROLES.payers[i % ROLES.payers.length]);
+    const served = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: 10 }, async () => {
+      while (next < jobs.length) {
+        const payer = jobs[next++];
+        const header = await paymentHeader(acc, payer, { validFor: 25 });
+        const r = await pay('/api/quote.json', header);
+        assert.equal(r.res.status, 200, r.body);
+        assert.equal(r.res.headers.get('x-payment-settlement'), 'background');
+        served.push({ payer: payer.address, nonce: decodeHeader(header).payload.authorization.nonce });
+      }
+    }));
+    assert.equal(served.length, 40);
+    const unsettled = async () => {
+      const left = [];
+      for (const s of served) if (!(await authorizationState(chain.rpcUrl, s.payer, s.nonce))) left.push(s.nonce);
+      return left;
+    };
+    // Until every authorization is used, or all have expired (then what is left never will be).
+    const deadline = now() + 30;
+    let left = await unsettled();
+    while (left.length > 0 && now() < deadline) {
+      await sleep(500);
+      left = await unsettled();
+    }
+    assert.deepEqual(left, [], `${left.length} of 40 served background payments never settled`);
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 40, 'one transfer each');
+    await until(async () => (await status()).body.relayers.every((k) => k.inFlight === 0 && k.queued === 0), 20_000, 'every key idle');
   });
 });
 

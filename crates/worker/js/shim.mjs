@@ -21,10 +21,32 @@ function trapped(e) {
   );
 }
 
+// An unpaid GET of a priced page is most of a paywall's traffic: its 402 comes from one
+// synchronous call into the module (`unpaidChallenge` in crates/worker/src/lib.rs decides, from
+// the same configuration and rules as the full handler, and answers only where that handler
+// would answer the same 402), without the request wrappers and async glue of `fetch`.
+function unpaid(request, env) {
+  const { method, headers } = request;
+  if (method !== "GET" && method !== "HEAD") return undefined;
+  let chars = 0;
+  for (const [name, value] of headers) chars += name.length + value.length + 4;
+  return rust.unpaidChallenge(
+    env,
+    method,
+    request.url,
+    chars,
+    headers.has("payment-signature") || headers.has("x-payment"),
+    headers.get("x-payment-pass") ?? undefined,
+    headers.get("cookie") ?? undefined,
+    headers.get("accept") ?? undefined,
+    headers.get("user-agent") ?? undefined,
+  );
+}
+
 export default {
   async fetch(request, env, ctx) {
     try {
-      return await rust.fetch(request, env, ctx);
+      return unpaid(request, env) ?? (await rust.fetch(request, env, ctx));
     } catch (e) {
       return trapped(e);
     }

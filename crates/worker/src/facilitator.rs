@@ -80,6 +80,23 @@ fn authorized(req: &Request, env: &Env) -> bool {
             == 0
 }
 
+/// Whether [`handle`] answers this request (discovery, or a facilitator endpoint): such a
+/// path is never judged as a priced route.
+pub(crate) fn claims(app: &App, ctx: &Ctx, method: &str) -> bool {
+    if app.config.discovery && ctx.path == "/discovery/resources" && method == "GET" {
+        return true;
+    }
+    app.config.facilitator_endpoints
+        && matches!(
+            (
+                ctx.path
+                    .strip_prefix(app.config.facilitator_prefix.as_str()),
+                method
+            ),
+            (Some("/supported"), "GET") | (Some("/verify"), "POST") | (Some("/settle"), "POST")
+        )
+}
+
 /// Handles a facilitator or discovery endpoint; `None` if `ctx.path` is not one.
 pub(crate) async fn handle(
     app: &App,
@@ -110,19 +127,11 @@ pub(crate) async fn handle(
             origin,
         ));
     }
-    if !app.config.facilitator_endpoints {
+    if !claims(app, ctx, &method) {
         return Err(req);
     }
-    let Some(endpoint) = ctx
-        .path
-        .strip_prefix(app.config.facilitator_prefix.as_str())
-    else {
-        return Err(req);
-    };
-    let endpoint = match (endpoint, method.as_str()) {
-        ("/supported", "GET") | ("/verify", "POST") | ("/settle", "POST") => endpoint.to_string(),
-        _ => return Err(req),
-    };
+    // A facilitator endpoint (discovery was answered above).
+    let endpoint = ctx.path[app.config.facilitator_prefix.len()..].to_string();
     if !authorized(&req, env) {
         return Ok(reject(
             401,

@@ -21,6 +21,22 @@ use x402_core::wire::payment_identifier;
 use x402_core::wire::{AnyPaymentPayload, SettleResponse};
 use x402_core::{Error, Reason, B256};
 
+/// The 402 of a request carrying no payment and no pass: what [`paid`] answers it, and what
+/// `crate::unpaid_challenge` answers without the request wrappers.
+pub(crate) fn unpaid(app: &App, ctx: &Ctx, route: &Route, html: bool) -> Response {
+    respond::challenge(&Challenge {
+        route,
+        resource_url: &ctx.resource_url,
+        error: None,
+        settlement: None,
+        v1_client: false,
+        html,
+        allow_origin: &app.config.cors_allow_origin,
+        paywall_scripts: &app.config.paywall_scripts,
+        corrective: None,
+    })
+}
+
 /// Serves a request to a priced route.
 pub(crate) async fn paid(
     app: &App,

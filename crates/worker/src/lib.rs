@@ -304,6 +304,78 @@ fn header_bytes(req: &Request) -> usize {
         .sum()
 }
 
+/// The Worker's own health endpoint.
+const HEALTH_PATH: &str = "/x402/health";
+
+/// What the gate judges of a request's URL: the normalised path (a directory path named as its
+/// `index.html` when content is static assets, so `/docs/` and `/docs/index.html` are one
+/// resource at one price), the resource URL put in challenges, the time.
+fn request_ctx(app: &App, url: &worker::Url) -> std::result::Result<Ctx, Error> {
+    // The raw path as sent (the URL parser already resolved some dot segments; the normaliser
+    // does the rest).
+    let mut path = x402_core::gate::path::normalize(url.path())?;
+    // Static assets are served without html_handling (so no second spelling of a file exists).
+    if path.ends_with('/') && matches!(app.config.content, ContentSource::Assets { .. }) {
+        path.push_str("index.html");
+    }
+    let host_origin = url.origin().ascii_serialization();
+    Ok(Ctx {
+        resource_url: format!("{host_origin}{}", x402_core::gate::path::encode(&path)),
+        path,
+        query: url.query().map(String::from),
+        origin: host_origin,
+        now: worker::Date::now().as_millis() / 1000,
+    })
+}
+
+/// The 402 of an unpaid request to a priced route, answered without the request/response
+/// wrappers and the async machinery of [`fetch`]: the JS entry (`crates/worker/js/shim.mjs`)
+/// asks this first, with the request's method, URL and the few header values the answer
+/// depends on, and goes to [`fetch`] when it gets nothing back. It answers only when `fetch`
+/// would answer this same 402 from the same inputs: a valid configuration, GET or HEAD, headers
+/// surely within `maxHeaderBytes` (`header_chars`: the sum of name + value + 4 in UTF-16 units;
+/// a value's UTF-8 bytes are at most twice that), a priced path that is no endpoint of the
+/// Worker's own, no payment header and no access pass. Anything else (and any doubt) is `None`.
+#[allow(clippy::too_many_arguments)]
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = unpaidChallenge)]
+pub fn unpaid_challenge(
+    env: Env,
+    method: &str,
+    url: &str,
+    header_chars: u32,
+    payment_headers: bool,
+    pass_header: Option<String>,
+    cookie: Option<String>,
+    accept: Option<String>,
+    user_agent: Option<String>,
+) -> Option<worker::worker_sys::web_sys::Response> {
+    if payment_headers || !matches!(method, "GET" | "HEAD") {
+        return None;
+    }
+    let app = load(&env).ok()?;
+    if (header_chars as usize).saturating_mul(2) > app.config.max_header_bytes {
+        return None;
+    }
+    let url = worker::Url::parse(url).ok()?;
+    let ctx = request_ctx(&app, &url).ok()?;
+    if ctx.path == HEALTH_PATH
+        || ctx.path == status::PATH
+        || facilitator::claims(&app, &ctx, method)
+    {
+        return None;
+    }
+    let route = app.config.route_for(method, &ctx.path)?;
+    // A pass is judged by `fetch` (served, or the 402 naming why it was refused).
+    if !passes::presented_in(pass_header.as_deref(), cookie.as_deref()).is_empty() {
+        return None;
+    }
+    let html = respond::browser(
+        accept.as_deref().unwrap_or_default(),
+        user_agent.as_deref().unwrap_or_default(),
+    );
+    Some(gate::unpaid(&app, &ctx, route, html).into())
+}
+
 /// The Worker's fetch handler.
 #[event(fetch)]
 pub async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
@@ -324,27 +396,11 @@ pub async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
         return Ok(respond::reject(431, &e, &origin));
     }
     let url = req.url()?;
-    // The raw path as sent (the URL parser already resolved some dot segments; the
-    // normaliser does the rest).
-    let mut path = match x402_core::gate::path::normalize(url.path()) {
-        Ok(p) => p,
+    let ctx = match request_ctx(&app, &url) {
+        Ok(c) => c,
         Err(e) => return Ok(respond::reject(400, &e, &origin)),
     };
-    // Static assets are served without html_handling (so no second spelling of a file exists);
-    // a directory path is its index.html, named so before the gate judges it: `/docs/` and
-    // `/docs/index.html` are one resource at one price.
-    if path.ends_with('/') && matches!(app.config.content, ContentSource::Assets { .. }) {
-        path.push_str("index.html");
-    }
-    let host_origin = url.origin().ascii_serialization();
-    let ctx = Ctx {
-        resource_url: format!("{host_origin}{}", x402_core::gate::path::encode(&path)),
-        path,
-        query: url.query().map(String::from),
-        origin: host_origin,
-        now: worker::Date::now().as_millis() / 1000,
-    };
-    if ctx.path == "/x402/health" {
+    if ctx.path == HEALTH_PATH {
         return Ok(respond::json_response(
             200,
             &serde_json::json!({"ok": true, "x402Versions": [1, 2], "core": env!("CARGO_PKG_VERSION"), "routes": app.config.routes.len()}),

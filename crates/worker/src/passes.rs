@@ -48,11 +48,17 @@ pub(crate) fn pass_headers(
 
 /// Passes presented in the `X-PAYMENT-PASS` header and in `x402_pass` cookies.
 pub(crate) fn presented(req: &Request) -> Vec<String> {
+    let get = |n: &str| req.headers().get(n).ok().flatten();
+    presented_in(get(PASS_HEADER).as_deref(), get("Cookie").as_deref())
+}
+
+/// [`presented`] from the pass header's and the `Cookie` header's values.
+pub(crate) fn presented_in(pass_header: Option<&str>, cookies: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
-    if let Ok(Some(h)) = req.headers().get(PASS_HEADER) {
+    if let Some(h) = pass_header {
         out.push(h.trim().to_string());
     }
-    if let Ok(Some(cookies)) = req.headers().get("Cookie") {
+    if let Some(cookies) = cookies {
         for c in cookies.split(';') {
             if let Some((k, v)) = c.trim().split_once('=') {
                 if k == PASS_COOKIE {

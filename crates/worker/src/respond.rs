@@ -71,7 +71,12 @@ pub(crate) fn reject(status: u16, err: &Error, allow_origin: &str) -> Response {
 /// `text/html` and the user agent says `Mozilla`).
 pub(crate) fn is_browser(req: &Request) -> bool {
     let get = |n: &str| req.headers().get(n).ok().flatten().unwrap_or_default();
-    get("Accept").contains("text/html") && get("User-Agent").contains("Mozilla")
+    browser(&get("Accept"), &get("User-Agent"))
+}
+
+/// [`is_browser`] from the two headers' values (empty when absent).
+pub(crate) fn browser(accept: &str, user_agent: &str) -> bool {
+    accept.contains("text/html") && user_agent.contains("Mozilla")
 }
 
 /// What a 402 carries besides the challenge.

@@ -32,9 +32,59 @@ pub fn next_nonce(ours: Option<u64>, node_pending: u64, quiet: bool) -> u64 {
     }
 }
 
+/// The relayer's alarm rule: the time (unix ms) to set its Durable Object alarm to so that it
+/// fires by `wanted`, or `None` when the alarm already known to be set (`known`) does.
+///
+/// A sooner alarm is never moved later: each queued settlement asks for "now", and under a
+/// steady stream of them an alarm moved to "now" on every request keeps being postponed (the
+/// runtime reschedules instead of firing) while the queue waits. A known alarm overdue by more
+/// than `stale_ms` is taken as lost (the runtime dropped it, or it fired into a handler that
+/// failed) and set again.
+pub fn alarm_to_set(known: Option<u64>, wanted: u64, now: u64, stale_ms: u64) -> Option<u64> {
+    match known {
+        Some(at) if at <= wanted && at.saturating_add(stale_ms) >= now => None,
+        _ => Some(wanted),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::next_nonce;
+    use super::{alarm_to_set, next_nonce};
+
+    #[test]
+    fn an_alarm_is_set_when_none_is() {
+        assert_eq!(alarm_to_set(None, 1_001, 1_000, 10_000), Some(1_001));
+    }
+
+    #[test]
+    fn a_sooner_alarm_is_never_postponed() {
+        // Set for 1 001; requests at 1 000 … 1 000 + k each want "now + 1 ms": all keep it.
+        for now in 1_000..1_050 {
+            assert_eq!(
+                alarm_to_set(Some(1_001), now + 1, now, 10_000),
+                None,
+                "{now}"
+            );
+        }
+        // Asked for a later time (the next tracking round) while one is due sooner: kept.
+        assert_eq!(alarm_to_set(Some(1_001), 3_000, 1_000, 10_000), None);
+    }
+
+    #[test]
+    fn a_later_alarm_is_brought_forward() {
+        assert_eq!(alarm_to_set(Some(3_000), 1_001, 1_000, 10_000), Some(1_001));
+    }
+
+    #[test]
+    fn an_alarm_long_overdue_is_set_again() {
+        // Due at 1 000, still believed set at 20 000: lost.
+        assert_eq!(
+            alarm_to_set(Some(1_000), 20_001, 20_000, 10_000),
+            Some(20_001)
+        );
+        // Overdue by less than the bound: the runtime may just be late.
+        assert_eq!(alarm_to_set(Some(1_000), 5_001, 5_000, 10_000), None);
+    }
 
     #[test]
     fn starts_from_the_node() {

@@ -54,6 +54,10 @@ const MAX_VERSIONS: usize = 6;
 /// How often the alarm looks at unmined transactions.
 const TRACK_INTERVAL_MS: u64 = 2_000;
 
+/// An alarm believed set but overdue by this much is taken as lost and set again
+/// (`x402_core::gate::relayer::alarm_to_set`).
+const ALARM_STALE_MS: u64 = 10_000;
+
 /// The payer's replay guard and the authorization a transaction settles: told the outcome
 /// when the request that sent it has stopped waiting.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,6 +193,10 @@ struct Tracked {
     guard: Option<GuardRef>,
     #[serde(default)]
     valid_before: Option<u64>,
+    /// Given to another key as a queued settlement because this key could not pay for it
+    /// ([`Relayer::hand_over`]).
+    #[serde(default)]
+    handed_over: bool,
 }
 
 /// A settlement waiting to be sent ([`RelayerOp::Enqueue`]), stored under `job:<guard>`.
@@ -249,8 +257,10 @@ pub struct Relayer {
     signer: RefCell<Option<(String, LocalSigner)>>,
     /// Unmined transactions by (chain, nonce); `None` until loaded from storage.
     tracked: RefCell<Option<BTreeMap<(u64, u64), Tracked>>>,
-    /// An alarm is set.
-    alarm_set: Cell<bool>,
+    /// When the alarm was last set for (unix ms); `None` when none is known to be set.
+    alarm_at: Cell<Option<u64>>,
+    /// Queued settlements are being sent ([`Relayer::run_jobs`]): one round at a time.
+    running_jobs: Cell<bool>,
     /// Settlements waiting to be sent, by storage key; loaded with `tracked`.
     jobs: RefCell<BTreeMap<String, Job>>,
     /// The key's mined transaction count per chain, as last read.
@@ -324,9 +334,9 @@ impl Relayer {
             *self.jobs.borrow_mut() = jobs;
             // A stored alarm is not trusted to be scheduled after a restart (workerd runs a
             // persisted alarm only when its own schedule still knows it): set it again.
-            self.alarm_set.set(false);
+            self.alarm_at.set(None);
             if work {
-                self.ensure_alarm().await?;
+                self.ensure_alarm(1).await?;
             }
         }
         Ok(())
@@ -350,7 +360,11 @@ impl Relayer {
                 .tracked
                 .borrow()
                 .as_ref()
-                .is_some_and(|m| m.values().any(|t| same(&t.guard)))
+                // Its own transaction, unless handed over and coming back round the pool.
+                .is_some_and(|m| {
+                    m.values()
+                        .any(|t| same(&t.guard) && !(hops > 0 && t.handed_over))
+                })
         {
             return Ok(());
         }
@@ -369,10 +383,9 @@ impl Relayer {
         if hops > 0 {
             // Passed on by a full or unfunded key: tried at this key's next round, so a job
             // going round a pool with no room does not spin.
-            return self.ensure_alarm().await;
+            return self.ensure_alarm(TRACK_INTERVAL_MS).await;
         }
-        self.alarm_set.set(true);
-        storage.set_alarm(std::time::Duration::from_millis(1)).await
+        self.ensure_alarm(1).await
     }
 
     /// Sends the queued settlements: broadcast (or outcome unknown: then tracked like any
@@ -381,83 +394,96 @@ impl Relayer {
     /// (the node unreachable) leaves it for the next alarm, until its authorization expires —
     /// then the payer's guard releases it (content went out unpaid; said in the log).
     async fn run_jobs(&self) -> Result<()> {
+        if self.running_jobs.replace(true) {
+            return Ok(());
+        }
         let jobs: Vec<(String, Job)> = self
             .jobs
             .borrow()
             .iter()
             .map(|(k, j)| (k.clone(), j.clone()))
             .collect();
-        let storage = self.state.storage();
         // Once this key is found full or out of gas, the rest of this round's jobs go straight
         // to the next key (trying each here would cost a round of calls and let them expire).
         let mut unable = false;
-        for (key, mut job) in jobs {
-            let now = now_seconds();
-            if job.forwarded {
-                // The next key holds it; this marker only has to outlive its authorization.
-                if now >= job.valid_before {
-                    self.jobs.borrow_mut().remove(&key);
-                    storage.delete(&key).await?;
-                }
-                continue;
+        let mut failed = None;
+        for (key, job) in jobs {
+            // One job's failure (storage) leaves it for the next round; the others still go.
+            if let Err(e) = self.run_job(&key, job, &mut unable).await {
+                worker::console_error!("relayer: queued settlement {key}: {e}");
+                failed.get_or_insert(e);
             }
+        }
+        self.running_jobs.set(false);
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// One queued settlement's turn in [`Relayer::run_jobs`].
+    async fn run_job(&self, key: &str, mut job: Job, unable: &mut bool) -> Result<()> {
+        let storage = self.state.storage();
+        let now = now_seconds();
+        if job.forwarded {
+            // The next key holds it; this marker only has to outlive its authorization.
             if now >= job.valid_before {
-                worker::console_error!(
-                    "relayer key {}: a background settlement was never sent before its authorization expired ({key}, {} attempts); that content went out unpaid",
-                    job.send.key,
-                    job.attempts
+                self.jobs.borrow_mut().remove(key);
+                storage.delete(key).await?;
+            }
+            return Ok(());
+        }
+        if now >= job.valid_before {
+            worker::console_error!(
+                "relayer key {}: a background settlement was never sent before its authorization expired ({key}, {} attempts); that content went out unpaid",
+                job.send.key,
+                job.attempts
+            );
+            if let Some(g) = &job.send.guard {
+                let op = GuardOp::Release {
+                    nonce: g.nonce.clone(),
+                };
+                let _ = durable_call::<Value>(&self.env, GUARD_BINDING, &g.payer, &op).await;
+            }
+            self.jobs.borrow_mut().remove(key);
+            storage.delete(key).await?;
+            return Ok(());
+        }
+        job.attempts += 1;
+        if *unable {
+            return self.pass_on(key, job).await;
+        }
+        // A job queued twice (a retry racing the first send) or an authorization used
+        // meanwhile: the token would revert it, so it is not sent (no gas spent on it). Any
+        // other failure of the simulation is left to the send.
+        if let Ok(data) = job.send.data.parse::<Bytes>() {
+            if let Err(RpcError::Node(m)) =
+                crate::chain::call(&job.send.rpc_url, &job.send.to, &data, "eth_call").await
+            {
+                worker::console_log!(
+                    "relayer: queued settlement {key} would revert ({m}); not sent"
                 );
-                if let Some(g) = &job.send.guard {
-                    let op = GuardOp::Release {
-                        nonce: g.nonce.clone(),
-                    };
-                    let _ = durable_call::<Value>(&self.env, GUARD_BINDING, &g.payer, &op).await;
-                }
-                self.jobs.borrow_mut().remove(&key);
-                storage.delete(&key).await?;
-                continue;
+                self.jobs.borrow_mut().remove(key);
+                storage.delete(key).await?;
+                return Ok(());
             }
-            job.attempts += 1;
-            if unable {
-                self.pass_on(&key, job).await?;
-                continue;
+        }
+        match self.send(&job.send).await? {
+            SendResult::Sent { .. } | SendResult::Unknown { .. } => {
+                self.jobs.borrow_mut().remove(key);
+                storage.delete(key).await?;
             }
-            // A job queued twice (a retry racing the first send) or an authorization used
-            // meanwhile: the token would revert it, so it is not sent (no gas spent on it). Any
-            // other failure of the simulation is left to the send.
-            if let Ok(data) = job.send.data.parse::<Bytes>() {
-                if let Err(RpcError::Node(m)) =
-                    crate::chain::call(&job.send.rpc_url, &job.send.to, &data, "eth_call").await
-                {
-                    worker::console_log!(
-                        "relayer: queued settlement {key} would revert ({m}); not sent"
+            // Passed to the next key (a marker stays here, so a second copy queued by a retry
+            // is recognised by `enqueue` and never sent beside it).
+            SendResult::Busy { .. } | SendResult::LowGas { .. } => {
+                *unable = true;
+                self.pass_on(key, job).await?;
+            }
+            SendResult::Refused { message } => {
+                if job.attempts == 1 || job.attempts % 10 == 0 {
+                    worker::console_error!(
+                        "relayer: queued settlement not sent yet (attempt {}): {message}",
+                        job.attempts
                     );
-                    self.jobs.borrow_mut().remove(&key);
-                    storage.delete(&key).await?;
-                    continue;
                 }
-            }
-            match self.send(&job.send).await? {
-                SendResult::Sent { .. } | SendResult::Unknown { .. } => {
-                    self.jobs.borrow_mut().remove(&key);
-                    storage.delete(&key).await?;
-                }
-                // Kept on this key until it has room or gas again: a job lives on one key only,
-                // so a second copy queued by a retry is recognised (`enqueue`) and never sent
-                // beside it by another key.
-                SendResult::Busy { .. } | SendResult::LowGas { .. } => {
-                    unable = true;
-                    self.pass_on(&key, job).await?;
-                }
-                SendResult::Refused { message } => {
-                    if job.attempts == 1 || job.attempts % 10 == 0 {
-                        worker::console_error!(
-                            "relayer: queued settlement not sent yet (attempt {}): {message}",
-                            job.attempts
-                        );
-                    }
-                    self.keep_job(&key, job).await?;
-                }
+                self.keep_job(key, job).await?;
             }
         }
         Ok(())
@@ -468,14 +494,7 @@ impl Relayer {
     /// here again is not sent beside it. Kept here when there is no other key or it cannot be
     /// reached.
     async fn pass_on(&self, key: &str, mut job: Job) -> Result<()> {
-        let keys = crate::load(&self.env)
-            .map(|a| match a.config.settlement {
-                x402_core::gate::config::Settlement::SelfSettle { relayer_keys, .. } => {
-                    relayer_keys
-                }
-                _ => 1,
-            })
-            .unwrap_or(1);
+        let (keys, _) = self.pool();
         if keys > 1 {
             let mut send = job.send.clone();
             send.key = send.key % keys + 1;
@@ -493,6 +512,22 @@ impl Relayer {
             }
         }
         self.keep_job(key, job).await
+    }
+
+    /// The pool as configured: how many keys, and the bound on each one's unmined
+    /// transactions.
+    fn pool(&self) -> (u32, u32) {
+        crate::load(&self.env)
+            .ok()
+            .and_then(|a| match a.config.settlement {
+                x402_core::gate::config::Settlement::SelfSettle {
+                    relayer_keys,
+                    max_in_flight_per_key,
+                    ..
+                } => Some((relayer_keys, max_in_flight_per_key)),
+                _ => None,
+            })
+            .unwrap_or((1, default_max_in_flight()))
     }
 
     async fn keep_job(&self, key: &str, job: Job) -> Result<()> {
@@ -552,14 +587,24 @@ impl Relayer {
             .map(|_| ())
     }
 
-    async fn ensure_alarm(&self) -> Result<()> {
-        if self.alarm_set.get() {
+    /// Makes sure the alarm fires within `delay_ms`: set unless one is already due by then
+    /// (never postponed: see `x402_core::gate::relayer::alarm_to_set`).
+    async fn ensure_alarm(&self, delay_ms: u64) -> Result<()> {
+        let now = worker::Date::now().as_millis();
+        let Some(at) = x402_core::gate::relayer::alarm_to_set(
+            self.alarm_at.get(),
+            now.saturating_add(delay_ms),
+            now,
+            ALARM_STALE_MS,
+        ) else {
             return Ok(());
-        }
-        self.alarm_set.set(true);
+        };
+        self.alarm_at.set(Some(at));
+        // A date, not an integer: workers-rs reads an integer as an offset from now.
+        let date = worker::js_sys::Date::new(&worker::wasm_bindgen::JsValue::from(at as f64));
         self.state
             .storage()
-            .set_alarm(std::time::Duration::from_millis(TRACK_INTERVAL_MS))
+            .set_alarm(worker::ScheduledTime::new(date))
             .await
     }
 
@@ -679,7 +724,7 @@ impl Relayer {
             // them, tells their guards and forgets them).
             self.refresh_mined(&req.rpc_url, req.chain_id, &signer.address())
                 .await;
-            self.ensure_alarm().await?;
+            self.ensure_alarm(TRACK_INTERVAL_MS).await?;
             let n = self.tracked_count(req.chain_id);
             if n >= req.max_in_flight {
                 return Ok(SendResult::Busy { in_flight: n });
@@ -772,6 +817,7 @@ impl Relayer {
                 sent: now,
                 guard: req.guard.clone(),
                 valid_before: req.valid_before,
+                handed_over: false,
             };
             // Stored before it can reach the node: a restart never forgets a nonce in use.
             self.put_tracked(&tracked).await?;
@@ -786,12 +832,12 @@ impl Relayer {
             self.broadcasts.set(self.broadcasts.get() + 1);
             match answer {
                 Ok(_) => {
-                    self.ensure_alarm().await?;
+                    self.ensure_alarm(TRACK_INTERVAL_MS).await?;
                     return Ok(SendResult::Sent { hash });
                 }
                 Err(RpcError::Unreachable(m)) => {
                     // Kept: the alarm sends it again if the node never saw it.
-                    self.ensure_alarm().await?;
+                    self.ensure_alarm(TRACK_INTERVAL_MS).await?;
                     return Ok(SendResult::Unknown { hash, message: m });
                 }
                 Err(RpcError::Node(m)) => {
@@ -889,7 +935,10 @@ impl Relayer {
             if now.saturating_sub(t.sent) >= t.replace_after_seconds
                 && t.hashes.len() < MAX_VERSIONS
             {
-                self.replace(t).await?;
+                let key = (t.chain_id, t.nonce);
+                if self.replace(t).await? {
+                    self.hand_over(key).await?;
+                }
                 continue;
             }
             // Does the node still hold the latest version?
@@ -899,9 +948,12 @@ impl Relayer {
                     "relayer: the node lost {latest} (nonce {}); sending it again",
                     t.nonce
                 );
-                // A key drained since keeps it until it is refilled (then it is sent again
-                // here); handing it to another key could get both mined, one reverting.
-                let _ = rpc(&url, "eth_sendRawTransaction", json!([t.raw])).await;
+                // A key drained since cannot: its settlement goes to another key.
+                if let Err(e) = rpc(&url, "eth_sendRawTransaction", json!([t.raw])).await {
+                    if e.message().to_lowercase().contains("insufficient funds") {
+                        self.hand_over((t.chain_id, t.nonce)).await?;
+                    }
+                }
             }
         }
         Ok(())
@@ -976,13 +1028,14 @@ impl Relayer {
     }
 
     /// Replaces an unmined transaction: the same one with fees raised by an eighth (and at
-    /// least the current price), stored first, then broadcast.
-    async fn replace(&self, mut t: Tracked) -> Result<()> {
+    /// least the current price), stored first, then broadcast. True when the node refused it
+    /// because the key cannot pay for it.
+    async fn replace(&self, mut t: Tracked) -> Result<bool> {
         let signer = match self.signer(t.key) {
             Ok(s) => s,
             Err(e) => {
                 worker::console_error!("relayer: cannot replace nonce {}: {e}", t.nonce);
-                return Ok(());
+                return Ok(false);
             }
         };
         let price = rpc(&t.rpc_url, "eth_gasPrice", json!([]))
@@ -990,7 +1043,7 @@ impl Relayer {
             .and_then(|v| quantity(&v, "eth_gasPrice"))
             .unwrap_or(0);
         let (Ok(to), Ok(data)) = (t.to.parse::<Address>(), t.data.parse::<Bytes>()) else {
-            return Ok(());
+            return Ok(false);
         };
         let priority_fee = bumped(t.priority_fee);
         let max_fee = bumped(t.max_fee)
@@ -1007,7 +1060,7 @@ impl Relayer {
             data,
         };
         let Ok((raw, hash)) = tx.sign(&signer) else {
-            return Ok(());
+            return Ok(false);
         };
         let old = t.hashes.last().cloned().unwrap_or_default();
         t.priority_fee = priority_fee;
@@ -1017,18 +1070,78 @@ impl Relayer {
         t.sent = now_seconds();
         self.put_tracked(&t).await?;
         match rpc(&t.rpc_url, "eth_sendRawTransaction", json!([t.raw])).await {
-            Ok(_) => worker::console_log!(
+            Ok(_) => {
+                worker::console_log!(
                 "relayer: nonce {} unmined after {} s: {old} replaced by {hash} (max fee {max_fee})",
                 t.nonce,
                 t.replace_after_seconds
-            ),
-            Err(e) => worker::console_error!(
-                "relayer: replacement of nonce {} ({hash}) not accepted: {}",
-                t.nonce,
-                e.message()
-            ),
+            );
+                Ok(false)
+            }
+            Err(e) => {
+                worker::console_error!(
+                    "relayer: replacement of nonce {} ({hash}) not accepted: {}",
+                    t.nonce,
+                    e.message()
+                );
+                Ok(e.message().to_lowercase().contains("insufficient funds"))
+            }
         }
-        Ok(())
+    }
+
+    /// A transaction this key cannot get mined (drained while it waited: neither it nor a
+    /// replacement can pay for gas) goes to another key as a queued settlement, once, so the
+    /// payment is not lost with it. This key keeps following its own version: if the key is
+    /// refilled and that mines first, the other key's simulation sees the authorization used
+    /// and sends nothing; if both mine, the token lets only one transfer through (the other
+    /// reverts: gas only), and the guard keeps the settlement it was told of
+    /// (`x402_core::gate::replay::Book::release` never undoes one).
+    async fn hand_over(&self, at: (u64, u64)) -> Result<()> {
+        let Some(mut t) = self
+            .tracked
+            .borrow()
+            .as_ref()
+            .and_then(|m| m.get(&at).cloned())
+        else {
+            return Ok(());
+        };
+        let Some(valid_before) = t.valid_before else {
+            return Ok(());
+        };
+        let (keys, max_in_flight) = self.pool();
+        if t.handed_over || keys < 2 || now_seconds() >= valid_before {
+            return Ok(());
+        }
+        let send = SendTx {
+            rpc_url: t.rpc_url.clone(),
+            chain_id: t.chain_id,
+            to: t.to.clone(),
+            data: t.data.clone(),
+            gas_limit: t.gas_limit,
+            key: t.key % keys + 1,
+            max_in_flight,
+            replace_after_seconds: t.replace_after_seconds,
+            guard: t.guard.clone(),
+            valid_before: t.valid_before,
+        };
+        let to = object_name(send.key);
+        let op = RelayerOp::Enqueue {
+            send,
+            valid_before,
+            hops: 1,
+        };
+        if let Err(e) = durable_call::<Value>(&self.env, RELAYER_BINDING, &to, &op).await {
+            worker::console_error!("relayer: cannot hand nonce {} to another key: {e}", t.nonce);
+            return Ok(());
+        }
+        worker::console_log!(
+            "relayer key {}: out of gas with nonce {} unmined; its settlement goes to key {}",
+            t.key,
+            t.nonce,
+            t.key % keys + 1
+        );
+        t.handed_over = true;
+        self.put_tracked(&t).await
     }
 
     async fn status(&self, rpc_url: &str, key: u32, gas_limit: u64) -> Result<KeyStatus> {
@@ -1092,7 +1205,8 @@ impl DurableObject for Relayer {
             broadcasts: Cell::new(0),
             signer: RefCell::new(None),
             tracked: RefCell::new(None),
-            alarm_set: Cell::new(false),
+            alarm_at: Cell::new(None),
+            running_jobs: Cell::new(false),
             jobs: RefCell::new(BTreeMap::new()),
             mined: RefCell::new(HashMap::new()),
             tracking: Cell::new(false),
@@ -1119,11 +1233,17 @@ impl DurableObject for Relayer {
         }
     }
 
-    /// Follows the unmined transactions (see [`Relayer::track`]) while there are any.
+    /// Sends the queued settlements and follows the unmined transactions (see
+    /// [`Relayer::track`]) while there are any. A failure in one part is logged and never
+    /// stops the rest, and the alarm is set again whenever work is left, so no job waits for a
+    /// request to come by.
     async fn alarm(&self) -> Result<Response> {
+        // The alarm that fired is no longer set (one set while this runs replaces it).
+        self.alarm_at.set(None);
         self.ensure_loaded().await?;
-        self.alarm_set.set(false);
-        self.run_jobs().await?;
+        if let Err(e) = self.run_jobs().await {
+            worker::console_error!("relayer: sending queued settlements: {e}");
+        }
         // Every transaction of this object carries its key (one per object).
         let chains: BTreeMap<u64, u32> = self
             .tracked
@@ -1133,18 +1253,24 @@ impl DurableObject for Relayer {
             .unwrap_or_default();
         for (chain, key) in chains {
             match self.signer(key) {
-                Ok(signer) => self.track(chain, &signer.address()).await?,
+                Ok(signer) => {
+                    if let Err(e) = self.track(chain, &signer.address()).await {
+                        worker::console_error!("relayer: following chain {chain}: {e}");
+                    }
+                }
                 Err(e) => worker::console_error!("relayer: cannot follow chain {chain}: {e}"),
             }
         }
-        if self
-            .tracked
-            .borrow()
-            .as_ref()
-            .is_some_and(|m| !m.is_empty())
+        let open_jobs = self.jobs.borrow().values().any(|j| !j.forwarded);
+        if open_jobs
             || !self.jobs.borrow().is_empty()
+            || self
+                .tracked
+                .borrow()
+                .as_ref()
+                .is_some_and(|m| !m.is_empty())
         {
-            self.ensure_alarm().await?;
+            self.ensure_alarm(TRACK_INTERVAL_MS).await?;
         }
         Response::ok("")
     }
