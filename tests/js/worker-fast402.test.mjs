@@ -32,8 +32,13 @@ before(async () => {
   env = { X402: config, X402_PASS_SECRET: TEST_PASS_SECRET, X402_FACILITATOR_TOKEN: 'facilitator-token-0123456789', X402_RELAYER_KEY: ROLES.relayer.privateKey };
 });
 
-/** What the shim passes to `unpaidChallenge` (the same computation as crates/worker/js/shim.mjs). */
+/** The shim's fast answer (the same computation as crates/worker/js/shim.mjs), or undefined. */
 function fast(request, e = env) {
+  const parts = unpaidParts(request, e);
+  return parts && new Response(parts[1], { status: 402, headers: parts[0] });
+}
+
+function unpaidParts(request, e) {
   const { method, headers } = request;
   let chars = 0;
   for (const [name, value] of headers) chars += name.length + value.length + 4;
@@ -42,7 +47,7 @@ function fast(request, e = env) {
     method,
     request.url,
     chars,
-    headers.has('payment-signature') || headers.has('x-payment'),
+    headers.has('payment-signature') || headers.has('x-payment') || headers.has('sign-in-with-x'),
     headers.get('x-payment-pass') ?? undefined,
     headers.get('cookie') ?? undefined,
     headers.get('accept') ?? undefined,
@@ -80,6 +85,52 @@ describe('the fast 402 answers as the full handler does', () => {
       assert.deepEqual(a, b);
     });
   }
+
+  test('kept per resource: asked again, the same answer; another path, its own resource URL', async () => {
+    const first = await snapshot(fast(req('/paid/deep/a.html')));
+    const again = await snapshot(fast(req('/paid/deep/a.html')));
+    const other = await snapshot(fast(req('/paid/deep/b.html')));
+    assert.deepEqual(again, first);
+    const resource = (s) => JSON.parse(Buffer.from(Object.fromEntries(s.headers)['payment-required'], 'base64')).resource.url;
+    assert.equal(resource(first), `${ORIGIN}/paid/deep/a.html`);
+    assert.equal(resource(other), `${ORIGIN}/paid/deep/b.html`);
+    // More resources than it keeps: every answer still its own.
+    for (let i = 0; i < 600; i++) assert.equal(fast(req(`/paid/many/${i}.html`)).status, 402);
+    assert.deepEqual(await snapshot(fast(req('/paid/deep/a.html'))), first);
+    assert.equal(resource(await snapshot(fast(req('/paid/many/7.html')))), `${ORIGIN}/paid/many/7.html`);
+  });
+
+  test('a new configuration: answers from it, not from what was kept', async () => {
+    const before = await snapshot(fast(req('/paid/one.html')));
+    const cheaper = structuredClone(env.X402);
+    cheaper.routes.find((r) => r.pattern === 'GET /paid/one.html').price = '$0.03';
+    const e2 = { ...env, X402: cheaper };
+    const after = await snapshot(fast(req('/paid/one.html'), e2));
+    assert.notDeepEqual(after, before);
+    assert.deepEqual(after, await snapshot(await full(req('/paid/one.html'), e2)));
+    assert.deepEqual(await snapshot(fast(req('/paid/one.html'))), before, 'and back');
+  });
+
+  test('a route offering Sign-In-With-X: a fresh challenge each time, the rest as the full handler', async () => {
+    const e2 = { ...env, X402: { ...env.X402, publicOrigin: ORIGIN } };
+    const strip = (pr) => {
+      const info = pr.extensions['sign-in-with-x'].info;
+      assert.match(info.nonce, /^[0-9a-f]{32}$/);
+      for (const k of ['nonce', 'issuedAt', 'expirationTime']) delete info[k];
+      return pr;
+    };
+    const decode = (s) => JSON.parse(Buffer.from(Object.fromEntries(s.headers)['payment-required'], 'base64'));
+    const a = await snapshot(fast(req('/paid/one.html'), e2));
+    const b = await snapshot(fast(req('/paid/one.html'), e2));
+    const c = await snapshot(await full(req('/paid/one.html'), e2));
+    assert.notEqual(decode(a).extensions['sign-in-with-x'].info.nonce, decode(b).extensions['sign-in-with-x'].info.nonce);
+    assert.deepEqual(strip(decode(a)), strip(decode(c)));
+    assert.deepEqual(strip(JSON.parse(a.body)), strip(JSON.parse(c.body)));
+    const other = (s) => s.headers.filter(([k]) => k !== 'payment-required');
+    assert.deepEqual(other(a), other(c));
+    // A request carrying a sign-in is the full handler's to judge.
+    assert.equal(fast(req('/paid/one.html', { headers: { 'sign-in-with-x': 'e30=' } }), e2), undefined);
+  });
 
   test('the same 402 a request gets when its headers are too large for the fast path to be sure', async () => {
     // 12,000 characters: over half of maxHeaderBytes (32 KiB) counted as UTF-16 units × 2, so the

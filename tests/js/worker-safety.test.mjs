@@ -9,8 +9,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { ExactEvmScheme } from '@x402/evm';
+import { wrapFetchWithPaymentFromConfig } from '@x402/fetch';
+import { localWallet, paymentReceipt, wrapFetch } from '../../js/local.js';
 import {
-  ROLES, TOKEN_ABI, TOKEN_ADDRESS, balanceOf, deployToken, publicClient, randomNonce, rpc,
+  ROLES, TOKEN_ABI, TOKEN_ADDRESS, authorizationState, balanceOf, deployToken, publicClient, randomNonce, rpc,
   signTransferAuthorization, startAnvil, transferCount, walletClient,
 } from './lib/chain.mjs';
 import { TEST_PASS_SECRET, decodeHeader, defaultConfig, encodeHeader, makePass, startWorker } from './lib/worker.mjs';
@@ -25,12 +28,26 @@ let worker;
 let origin;
 let originUrl;
 const originSeen = []; // { method, url, cookie } of every request the origin got
+// The upfront route's origin: whether the payment it is asked for was already settled on chain
+// when it was asked (`watch`: the payer and EIP-3009 nonce of the payment being made), and
+// whether it fails.
+const upfront = { watch: null, settledWhenAsked: [], fail: false };
 
 before(async () => {
   chain = await startAnvil();
   await deployToken(chain.rpcUrl);
-  origin = http.createServer((req, res) => {
+  origin = http.createServer(async (req, res) => {
     originSeen.push({ method: req.method, url: req.url, cookie: req.headers.cookie ?? null });
+    if (req.url.startsWith('/upfront/')) {
+      if (upfront.watch) {
+        upfront.settledWhenAsked.push(await authorizationState(chain.rpcUrl, upfront.watch.payer, upfront.watch.nonce));
+      }
+      if (upfront.fail) {
+        res.writeHead(500, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60' });
+        res.end('origin failed');
+        return;
+      }
+    }
     res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=86400', etag: '"o1"' });
     res.end(`origin says ${req.method} ${req.url}`);
   });
@@ -44,6 +61,7 @@ before(async () => {
   config.routes.unshift(
     { pattern: 'GET /origin/*', price: '$0.01', content: { source: 'origin', url: originUrl } },
     { pattern: 'GET /short/*', price: '$0.01', maxTimeoutSeconds: 20, passLifetimeSeconds: 0, content: { source: 'origin', url: originUrl } },
+    { pattern: 'GET /upfront/*', price: '$0.01', paymentFlow: 'upfront', content: { source: 'origin', url: originUrl } },
   );
   // Passes are being rotated: new ones are signed with NEW_PASS_SECRET, the test harness's usual
   // secret is the previous one, still honoured.
@@ -261,6 +279,98 @@ describe('origin mode and methods', () => {
     const free = await fetch(`${worker.url}/origin/comments`, { method: 'POST', body: 'hello' });
     assert.equal(free.status, 200, 'freeRoutes: POST /origin/comments is proxied');
     assert.match(await free.text(), /origin says POST \/origin\/comments/);
+  });
+});
+
+describe('an upfront route (paymentFlow "upfront": settled before the origin is asked)', () => {
+  const pay = async (p, payer) => {
+    const acc = await accepted(p);
+    const header = await paymentHeader(acc, payer);
+    const { nonce } = decodeHeader(header).payload.authorization;
+    upfront.watch = { payer: payer.address, nonce };
+    return { acc, header, nonce };
+  };
+
+  test('offered as paymentFlow "upfront"; the origin is asked only once the transfer is on chain', async () => {
+    const payer = ROLES.payers[2];
+    const { acc, header } = await pay('/upfront/order', payer);
+    assert.equal(acc.extra.paymentFlow, 'upfront');
+    assert.equal((await accepted('/origin/article')).extra.paymentFlow, undefined, 'the default flow is not emitted');
+    const transfers = await transferCount(chain.rpcUrl);
+    upfront.settledWhenAsked.length = 0;
+    const r = await get('/upfront/order', { 'PAYMENT-SIGNATURE': header });
+    assert.equal(r.res.status, 200, r.body);
+    assert.equal(r.body, 'origin says GET /upfront/order');
+    assert.deepEqual(upfront.settledWhenAsked, [true], 'settled before the origin was asked');
+    assert.equal(decodeHeader(r.res.headers.get('payment-response')).success, true);
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 1);
+  });
+
+  test('a payment that does not verify never reaches the origin', async () => {
+    const payer = ROLES.payers[2];
+    const { header } = await pay('/upfront/refused', payer);
+    const forged = decodeHeader(header);
+    forged.payload.authorization.value = '1';
+    const seen = originSeen.length;
+    const r = await get('/upfront/refused', { 'PAYMENT-SIGNATURE': encodeHeader(forged) });
+    assert.equal(r.res.status, 402);
+    assert.equal(originSeen.length, seen, 'the origin was not asked');
+  });
+
+  test('the origin fails after the payment: its answer carries the receipt, private; the retry is served, charged once', async () => {
+    const payer = ROLES.payers[3];
+    const { header } = await pay('/upfront/fails', payer);
+    const transfers = await transferCount(chain.rpcUrl);
+    upfront.fail = true;
+    let r;
+    try {
+      r = await get('/upfront/fails', { 'PAYMENT-SIGNATURE': header });
+    } finally {
+      upfront.fail = false;
+    }
+    assert.equal(r.res.status, 500, r.body);
+    const receipt = decodeHeader(r.res.headers.get('payment-response'));
+    assert.equal(receipt.success, true);
+    assert.match(r.res.headers.get('cache-control'), /private/);
+    assert.doesNotMatch(r.res.headers.get('cache-control'), /public/);
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 1, 'paid');
+    const again = await get('/upfront/fails', { 'PAYMENT-SIGNATURE': header });
+    assert.equal(again.res.status, 200, again.body);
+    assert.equal(decodeHeader(again.res.headers.get('payment-response')).transaction, receipt.transaction);
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 1, 'not charged again');
+  });
+
+  test('our client (x402-wasm/local wrapFetch) pays an upfront route, the flow kept in what it signs', async () => {
+    const payer = ROLES.payers[4];
+    const transfers = await transferCount(chain.rpcUrl);
+    const sent = [];
+    const spy = (input, init) => {
+      const h = new Request(input, init).headers.get('payment-signature');
+      if (h) sent.push(decodeHeader(h));
+      return fetch(input, init);
+    };
+    upfront.watch = null;
+    const res = await wrapFetch(spy, localWallet(payer.privateKey))(`${worker.url}/upfront/by-ours`);
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(await res.text(), 'origin says GET /upfront/by-ours');
+    assert.equal(paymentReceipt(res).success, true);
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0].accepted.extra.paymentFlow, 'upfront');
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 1);
+  });
+
+  test('the reference client (@x402/fetch) pays an upfront route', async () => {
+    const payer = ROLES.payers[4];
+    const transfers = await transferCount(chain.rpcUrl);
+    const paying = wrapFetchWithPaymentFromConfig(fetch, {
+      schemes: [{ network: 'eip155:31337', client: new ExactEvmScheme(privateKeyToAccount(payer.privateKey)) }],
+      spendControls: { allowedAssets: [{ network: 'eip155:31337', asset: TOKEN_ADDRESS, maxAmountPerPayment: '10000' }] },
+    });
+    upfront.watch = null;
+    const res = await paying(`${worker.url}/upfront/by-reference`);
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(await res.text(), 'origin says GET /upfront/by-reference');
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 1);
   });
 });
 

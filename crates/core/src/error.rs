@@ -235,6 +235,39 @@ reasons! {
     InvalidBatchSettlementEvmAuthorizerNotConfigured =
         "invalid_batch_settlement_evm_authorizer_not_configured",
 
+    // ---- sign-in-with-x extension (x402 specs/extensions/sign-in-with-x.md, @x402/extensions 2.27) ----
+    /// The `SIGN-IN-WITH-X` header is not base64 JSON of a sign-in (this project: the
+    /// reference throws without a code).
+    InvalidSiwxPayload = "invalid_siwx_payload",
+    /// `domain` is not the server's configured host.
+    InvalidSiwxDomainMismatch = "invalid_siwx_domain_mismatch",
+    /// `uri` is not on the server's configured origin.
+    InvalidSiwxUriMismatch = "invalid_siwx_uri_mismatch",
+    /// `issuedAt` is not a time.
+    InvalidSiwxIssuedAt = "invalid_siwx_issued_at",
+    /// `issuedAt` is older than five minutes.
+    InvalidSiwxIssuedAtTooOld = "invalid_siwx_issued_at_too_old",
+    /// `issuedAt` is in the future.
+    InvalidSiwxIssuedAtInFuture = "invalid_siwx_issued_at_in_future",
+    /// `expirationTime` is not a time.
+    InvalidSiwxExpirationTime = "invalid_siwx_expiration_time",
+    /// `expirationTime` has passed.
+    InvalidSiwxExpired = "invalid_siwx_expired",
+    /// `notBefore` is not a time.
+    InvalidSiwxNotBefore = "invalid_siwx_not_before",
+    /// `notBefore` has not come yet.
+    InvalidSiwxNotYetValid = "invalid_siwx_not_yet_valid",
+    /// The nonce is not one this server issued, or it was used already.
+    InvalidSiwxNonce = "invalid_siwx_nonce",
+    /// The signature does not recover to `address`.
+    InvalidSiwxSignature = "invalid_siwx_signature",
+    /// `chainId` is not `eip155:<number>`.
+    InvalidSiwxChainId = "invalid_siwx_chain_id",
+    /// `chainId` names a chain family this server does not verify.
+    InvalidSiwxUnsupportedChain = "invalid_siwx_unsupported_chain",
+    /// The signature is not 65 bytes of hex.
+    InvalidSiwxMalformedSignature = "invalid_siwx_malformed_signature",
+
     // ---- client side (this project) ----
     /// The 402 challenge could not be parsed.
     MalformedChallenge = "malformed_challenge",

@@ -20,5 +20,5 @@ pub mod client;
 
 pub mod gate;
 
-pub use alloy_primitives::{Address, Bytes, B256, U256};
+pub use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 pub use error::{Error, Reason, Result};

@@ -24,7 +24,8 @@ function trapped(e) {
 // An unpaid GET of a priced page is most of a paywall's traffic: its 402 comes from one
 // synchronous call into the module (`unpaidChallenge` in crates/worker/src/lib.rs decides, from
 // the same configuration and rules as the full handler, and answers only where that handler
-// would answer the same 402), without the request wrappers and async glue of `fetch`.
+// would answer the same 402; it keeps each such 402's headers and body, built once), without the
+// request wrappers and async glue of `fetch`.
 function unpaid(request, env) {
   const { method, headers } = request;
   if (method !== "GET" && method !== "HEAD") return undefined;
@@ -35,7 +36,7 @@ function unpaid(request, env) {
     method,
     request.url,
     chars,
-    headers.has("payment-signature") || headers.has("x-payment"),
+    headers.has("payment-signature") || headers.has("x-payment") || headers.has("sign-in-with-x"),
     headers.get("x-payment-pass") ?? undefined,
     headers.get("cookie") ?? undefined,
     headers.get("accept") ?? undefined,
@@ -46,7 +47,9 @@ function unpaid(request, env) {
 export default {
   async fetch(request, env, ctx) {
     try {
-      return unpaid(request, env) ?? (await rust.fetch(request, env, ctx));
+      const parts = unpaid(request, env);
+      if (parts) return new Response(parts[1], { status: 402, headers: parts[0] });
+      return await rust.fetch(request, env, ctx);
     } catch (e) {
       return trapped(e);
     }

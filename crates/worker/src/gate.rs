@@ -21,10 +21,10 @@ use x402_core::wire::payment_identifier;
 use x402_core::wire::{AnyPaymentPayload, SettleResponse};
 use x402_core::{Error, Reason, B256};
 
-/// The 402 of a request carrying no payment and no pass: what [`paid`] answers it, and what
-/// `crate::unpaid_challenge` answers without the request wrappers.
-pub(crate) fn unpaid(app: &App, ctx: &Ctx, route: &Route, html: bool) -> Response {
-    respond::challenge(&Challenge {
+/// The 402 of a request carrying no payment and no pass, as [`paid`] answers it: what
+/// `crate::unpaid_challenge` keeps and answers without the request wrappers.
+pub(crate) fn unpaid(app: &App, ctx: &Ctx, route: &Route, html: bool) -> respond::Parts {
+    respond::challenge_parts(&Challenge {
         route,
         resource_url: &ctx.resource_url,
         error: None,
@@ -34,6 +34,7 @@ pub(crate) fn unpaid(app: &App, ctx: &Ctx, route: &Route, html: bool) -> Respons
         allow_origin: &app.config.cors_allow_origin,
         paywall_scripts: &app.config.paywall_scripts,
         corrective: None,
+        sign_in: crate::sign_in::offer(app, ctx, route),
     })
 }
 
@@ -62,6 +63,7 @@ pub(crate) async fn paid(
             allow_origin: origin,
             paywall_scripts: &app.config.paywall_scripts,
             corrective: None,
+            sign_in: crate::sign_in::offer(app, ctx, route),
         })
     };
 
@@ -72,6 +74,27 @@ pub(crate) async fn paid(
         for candidate in passes::presented(&req) {
             match pass::verify(&app.pass_secrets, &candidate, &ctx.path, ctx.now) {
                 Ok(_) => return content::fetch(app, route, &req, env, ctx).await,
+                Err(e) => pass_error = Some(e),
+            }
+        }
+    }
+
+    // 1b. A sign-in (Sign-In-With-X) by the wallet that bought this resource: the content again
+    // with a new pass, nothing charged. A valid sign-in of someone who did not buy it gets the
+    // ordinary 402; a refused one names its reason.
+    if let Some(h) = get(x402_core::wire::siwx::HEADER) {
+        if crate::sign_in::offered(app, route) {
+            match crate::sign_in::restore(app, ctx, route, &h, env).await {
+                Ok(Some((signer, tx))) => {
+                    let res = content::fetch(app, route, &req, env, ctx).await;
+                    if res.status_code() >= 400 {
+                        return res;
+                    }
+                    let mut extra = passes::pass_headers(app, ctx, route, signer, tx, ctx.now);
+                    extra.push(("X-PAYMENT-RESTORED", signer.to_checksum(None)));
+                    return respond::with_headers(res, &extra, origin);
+                }
+                Ok(None) => {}
                 Err(e) => pass_error = Some(e),
             }
         }
@@ -279,14 +302,21 @@ pub(crate) async fn paid(
         return challenge(Some(&e), Some(&failure(&e, String::new())));
     }
 
-    // 5. Content, then settlement.
-    let res = content::fetch(app, route, &req, env, ctx).await;
-    if res.status_code() >= 400 {
-        // The origin failed: nothing is charged, its answer goes out as is.
-        guard.release().await;
-        return res;
-    }
-    if background {
+    // 5. Content, then settlement; on an upfront route (x402 `paymentFlow: "upfront"`, for
+    // origins with side effects) settlement, then content.
+    let upfront = route.order == SettlementOrder::Upfront;
+    let mut content_first = if upfront {
+        None
+    } else {
+        let res = content::fetch(app, route, &req, env, ctx).await;
+        if res.status_code() >= 400 {
+            // The origin failed: nothing is charged, its answer goes out as is.
+            guard.release().await;
+            return res;
+        }
+        Some(res)
+    };
+    if let Some(res) = content_first.take_if(|_| background) {
         // Self-settling: the settlement is stored by the payer's relayer key before the
         // content goes out, and sent from there (durable across outages and restarts).
         if matches!(app.config.settlement, Settlement::SelfSettle { .. }) {
@@ -323,8 +353,29 @@ pub(crate) async fn paid(
             origin,
         );
     }
-    match settle::settle(env, &app.config.settlement, &verified, &facilitator_request).await {
-        Outcome::Settled(tx) => {
+    let outcome =
+        settle::settle(env, &app.config.settlement, &verified, &facilitator_request).await;
+    match (outcome, content_first) {
+        // Upfront: nothing fetched yet.
+        (Outcome::Settled(tx), None) => {
+            // Recorded before the origin is asked: whatever it answers, this payment is paid,
+            // and a retry of it is served with this receipt, never charged again.
+            guard
+                .complete(GuardOutcome::Settled {
+                    transaction: tx.clone(),
+                    at: ctx.now,
+                })
+                .await;
+            let res = content::fetch(app, route, &req, env, ctx).await;
+            let mut extra = receipt_headers(app, ctx, route, &receipt, &tx, ctx.now);
+            if res.status_code() >= 400 {
+                // The origin failed after the payment: its answer carries the receipt (and a
+                // pass for a retry), and no shared cache keeps it.
+                extra.push(("Cache-Control", app.config.paid_cache_control.clone()));
+            }
+            respond::with_headers(res, &extra, origin)
+        }
+        (Outcome::Settled(tx), Some(res)) => {
             // Recorded after the answer leaves (one Durable Object round trip less on the paid
             // path). Until it lands the guard holds the authorization as admitted: a retry waits
             // for the record (then gets this receipt), and the payment still counts against the
@@ -345,7 +396,7 @@ pub(crate) async fn paid(
             let extra = receipt_headers(app, ctx, route, &receipt, &tx, ctx.now);
             respond::with_headers(res, &extra, origin)
         }
-        Outcome::Pending(tx, e) => {
+        (Outcome::Pending(tx, e), _) => {
             guard
                 .complete(GuardOutcome::Pending {
                     transaction: tx.clone(),
@@ -353,7 +404,7 @@ pub(crate) async fn paid(
                 .await;
             challenge(Some(&e), Some(&failure(&e, tx)))
         }
-        Outcome::Failed(e) => {
+        (Outcome::Failed(e), _) => {
             guard.release().await;
             challenge(Some(&e), Some(&failure(&e, String::new())))
         }

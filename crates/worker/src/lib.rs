@@ -21,6 +21,7 @@ mod gate;
 mod passes;
 mod respond;
 mod settle;
+mod sign_in;
 mod status;
 
 pub use batch::channel::Channel;
@@ -335,7 +336,8 @@ fn request_ctx(app: &App, url: &worker::Url) -> std::result::Result<Ctx, Error> 
 /// would answer this same 402 from the same inputs: a valid configuration, GET or HEAD, headers
 /// surely within `maxHeaderBytes` (`header_chars`: the sum of name + value + 4 in UTF-16 units;
 /// a value's UTF-8 bytes are at most twice that), a priced path that is no endpoint of the
-/// Worker's own, no payment header and no access pass. Anything else (and any doubt) is `None`.
+/// Worker's own, no payment or sign-in header (`payment_headers`) and no access pass.
+/// Anything else (and any doubt) is `None`.
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = unpaidChallenge)]
 pub fn unpaid_challenge(
@@ -348,7 +350,7 @@ pub fn unpaid_challenge(
     cookie: Option<String>,
     accept: Option<String>,
     user_agent: Option<String>,
-) -> Option<worker::worker_sys::web_sys::Response> {
+) -> Option<worker::wasm_bindgen::JsValue> {
     if payment_headers || !matches!(method, "GET" | "HEAD") {
         return None;
     }
@@ -373,7 +375,52 @@ pub fn unpaid_challenge(
         accept.as_deref().unwrap_or_default(),
         user_agent.as_deref().unwrap_or_default(),
     );
-    Some(gate::unpaid(&app, &ctx, route, html).into())
+    let index = app
+        .config
+        .routes
+        .iter()
+        .position(|r| std::ptr::eq(r, route))?;
+    if sign_in::offered(&app, route) {
+        // Its sign-in challenge carries a fresh nonce and time: built for each request.
+        return Some(parts_value(&gate::unpaid(&app, &ctx, route, html)));
+    }
+    // An unpaid 402 depends on nothing else (no time, no per-request value): kept by these.
+    let key = (index, html, ctx.resource_url.clone());
+    UNPAID.with_borrow_mut(|cache| {
+        // Kept for this configuration only, and bounded (a catch-all route has a resource per
+        // path): full, it starts again.
+        if cache
+            .as_ref()
+            .is_none_or(|(a, m)| !Rc::ptr_eq(a, &app) || m.len() >= UNPAID_KEPT)
+        {
+            *cache = Some((app.clone(), std::collections::HashMap::new()));
+        }
+        let (_, kept) = cache.as_mut()?;
+        let parts = kept
+            .entry(key)
+            .or_insert_with(|| parts_value(&gate::unpaid(&app, &ctx, route, html)));
+        Some(parts.clone())
+    })
+}
+
+/// A response's parts as the JS entry builds a `Response` from them: `[headers, body]`.
+fn parts_value(p: &respond::Parts) -> worker::wasm_bindgen::JsValue {
+    let headers = worker::js_sys::Array::new();
+    for (k, v) in &p.headers {
+        headers.push(&worker::js_sys::Array::of2(&(*k).into(), &v.into()));
+    }
+    worker::js_sys::Array::of2(&headers, &p.body.as_str().into()).into()
+}
+
+/// How many unpaid 402s [`UNPAID`] keeps.
+const UNPAID_KEPT: usize = 512;
+
+thread_local! {
+    /// The fast 402s built so far ([`unpaid_challenge`]): `[headers, body]` by route, page or
+    /// JSON, and resource URL, for the configuration they were built from.
+    #[allow(clippy::type_complexity)]
+    static UNPAID: RefCell<Option<(Rc<App>, std::collections::HashMap<(usize, bool, String), worker::wasm_bindgen::JsValue>)>> =
+        const { RefCell::new(None) };
 }
 
 /// The Worker's fetch handler.

@@ -95,6 +95,8 @@ pub(crate) struct Challenge<'a> {
     /// A `batch-settlement` corrective 402: the channel state (and the server's latest
     /// voucher) added to the batch offer of the payment's network.
     pub(crate) corrective: Option<Corrective<'a>>,
+    /// The `sign-in-with-x` declaration to offer (`crate::sign_in::offer`).
+    pub(crate) sign_in: Option<serde_json::Value>,
 }
 
 /// The state a corrective 402 carries (x402 `scheme_batch_settlement_evm.md`, "Cumulative
@@ -106,9 +108,45 @@ pub(crate) struct Corrective<'a> {
     pub(crate) voucher: Option<&'a VoucherState>,
 }
 
+/// A response's headers and body, built once and turned into a [`Response`] (or kept, for the
+/// fast 402: `crate::unpaid_challenge`).
+pub(crate) struct Parts {
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: String,
+}
+
+impl Parts {
+    fn cors(&mut self, allow_origin: &str) {
+        self.headers
+            .push(("Access-Control-Allow-Origin", allow_origin.to_string()));
+        self.headers
+            .push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.to_string()));
+        if allow_origin != "*" {
+            self.headers.push(("Vary", "Origin".to_string()));
+        }
+    }
+
+    /// The response with this status.
+    pub(crate) fn response(self, status: u16) -> Response {
+        let h = Headers::new();
+        for (k, v) in &self.headers {
+            let _ = h.append(k, v);
+        }
+        ResponseBuilder::new()
+            .with_status(status)
+            .with_headers(h)
+            .fixed(self.body.into_bytes())
+    }
+}
+
 /// A 402 challenge: `PAYMENT-REQUIRED` always; body the v1 form for v1 clients (or when the
 /// route has v1 networks), the v2 challenge as JSON otherwise, or an HTML paywall page.
 pub(crate) fn challenge(c: &Challenge<'_>) -> Response {
+    challenge_parts(c).response(402)
+}
+
+/// [`challenge`]'s headers and body.
+pub(crate) fn challenge_parts(c: &Challenge<'_>) -> Parts {
     let error_text = c
         .error
         .map_or_else(|| "Payment required".to_string(), |e| e.code().to_string());
@@ -118,32 +156,38 @@ pub(crate) fn challenge(c: &Challenge<'_>) -> Response {
     if let Some(k) = c.corrective {
         add_corrective_state(&mut pr.accepts, k.network, k.state, k.voucher);
     }
-    let h = Headers::new();
-    cors(&h, c.allow_origin);
-    let _ = h.set("Cache-Control", "no-store");
+    if let Some(d) = &c.sign_in {
+        pr.extensions
+            .get_or_insert_with(Default::default)
+            .insert(x402_core::wire::siwx::KEY.into(), d.clone());
+    }
+    let mut p = Parts {
+        headers: Vec::with_capacity(6),
+        body: String::new(),
+    };
+    p.cors(c.allow_origin);
+    p.headers.push(("Cache-Control", "no-store".to_string()));
     if let Ok(v) = header::encode(&pr) {
-        let _ = h.set(PAYMENT_REQUIRED, &v);
+        p.headers.push((PAYMENT_REQUIRED, v));
     }
     if let Some(s) = c.settlement {
         if let Ok(v) = header::encode(s) {
-            let _ = h.set(
-                if c.v1_client {
-                    X_PAYMENT_RESPONSE
-                } else {
-                    PAYMENT_RESPONSE
-                },
-                &v,
-            );
+            let name = if c.v1_client {
+                X_PAYMENT_RESPONSE
+            } else {
+                PAYMENT_RESPONSE
+            };
+            p.headers.push((name, v));
         }
     }
-    let builder = ResponseBuilder::new().with_status(402);
     if c.html && c.error.is_none() {
-        let _ = h.set("Content-Type", "text/html; charset=utf-8");
-        return builder
-            .with_headers(h)
-            .fixed(paywall_html(c.route, &pr, c.paywall_scripts).into_bytes());
+        p.headers
+            .push(("Content-Type", "text/html; charset=utf-8".to_string()));
+        p.body = paywall_html(c.route, &pr, c.paywall_scripts);
+        return p;
     }
-    let _ = h.set("Content-Type", "application/json");
+    p.headers
+        .push(("Content-Type", "application/json".to_string()));
     let message = c.error.map(|e| e.message().to_string());
     // v2 clients read the header; the body is the v1 form whenever v1 clients can pay.
     let mut body = match c.route.payment_required_v1(c.resource_url, error_text) {
@@ -153,7 +197,8 @@ pub(crate) fn challenge(c: &Challenge<'_>) -> Response {
     if let (Some(m), Some(obj)) = (message, body.as_object_mut()) {
         obj.insert("message".into(), Value::String(m));
     }
-    builder.with_headers(h).fixed(body.to_string().into_bytes())
+    p.body = body.to_string();
+    p
 }
 
 fn escape(s: &str) -> String {

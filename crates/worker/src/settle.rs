@@ -247,6 +247,30 @@ pub(crate) async fn enqueue(
     settlement: &Settlement,
     payment: &VerifiedPayment,
 ) -> Result<(), Error> {
+    let mut send = exact_send(env, settlement, payment)?;
+    send.delivered = true;
+    let valid_before = send.valid_before.unwrap_or(u64::MAX);
+    durable_call::<Value>(
+        env,
+        RELAYER_BINDING,
+        &object_name(send.key),
+        &RelayerOp::Enqueue {
+            send,
+            valid_before,
+            hops: 0,
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The relayer transaction of an `exact` payment (`transferWithAuthorization` to the token),
+/// for the payer's own key of the pool; only in settlement mode "self".
+fn exact_send(
+    env: &Env,
+    settlement: &Settlement,
+    payment: &VerifiedPayment,
+) -> Result<SendTx, Error> {
     let Settlement::SelfSettle {
         rpc_url,
         gas_limit,
@@ -262,14 +286,13 @@ pub(crate) async fn enqueue(
         ));
     };
     let guard = Guard::of(env, payment);
-    let key = preferred_key(&payment.payer, *relayer_keys);
-    let send = SendTx {
+    Ok(SendTx {
         rpc_url: rpc_url.clone(),
         chain_id: payment.requirement.chain_id,
         to: payment.requirement.asset.to_string(),
         data: settle_calldata(payment).to_string(),
         gas_limit: *gas_limit,
-        key,
+        key: preferred_key(&payment.payer, *relayer_keys),
         max_in_flight: *max_in_flight_per_key,
         replace_after_seconds: *replace_after_seconds,
         guard: Some(GuardRef {
@@ -277,20 +300,8 @@ pub(crate) async fn enqueue(
             nonce: guard.nonce,
         }),
         valid_before: u64::try_from(payment.authorization.valid_before).ok(),
-    };
-    let valid_before = send.valid_before.unwrap_or(u64::MAX);
-    durable_call::<Value>(
-        env,
-        RELAYER_BINDING,
-        &object_name(key),
-        &RelayerOp::Enqueue {
-            send,
-            valid_before,
-            hops: 0,
-        },
-    )
-    .await
-    .map(|_| ())
+        delivered: false,
+    })
 }
 
 /// The outcome of a settlement attempt.
@@ -314,27 +325,13 @@ pub(crate) async fn settle(
         Settlement::SelfSettle {
             rpc_url,
             receipt_timeout_seconds,
-            gas_limit,
-            relayer_keys,
             ..
         } => {
-            let guard = Guard::of(env, payment);
-            let send = SendTx {
-                rpc_url: rpc_url.clone(),
-                chain_id: payment.requirement.chain_id,
-                to: payment.requirement.asset.to_string(),
-                data: settle_calldata(payment).to_string(),
-                gas_limit: *gas_limit,
-                key: 1,
-                max_in_flight: 0,
-                replace_after_seconds: 0,
-                guard: Some(GuardRef {
-                    payer: guard.payer,
-                    nonce: guard.nonce,
-                }),
-                valid_before: u64::try_from(payment.authorization.valid_before).ok(),
+            let send = match exact_send(env, settlement, payment) {
+                Ok(s) => s,
+                Err(e) => return Outcome::Failed(e),
             };
-            let first = preferred_key(&payment.payer, *relayer_keys);
+            let first = send.key;
             let hash = match pool_send(env, settlement, first, send).await.map(sent_hash) {
                 Ok(Ok(hash)) => hash,
                 Ok(Err(outcome)) => return outcome,

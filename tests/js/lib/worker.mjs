@@ -78,7 +78,8 @@ export async function startWorker({ config, secrets = {}, readyTimeoutMs = 90_00
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const inspector = await freePort();
-  const json = JSON.stringify(config);
+  // `publicOrigin: 'self'`: the origin this Worker will listen on (its port is chosen here).
+  const json = JSON.stringify(config?.publicOrigin === 'self' ? { ...config, publicOrigin: `http://127.0.0.1:${port}` } : config);
   if (json.includes("'")) throw new Error('config must not contain single quotes');
   writeFileSync(
     path.join(dir, 'wrangler.toml'),

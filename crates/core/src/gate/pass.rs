@@ -174,6 +174,17 @@ pub fn verify<S: AsRef<[u8]>>(
     Ok(claims)
 }
 
+/// The Sign-In-With-X nonce a paywall puts in a challenge it issues at `issued_ms` (unix
+/// milliseconds) for `uri`: 32 lower-case hex digits of an HMAC-SHA256 with the pass secret.
+/// The paywall keeps nothing when it offers a challenge; a sign-in proves its challenge came
+/// from this paywall when its nonce is this function of its own `issuedAt` and `uri` (with the
+/// current or the previous secret), and the paywall then only has to remember the nonces it
+/// accepted, for the few minutes a sign-in is valid.
+pub fn sign_in_nonce(secret: &[u8], issued_ms: u64, uri: &str) -> Result<String> {
+    let tag = mac(secret, &format!("x402 sign-in-with-x\n{issued_ms}\n{uri}"))?;
+    Ok(tag[..16].iter().map(|b| format!("{b:02x}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
-//! The relayer's nonce rule: where the next account nonce of a self-settling relayer comes
-//! from (`docs/protocol.md`, "Settlement"). The Worker's `Relayer` Durable Object is the one
-//! place that assigns nonces; this is its pure policy, so it can be tested here.
+//! The relayer's rules: where the next account nonce of a self-settling relayer comes from
+//! (`docs/protocol.md`, "Settlement"), when its alarm is set, how its receipt reads are
+//! batched. The Worker's `Relayer` Durable Object is the one place that assigns nonces; these
+//! are its pure policies, so they can be tested here.
 //!
 //! The relayer keeps its own counter (`next`) so concurrent settlements never share a nonce.
 //! Before each assignment it asks the node for `eth_getTransactionCount(relayer, "pending")`:
@@ -47,9 +48,45 @@ pub fn alarm_to_set(known: Option<u64>, wanted: u64, now: u64, stale_ms: u64) ->
     }
 }
 
+/// How many of `items` (each making `calls` JSON-RPC calls, in order) go in each batch of at
+/// most `max` calls: as many as fit, at least one per batch (an item larger than `max` goes
+/// alone). The relayer asks for the receipts of its mined transactions this way, so a backlog
+/// never makes one answer too large to read.
+pub fn batch_sizes(calls: &[usize], max: usize) -> alloc::vec::Vec<usize> {
+    let mut out = alloc::vec::Vec::new();
+    let (mut items, mut total) = (0, 0);
+    for &c in calls {
+        if items > 0 && total + c > max {
+            out.push(items);
+            (items, total) = (0, 0);
+        }
+        items += 1;
+        total += c;
+    }
+    if items > 0 {
+        out.push(items);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{alarm_to_set, next_nonce};
+    use super::{alarm_to_set, batch_sizes, next_nonce};
+    use alloc::vec;
+
+    #[test]
+    fn a_backlog_is_asked_for_in_bounded_batches() {
+        // 200 transactions of one version each: 64, 64, 64, 8.
+        assert_eq!(batch_sizes(&[1; 200], 64), vec![64, 64, 64, 8]);
+        // Replaced ones count every version.
+        assert_eq!(batch_sizes(&[6, 6, 6, 1, 1], 12), vec![2, 3]);
+        // One larger than a batch goes alone; nothing is dropped.
+        assert_eq!(batch_sizes(&[70, 1, 1], 64), vec![1, 2]);
+        assert_eq!(batch_sizes(&[], 64), vec![0usize; 0]);
+        let sizes = batch_sizes(&[3; 1000], 64);
+        assert_eq!(sizes.iter().sum::<usize>(), 1000);
+        assert!(sizes.iter().all(|n| n * 3 <= 64));
+    }
 
     #[test]
     fn an_alarm_is_set_when_none_is() {

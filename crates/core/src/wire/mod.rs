@@ -17,6 +17,7 @@ pub mod facilitator;
 pub(crate) mod fields;
 pub mod header;
 pub mod payment_identifier;
+pub mod siwx;
 pub mod v1;
 pub mod v2;
 

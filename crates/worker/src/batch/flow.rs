@@ -59,6 +59,7 @@ impl Flow<'_> {
             allow_origin: self.origin(),
             paywall_scripts: &self.app.config.paywall_scripts,
             corrective,
+            sign_in: None,
         })
     }
 
@@ -167,6 +168,7 @@ pub(crate) async fn paid(
                     allow_origin: &app.config.cors_allow_origin,
                     paywall_scripts: &app.config.paywall_scripts,
                     corrective: None,
+                    sign_in: None,
                 });
             }
         },

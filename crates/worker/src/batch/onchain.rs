@@ -196,6 +196,7 @@ async fn relay(
         replace_after_seconds: 0,
         guard: None,
         valid_before: None,
+        delivered: false,
     };
     let settlement = match crate::load(env) {
         Ok(app) => app.config.settlement.clone(),

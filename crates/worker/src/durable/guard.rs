@@ -32,6 +32,47 @@ pub(crate) enum GuardOp {
     Release { nonce: String },
     /// How many entries the guard holds (the operator's status endpoint).
     Count,
+    /// A verified Sign-In-With-X by this payer for `resource`: restored if the payer bought it
+    /// (a purchase kept since its settlement, `restoreDays`), and `nonce` not accepted before
+    /// (kept until `nonce_until`, unix seconds, when the sign-in has expired anyway).
+    SignIn {
+        resource: String,
+        nonce: String,
+        nonce_until: u64,
+    },
+}
+
+/// The answer to [`GuardOp::SignIn`].
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SignInAnswer {
+    /// The payer bought the resource: restore it (the nonce is now spent).
+    pub(crate) restored: bool,
+    /// The nonce was accepted before: refused.
+    pub(crate) replayed: bool,
+    /// The purchase's settlement transaction.
+    pub(crate) transaction: Option<String>,
+}
+
+/// Storage key prefix of a purchase (`bought:<keccak256 of the resource>`, a [`Purchase`]; the
+/// hash keeps a long query string within the storage key limit): what a sign-in restores.
+/// Recorded when a settlement is recorded, while Sign-In-With-X is configured.
+const BOUGHT: &str = "bought:";
+/// Storage key prefix of an accepted sign-in nonce (`siwx:<nonce>`, its expiry).
+const SIGNED_IN: &str = "siwx:";
+
+fn bought_key(resource: &str) -> String {
+    format!("{BOUGHT}{:x}", x402_core::keccak256(resource.as_bytes()))
+}
+
+/// A payer's purchase of a resource, kept for `restoreDays`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Purchase {
+    /// Path and query.
+    resource: String,
+    transaction: String,
+    /// Unix seconds after which it is no longer restored (and deleted).
+    until: u64,
 }
 
 /// `Option<U256>` as an optional decimal string.
@@ -62,6 +103,10 @@ pub struct ReplayGuard {
     book: RefCell<Option<Book>>,
     /// The alarm as last set (unix seconds), `None` when none is set; loaded with the book.
     alarm_at: std::cell::Cell<Option<u64>>,
+    /// Purchases by resource (storage `bought:<resource>`); loaded with the book.
+    purchases: RefCell<std::collections::HashMap<String, Purchase>>,
+    /// Accepted sign-in nonces and their expiry (storage `siwx:<nonce>`); loaded with the book.
+    signed_in: RefCell<std::collections::HashMap<String, u64>>,
 }
 
 impl ReplayGuard {
@@ -72,12 +117,26 @@ impl ReplayGuard {
         }
         let stored = self.state.storage().list().await?;
         let mut book = Book::new(worker::Date::now().as_millis());
+        let mut purchases = std::collections::HashMap::new();
+        let mut signed_in = std::collections::HashMap::new();
         for pair in stored.entries() {
             let Ok(pair) = pair else { continue };
             let pair = worker::js_sys::Array::from(&pair);
             let (Some(key), Some(text)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
                 continue;
             };
+            if key.starts_with(BOUGHT) {
+                if let Ok(p) = serde_json::from_str::<Purchase>(&text) {
+                    purchases.insert(p.resource.clone(), p);
+                }
+                continue;
+            }
+            if let Some(nonce) = key.strip_prefix(SIGNED_IN) {
+                if let Ok(until) = text.parse::<u64>() {
+                    signed_in.insert(nonce.to_string(), until);
+                }
+                continue;
+            }
             match serde_json::from_str::<Entry>(&text) {
                 Ok(e) => book.load(key, e),
                 // An entry this version cannot read is dropped; the token's own nonce check
@@ -91,6 +150,8 @@ impl ReplayGuard {
         let mut slot = self.book.borrow_mut();
         if slot.is_none() {
             *slot = Some(book);
+            *self.purchases.borrow_mut() = purchases;
+            *self.signed_in.borrow_mut() = signed_in;
             self.alarm_at.set(None);
         }
         Ok(())
@@ -117,11 +178,18 @@ impl ReplayGuard {
                 }
             }
         }
-        let next = self
-            .book
-            .borrow()
-            .as_ref()
-            .and_then(|b| b.next_expiry(grace));
+        // The next expiry of an entry, a purchase or an accepted sign-in.
+        let next = [
+            self.book
+                .borrow()
+                .as_ref()
+                .and_then(|b| b.next_expiry(grace)),
+            self.purchases.borrow().values().map(|p| p.until).min(),
+            self.signed_in.borrow().values().copied().min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if next != self.alarm_at.get() {
             match next {
                 // One second late: the alarm then finds the entry expired by `purge`'s rule. (A
@@ -152,6 +220,7 @@ impl ReplayGuard {
             .into_iter()
             .map(|k| (k, None))
             .collect();
+        writes.extend(self.purge_kept(now));
         let put = |key: &str, book: &Book, writes: &mut Vec<_>| {
             let text = book.get(key).and_then(|e| serde_json::to_string(e).ok());
             writes.push((key.to_string(), text));
@@ -178,8 +247,17 @@ impl ReplayGuard {
                 }
             }
             GuardOp::Complete { nonce, outcome } => {
-                if book.complete(&nonce, outcome).is_some() {
+                let settled = match &outcome {
+                    Outcome::Settled { transaction, at } => Some((transaction.clone(), *at)),
+                    _ => None,
+                };
+                if let Some(entry) = book.complete(&nonce, outcome) {
+                    let resource = entry.resource.clone();
                     put(&nonce, book, &mut writes);
+                    if let (Some((transaction, at)), Some(keep)) = (settled, self.restore_seconds())
+                    {
+                        writes.extend(self.bought(resource, transaction, at + keep));
+                    }
                 }
                 json!({"ok": true})
             }
@@ -190,8 +268,103 @@ impl ReplayGuard {
                 json!({"ok": true})
             }
             GuardOp::Count => json!({"entries": book.len()}),
+            GuardOp::SignIn {
+                resource,
+                nonce,
+                nonce_until,
+            } => {
+                let (answer, w) = self.sign_in(&resource, &nonce, nonce_until, now);
+                writes.extend(w);
+                json!(answer)
+            }
         };
         (answer, writes)
+    }
+
+    /// How long purchases are kept (`restoreDays`, in seconds) while Sign-In-With-X is
+    /// configured; `None` when it is not (nothing is recorded).
+    fn restore_seconds(&self) -> Option<u64> {
+        crate::load(&self.env).ok().and_then(|app| {
+            (app.config.public_origin.is_some() && app.config.restore_days > 0)
+                .then_some(app.config.restore_days * 86_400)
+        })
+    }
+
+    /// Records a purchase (the latest settlement of the resource wins).
+    fn bought(
+        &self,
+        resource: String,
+        transaction: String,
+        until: u64,
+    ) -> Option<(String, Option<String>)> {
+        let key = bought_key(&resource);
+        let p = Purchase {
+            resource: resource.clone(),
+            transaction,
+            until,
+        };
+        let text = serde_json::to_string(&p).ok()?;
+        self.purchases.borrow_mut().insert(resource, p);
+        Some((key, Some(text)))
+    }
+
+    /// A sign-in: restored when the resource was bought and the nonce is new (then spent).
+    fn sign_in(
+        &self,
+        resource: &str,
+        nonce: &str,
+        nonce_until: u64,
+        now: u64,
+    ) -> (SignInAnswer, Vec<(String, Option<String>)>) {
+        if self.signed_in.borrow().contains_key(nonce) {
+            return (
+                SignInAnswer {
+                    replayed: true,
+                    ..SignInAnswer::default()
+                },
+                Vec::new(),
+            );
+        }
+        let Some(p) = self
+            .purchases
+            .borrow()
+            .get(resource)
+            .filter(|p| p.until > now)
+            .cloned()
+        else {
+            return (SignInAnswer::default(), Vec::new());
+        };
+        self.signed_in
+            .borrow_mut()
+            .insert(nonce.to_string(), nonce_until);
+        (
+            SignInAnswer {
+                restored: true,
+                replayed: false,
+                transaction: Some(p.transaction),
+            },
+            vec![(format!("{SIGNED_IN}{nonce}"), Some(nonce_until.to_string()))],
+        )
+    }
+
+    /// Deletes the purchases and accepted sign-ins that have expired.
+    fn purge_kept(&self, now: u64) -> Vec<(String, Option<String>)> {
+        let mut gone = Vec::new();
+        self.purchases.borrow_mut().retain(|r, p| {
+            let keep = p.until > now;
+            if !keep {
+                gone.push((bought_key(r), None));
+            }
+            keep
+        });
+        self.signed_in.borrow_mut().retain(|n, until| {
+            let keep = *until > now;
+            if !keep {
+                gone.push((format!("{SIGNED_IN}{n}"), None));
+            }
+            keep
+        });
+        gone
     }
 }
 
@@ -202,6 +375,8 @@ impl DurableObject for ReplayGuard {
             env,
             book: RefCell::new(None),
             alarm_at: std::cell::Cell::new(None),
+            purchases: RefCell::new(std::collections::HashMap::new()),
+            signed_in: RefCell::new(std::collections::HashMap::new()),
         }
     }
 
@@ -222,7 +397,7 @@ impl DurableObject for ReplayGuard {
         self.alarm_at.set(None);
         let now = worker::Date::now().as_millis() / 1000;
         let grace = self.grace();
-        let gone: Vec<(String, Option<String>)> = self
+        let mut gone: Vec<(String, Option<String>)> = self
             .book
             .borrow_mut()
             .as_mut()
@@ -231,6 +406,7 @@ impl DurableObject for ReplayGuard {
             .into_iter()
             .map(|k| (k, None))
             .collect();
+        gone.extend(self.purge_kept(now));
         self.store(gone, grace).await?;
         Response::ok("")
     }

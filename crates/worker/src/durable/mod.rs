@@ -15,7 +15,7 @@ mod relayer;
 pub use guard::ReplayGuard;
 pub use relayer::Relayer;
 
-pub(crate) use guard::GuardOp;
+pub(crate) use guard::{GuardOp, SignInAnswer};
 pub(crate) use relayer::{
     key_secret, object_name, GuardRef, KeyStatus, RelayerOp, SendResult, SendTx, RELAYER_KEY,
 };

@@ -58,6 +58,10 @@ const TRACK_INTERVAL_MS: u64 = 2_000;
 /// (`x402_core::gate::relayer::alarm_to_set`).
 const ALARM_STALE_MS: u64 = 10_000;
 
+/// Receipts asked for in one JSON-RPC batch when concluding mined transactions (a receipt with
+/// its transfer logs is about 1–2 KB; the Worker reads answers up to 1 MiB).
+const RECEIPTS_PER_BATCH: usize = 64;
+
 /// The payer's replay guard and the authorization a transaction settles: told the outcome
 /// when the request that sent it has stopped waiting.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +99,13 @@ pub(crate) struct SendTx {
     /// The authorization's `validBefore`, if any: the transaction is useless after it.
     #[serde(default)]
     pub(crate) valid_before: Option<u64>,
+    /// The content was served before this settlement (a background route): if its key
+    /// cannot get it mined, another key must ([`Relayer::hand_over`]). A settlement whose
+    /// payer is still waiting for the content is not handed over: it answered
+    /// `settlement_pending`, and an authorization that expires unsent charges no one for
+    /// nothing served.
+    #[serde(default)]
+    pub(crate) delivered: bool,
 }
 
 fn first_key() -> u32 {
@@ -197,6 +208,9 @@ struct Tracked {
     /// ([`Relayer::hand_over`]).
     #[serde(default)]
     handed_over: bool,
+    /// [`SendTx::delivered`].
+    #[serde(default)]
+    delivered: bool,
 }
 
 /// A settlement waiting to be sent ([`RelayerOp::Enqueue`]), stored under `job:<guard>`.
@@ -818,6 +832,7 @@ impl Relayer {
                 guard: req.guard.clone(),
                 valid_before: req.valid_before,
                 handed_over: false,
+                delivered: req.delivered,
             };
             // Stored before it can reach the node: a restart never forgets a nonce in use.
             self.put_tracked(&tracked).await?;
@@ -944,10 +959,12 @@ impl Relayer {
             // Does the node still hold the latest version?
             let latest = t.hashes.last().cloned().unwrap_or_default();
             if let Ok(Value::Null) = rpc(&url, "eth_getTransactionByHash", json!([latest])).await {
-                worker::console_log!(
-                    "relayer: the node lost {latest} (nonce {}); sending it again",
-                    t.nonce
-                );
+                if !t.handed_over {
+                    worker::console_log!(
+                        "relayer: the node lost {latest} (nonce {}); sending it again",
+                        t.nonce
+                    );
+                }
                 // A key drained since cannot: its settlement goes to another key.
                 if let Err(e) = rpc(&url, "eth_sendRawTransaction", json!([t.raw])).await {
                     if e.message().to_lowercase().contains("insufficient funds") {
@@ -960,8 +977,21 @@ impl Relayer {
     }
 
     /// Transactions whose nonce the chain has passed: which version was mined (or that none
-    /// was), told to the payer's guard; then forgotten.
-    async fn conclude(&self, url: &str, done: Vec<Tracked>) -> Result<()> {
+    /// was), told to the payer's guard; then forgotten. The receipts are asked for in batches
+    /// of at most [`RECEIPTS_PER_BATCH`]: a backlog (after an outage, a restart) in one batch
+    /// would get an answer larger than the Worker reads, every round, and never be concluded.
+    async fn conclude(&self, url: &str, mut done: Vec<Tracked>) -> Result<()> {
+        let calls: Vec<usize> = done.iter().map(|t| t.hashes.len()).collect();
+        for n in x402_core::gate::relayer::batch_sizes(&calls, RECEIPTS_PER_BATCH) {
+            let rest = done.split_off(n);
+            self.conclude_batch(url, done).await?;
+            done = rest;
+        }
+        Ok(())
+    }
+
+    /// [`Relayer::conclude`] for one batch of receipts.
+    async fn conclude_batch(&self, url: &str, done: Vec<Tracked>) -> Result<()> {
         let calls: Vec<(&str, Value)> = done
             .iter()
             .flat_map(|t| {
@@ -972,6 +1002,7 @@ impl Relayer {
             .collect();
         let answers = rpc_batch(url, calls).await;
         let mut answers = answers.into_iter();
+        let mut mined_list = Vec::with_capacity(done.len());
         for t in done {
             let mut outcome: Option<Option<(String, bool)>> = Some(None);
             for h in &t.hashes {
@@ -985,31 +1016,44 @@ impl Relayer {
                     _ => outcome = None,
                 }
             }
-            let Some(mined) = outcome else { continue };
-            // Always told, not only when the request stopped waiting: a request can also be cut
-            // off (a restart, an evicted isolate) after its transaction was sent, and its guard
-            // would then hold the payment in flight while the payer's retries wait. Recording the
-            // same settlement twice is harmless (`Book::complete`).
-            if let Some(g) = &t.guard {
-                let op = match &mined {
-                    Some((hash, true)) => GuardOp::Complete {
-                        nonce: g.nonce.clone(),
-                        outcome: Outcome::Settled {
-                            transaction: hash.clone(),
-                            at: now_seconds(),
-                        },
+            if let Some(mined) = outcome {
+                mined_list.push((t, mined));
+            }
+        }
+        // Every payer's guard told at once (one round trip for the batch, not one per
+        // transaction: a backlog concluded one by one held the alarm, and the queued
+        // settlements behind it, for minutes). Always told, not only when the request stopped
+        // waiting: a request can also be cut off (a restart, an evicted isolate) after its
+        // transaction was sent, and its guard would then hold the payment in flight while the
+        // payer's retries wait. Recording the same settlement twice is harmless
+        // (`Book::complete`).
+        let told = futures_util::future::join_all(mined_list.iter().map(|(t, mined)| async move {
+            let Some(g) = &t.guard else {
+                return Ok(());
+            };
+            let op = match mined {
+                Some((hash, true)) => GuardOp::Complete {
+                    nonce: g.nonce.clone(),
+                    outcome: Outcome::Settled {
+                        transaction: hash.clone(),
+                        at: now_seconds(),
                     },
-                    // Reverted, or the nonce went to another transaction: nothing moved.
-                    _ => GuardOp::Release {
-                        nonce: g.nonce.clone(),
-                    },
-                };
-                if let Err(e) = durable_call::<Value>(&self.env, GUARD_BINDING, &g.payer, &op).await
-                {
-                    // Kept for the next round.
-                    worker::console_error!("relayer: cannot tell the replay guard: {e}");
-                    continue;
-                }
+                },
+                // Reverted, or the nonce went to another transaction: nothing moved.
+                _ => GuardOp::Release {
+                    nonce: g.nonce.clone(),
+                },
+            };
+            durable_call::<Value>(&self.env, GUARD_BINDING, &g.payer, &op)
+                .await
+                .map(|_| ())
+        }))
+        .await;
+        for ((t, mined), told) in mined_list.into_iter().zip(told) {
+            if let Err(e) = told {
+                // Kept for the next round.
+                worker::console_error!("relayer: cannot tell the replay guard: {e}");
+                continue;
             }
             match &mined {
                 Some((hash, ok)) => worker::console_log!(
@@ -1090,8 +1134,8 @@ impl Relayer {
     }
 
     /// A transaction this key cannot get mined (drained while it waited: neither it nor a
-    /// replacement can pay for gas) goes to another key as a queued settlement, once, so the
-    /// payment is not lost with it. This key keeps following its own version: if the key is
+    /// replacement can pay for gas) whose content was already served goes to another key as a
+    /// queued settlement, once, so the payment is not lost with it. This key keeps following its own version: if the key is
     /// refilled and that mines first, the other key's simulation sees the authorization used
     /// and sends nothing; if both mine, the token lets only one transfer through (the other
     /// reverts: gas only), and the guard keeps the settlement it was told of
@@ -1109,7 +1153,7 @@ impl Relayer {
             return Ok(());
         };
         let (keys, max_in_flight) = self.pool();
-        if t.handed_over || keys < 2 || now_seconds() >= valid_before {
+        if t.handed_over || !t.delivered || keys < 2 || now_seconds() >= valid_before {
             return Ok(());
         }
         let send = SendTx {
@@ -1123,6 +1167,7 @@ impl Relayer {
             replace_after_seconds: t.replace_after_seconds,
             guard: t.guard.clone(),
             valid_before: t.valid_before,
+            delivered: true,
         };
         let to = object_name(send.key);
         let op = RelayerOp::Enqueue {
@@ -1241,29 +1286,33 @@ impl DurableObject for Relayer {
         // The alarm that fired is no longer set (one set while this runs replaces it).
         self.alarm_at.set(None);
         self.ensure_loaded().await?;
-        if let Err(e) = self.run_jobs().await {
-            worker::console_error!("relayer: sending queued settlements: {e}");
-        }
-        // Every transaction of this object carries its key (one per object).
+        // Queued settlements are sent while the transactions are followed, side by side (they
+        // interleave at their awaits): a long tracking pass (a backlog to conclude after an
+        // outage) never holds back a settlement whose authorization is running out.
         let chains: BTreeMap<u64, u32> = self
             .tracked
             .borrow()
             .as_ref()
             .map(|m| m.values().map(|t| (t.chain_id, t.key)).collect())
             .unwrap_or_default();
-        for (chain, key) in chains {
-            match self.signer(key) {
-                Ok(signer) => {
-                    if let Err(e) = self.track(chain, &signer.address()).await {
-                        worker::console_error!("relayer: following chain {chain}: {e}");
+        let follow = async {
+            // Every transaction of this object carries its key (one per object).
+            for (chain, key) in chains {
+                match self.signer(key) {
+                    Ok(signer) => {
+                        if let Err(e) = self.track(chain, &signer.address()).await {
+                            worker::console_error!("relayer: following chain {chain}: {e}");
+                        }
                     }
+                    Err(e) => worker::console_error!("relayer: cannot follow chain {chain}: {e}"),
                 }
-                Err(e) => worker::console_error!("relayer: cannot follow chain {chain}: {e}"),
             }
+        };
+        let (sent, ()) = futures_util::future::join(self.run_jobs(), follow).await;
+        if let Err(e) = sent {
+            worker::console_error!("relayer: sending queued settlements: {e}");
         }
-        let open_jobs = self.jobs.borrow().values().any(|j| !j.forwarded);
-        if open_jobs
-            || !self.jobs.borrow().is_empty()
+        if !self.jobs.borrow().is_empty()
             || self
                 .tracked
                 .borrow()

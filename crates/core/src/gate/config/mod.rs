@@ -40,7 +40,7 @@ pub use settlement::{
 
 use crate::error::Result;
 use crate::gate::path::Pattern;
-use alloc::{string::String, vec::Vec};
+use alloc::{format, string::String, vec::Vec};
 use content::content;
 use field::{address, invalid, typed};
 use routes::{route, RouteDefaults};
@@ -81,7 +81,17 @@ pub struct Config {
     pub free_routes: Vec<Pattern>,
     /// The `batchSettlement` table: `batch-settlement` offers beside `exact` (off without it).
     pub batch: Option<BatchConfig>,
+    /// The site's public origin (`https://paper.example`): what Sign-In-With-X challenges name
+    /// and sign-ins must match (never the request's `Host`). Sign-In-With-X is off without it.
+    pub public_origin: Option<String>,
+    /// How long a purchase can be restored with Sign-In-With-X, in days (0: never).
+    pub restore_days: u64,
 }
+
+/// Default of `restoreDays`: a purchase can be restored for a year.
+pub const DEFAULT_RESTORE_DAYS: u64 = 365;
+/// The longest `restoreDays`.
+pub const MAX_RESTORE_DAYS: u64 = 3650;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -121,6 +131,10 @@ struct RawConfig {
     batch_settlement: Option<Value>,
     #[serde(default)]
     payment_identifier: Option<String>,
+    #[serde(default)]
+    public_origin: Option<String>,
+    #[serde(default)]
+    restore_days: Option<u64>,
 }
 
 /// The methods a route can price (`OPTIONS` never is: preflights are not gated).
@@ -179,6 +193,26 @@ impl Config {
                 "required with batchSettlement (the channels are watched on chain for withdrawals, and held deposits are resolved by their receipts)",
             ));
         }
+        let public_origin = raw
+            .public_origin
+            .map(|o| {
+                if crate::wire::siwx::uri_origin(&o) == Some(o.as_str()) {
+                    Ok(o)
+                } else {
+                    Err(invalid(
+                        "publicOrigin",
+                        format!("{o:?} is not an origin: http(s)://host[:port] in lower case, no path, no default port"),
+                    ))
+                }
+            })
+            .transpose()?;
+        let restore_days = raw.restore_days.unwrap_or(DEFAULT_RESTORE_DAYS);
+        if restore_days > MAX_RESTORE_DAYS {
+            return Err(invalid(
+                "restoreDays",
+                format!("must be 0..={MAX_RESTORE_DAYS}"),
+            ));
+        }
         Ok(Self {
             routes,
             content: content(&raw.content, "content")?,
@@ -193,7 +227,17 @@ impl Config {
             paywall_scripts,
             free_routes,
             batch,
+            public_origin,
+            restore_days,
         })
+    }
+
+    /// Whether a route offers Sign-In-With-X (restoring a purchase with a wallet signature):
+    /// the public origin is configured, purchases are kept (`restoreDays` > 0) and the route
+    /// hands out passes (a restore serves the content with a new pass). Access passes need
+    /// their secret too, which the binding checks.
+    pub fn sign_in_with_x(&self, route: &Route) -> bool {
+        self.public_origin.is_some() && self.restore_days > 0 && route.pass_lifetime_seconds > 0
     }
 
     /// The first route matching a request (`path` normalised).
@@ -254,6 +298,95 @@ mod tests {
                               {"network": "eip155:1", "asset": "0x5FbDB2315678afecb367f032d93F642f64180aa3", "name": "T", "version": "1", "amount": "5"}]}
             ]
         })
+    }
+
+    #[test]
+    fn public_origin_and_restore_days() {
+        let c = Config::from_json(&base()).unwrap();
+        assert_eq!(
+            (c.public_origin.as_deref(), c.restore_days),
+            (None, DEFAULT_RESTORE_DAYS)
+        );
+        let one = c.route_for("GET", "/paid/one.html").unwrap();
+        assert!(!c.sign_in_with_x(one), "off without publicOrigin");
+        let mut v = base();
+        v["publicOrigin"] = json!("https://paper.example");
+        v["restoreDays"] = json!(30);
+        v["routes"][1]["passLifetimeSeconds"] = json!(0);
+        let c = Config::from_json(&v).unwrap();
+        assert_eq!(c.public_origin.as_deref(), Some("https://paper.example"));
+        assert_eq!(c.restore_days, 30);
+        assert!(c.sign_in_with_x(c.route_for("GET", "/paid/one.html").unwrap()));
+        assert!(
+            !c.sign_in_with_x(c.route_for("GET", "/paid/two.html").unwrap()),
+            "a route without passes offers no sign-in"
+        );
+        for (key, bad) in [
+            ("publicOrigin", json!("https://paper.example/")),
+            ("publicOrigin", json!("https://Paper.example")),
+            ("publicOrigin", json!("https://paper.example:443")),
+            ("publicOrigin", json!("paper.example")),
+            ("restoreDays", json!(MAX_RESTORE_DAYS + 1)),
+        ] {
+            let mut v = base();
+            v[key] = bad;
+            let e = Config::from_json(&v).unwrap_err();
+            assert_eq!(e.reason(), Reason::InvalidConfig);
+            assert!(e.message().contains(key), "{e}");
+        }
+    }
+
+    #[test]
+    fn payment_flow_upfront() {
+        let mut v = base();
+        v["routes"][0]["paymentFlow"] = json!("upfront");
+        v["routes"][1]["paymentFlow"] = json!("authorization");
+        v["routes"][2]["paymentFlow"] = json!("upfront");
+        v["routes"][2]
+            .as_object_mut()
+            .unwrap()
+            .remove("settlementOrder");
+        let c = Config::from_json(&v).unwrap();
+        let one = c.route_for("GET", "/paid/one.html").unwrap();
+        assert_eq!(one.order, SettlementOrder::Upfront);
+        let flow = |r: &Route| {
+            r.requirements_v2()
+                .iter()
+                .map(|q| q.extra.as_ref().and_then(|e| e.get("paymentFlow")).cloned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(flow(one), vec![Some(json!("upfront"))]);
+        // The default flow is never emitted.
+        let two = c.route_for("GET", "/paid/two.html").unwrap();
+        assert_eq!(two.order, SettlementOrder::BeforeResponse);
+        assert_eq!(flow(two), vec![None]);
+        // v1 offers (which predate flows) carry none.
+        let api = c.route_for("GET", "/api/q").unwrap();
+        let v1 = api
+            .payment_required_v1("http://x/api/q", "e".into())
+            .unwrap();
+        assert!(v1.accepts.iter().all(|a| a
+            .extra
+            .as_ref()
+            .is_none_or(|e| e.get("paymentFlow").is_none())));
+        for (flow, order, why) in [
+            (
+                json!("escrow"),
+                None,
+                "is not \"authorization\" or \"upfront\"",
+            ),
+            (json!("upfront"), Some("background"), "choose one"),
+        ] {
+            let mut v = base();
+            v["routes"][0]["paymentFlow"] = flow;
+            if let Some(o) = order {
+                v["routes"][0]["settlementOrder"] = json!(o);
+            }
+            let e = Config::from_json(&v).unwrap_err();
+            assert_eq!(e.reason(), Reason::InvalidConfig);
+            assert!(e.message().contains("routes[0].paymentFlow"), "{e}");
+            assert!(e.message().contains(why), "{e}");
+        }
     }
 
     #[test]

@@ -129,6 +129,8 @@ struct RawRoute {
     batch_settlement: Option<bool>,
     #[serde(default)]
     payment_identifier: Option<String>,
+    #[serde(default)]
+    payment_flow: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -326,17 +328,36 @@ pub(super) fn route(v: &Value, i: usize, d: &RouteDefaults<'_>) -> Result<Route>
             "must be 1..=86400",
         ));
     }
+    let settlement_order = order(
+        raw.settlement_order.as_deref(),
+        &format!("{field}.settlementOrder"),
+        d.order,
+    )?;
+    // The x402 payment flow (`extra.paymentFlow`): `authorization` (the default, never
+    // emitted) keeps the settlement order; `upfront` settles before the content.
+    let order = match raw.payment_flow.as_deref() {
+        None | Some(PAYMENT_FLOW_AUTHORIZATION) => settlement_order,
+        Some(PAYMENT_FLOW_UPFRONT) if raw.settlement_order.as_deref() == Some("background") => {
+            return Err(invalid(
+                &format!("{field}.paymentFlow"),
+                "\"upfront\" settles before the content, settlementOrder \"background\" after it: choose one",
+            ))
+        }
+        Some(PAYMENT_FLOW_UPFRONT) => SettlementOrder::Upfront,
+        Some(other) => {
+            return Err(invalid(
+                &format!("{field}.paymentFlow"),
+                format!("{other:?} is not \"authorization\" or \"upfront\""),
+            ))
+        }
+    };
     Ok(Route {
         pattern,
         options,
         description: raw.description.unwrap_or_default(),
         mime_type: raw.mime_type.unwrap_or_default(),
         max_timeout_seconds,
-        order: order(
-            raw.settlement_order.as_deref(),
-            &format!("{field}.settlementOrder"),
-            d.order,
-        )?,
+        order,
         pass_lifetime_seconds: raw.pass_lifetime_seconds.unwrap_or(d.pass_lifetime_seconds),
         content: raw
             .content
@@ -365,11 +386,29 @@ pub(super) fn free_routes(patterns: Option<Vec<String>>) -> Result<Vec<Pattern>>
         .collect()
 }
 
+/// `extra.paymentFlow` of the default flow (verify, content, settle): never emitted.
+const PAYMENT_FLOW_AUTHORIZATION: &str = "authorization";
+/// `extra.paymentFlow` of a route that settles before fetching its content.
+const PAYMENT_FLOW_UPFRONT: &str = "upfront";
+
 impl Route {
     fn extra(o: &PaymentOption) -> JsonMap {
         let mut extra = JsonMap::new();
         extra.insert("name".into(), Value::String(o.eip712_name.clone()));
         extra.insert("version".into(), Value::String(o.eip712_version.clone()));
+        extra
+    }
+
+    /// The `exact` offer's v2 `extra`: the token's EIP-712 domain, and `paymentFlow` when the
+    /// route's flow is not the default.
+    fn exact_extra_v2(&self, o: &PaymentOption) -> JsonMap {
+        let mut extra = Self::extra(o);
+        if self.order == SettlementOrder::Upfront {
+            extra.insert(
+                "paymentFlow".into(),
+                Value::String(PAYMENT_FLOW_UPFRONT.into()),
+            );
+        }
         extra
     }
 
@@ -391,7 +430,7 @@ impl Route {
                 extra: Some(extra),
                 other: JsonMap::new(),
             };
-            out.push(entry(SCHEME, Self::extra(o)));
+            out.push(entry(SCHEME, self.exact_extra_v2(o)));
             let batch_extra = o
                 .batch
                 .as_ref()

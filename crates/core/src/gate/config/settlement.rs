@@ -29,6 +29,10 @@ pub enum SettlementOrder {
     BeforeResponse,
     /// Respond after verification, replay reservation and on-chain checks; settle afterwards.
     Background,
+    /// Settle first, then fetch the content (for origins with side effects): the x402
+    /// `upfront` payment flow, advertised as `extra.paymentFlow = "upfront"` on the route's
+    /// `exact` offers. Set by the route's `paymentFlow = "upfront"`.
+    Upfront,
 }
 
 /// How payments are settled.

@@ -1,0 +1,159 @@
+// Sign-In-With-X at the edge (crates/worker/src/sign_in.rs), under the real workerd (wrangler dev)
+// and a real anvil: a reader pays for a page, then, with no cookie and no pass (another device),
+// gets it again by signing in with the wallet that paid: no payment, no transfer. The reference
+// client (`wrapFetchWithSIWx` of @x402/extensions 2.27) signs in to this Worker; a replayed
+// sign-in, one for another site or resource, an expired one, a nonce this Worker never issued and
+// a wallet that did not buy the page are refused with their reasons.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { privateKeyToAccount } from 'viem/accounts';
+import { createSIWxPayload, encodeSIWxHeader, wrapFetchWithSIWx } from '@x402/extensions';
+import { ROLES, deployToken, randomNonce, signTransferAuthorization, startAnvil, transferCount } from './lib/chain.mjs';
+import { decodeHeader, defaultConfig, encodeHeader, startWorker } from './lib/worker.mjs';
+
+const PAGE = '/paid/one.html';
+const now = () => Math.floor(Date.now() / 1000);
+
+let chain;
+let worker;
+
+before(async () => {
+  chain = await startAnvil();
+  await deployToken(chain.rpcUrl);
+  const config = defaultConfig(chain.rpcUrl, { publicOrigin: 'self' });
+  config.settlement.receiptTimeoutSeconds = 5;
+  worker = await startWorker({ config });
+});
+
+after(async () => {
+  await worker?.stop();
+  await chain?.stop();
+});
+
+async function challenge(p = PAGE) {
+  const res = await fetch(worker.url + p);
+  await res.text();
+  assert.equal(res.status, 402);
+  return decodeHeader(res.headers.get('payment-required'));
+}
+
+async function pay(payer, p = PAGE) {
+  const acc = (await challenge(p)).accepts.find((a) => a.scheme === 'exact');
+  const t = now();
+  const auth = { from: payer.address, to: acc.payTo, value: acc.amount, validAfter: String(t - 600), validBefore: String(t + 300), nonce: randomNonce() };
+  const signature = await signTransferAuthorization({ privateKey: payer.privateKey, ...auth });
+  const res = await fetch(worker.url + p, { headers: { 'PAYMENT-SIGNATURE': encodeHeader({ x402Version: 2, accepted: acc, payload: { signature, authorization: auth } }) } });
+  assert.equal(res.status, 200, await res.clone().text());
+  return res.text();
+}
+
+/** A sign-in for `info` (the 402's challenge, changed by `edit`), signed by `payer` as the reference client does. */
+async function signIn(payer, info, edit = (i) => i) {
+  const complete = edit({ ...info, chainId: 'eip155:31337', type: 'eip191' });
+  const payload = await createSIWxPayload(complete, privateKeyToAccount(payer.privateKey), worker.url + PAGE);
+  return encodeSIWxHeader(payload);
+}
+
+const get = async (p, headers) => {
+  const res = await fetch(worker.url + p, { headers });
+  return { res, body: await res.text() };
+};
+
+const reason = ({ res }) => decodeHeader(res.headers.get('payment-required')).error;
+
+describe('Sign-In-With-X: restore a purchase with the wallet that paid', () => {
+  test('the 402 offers a challenge on the configured origin, with a fresh nonce each time', async () => {
+    const a = (await challenge()).extensions['sign-in-with-x'];
+    const b = (await challenge()).extensions['sign-in-with-x'];
+    const origin = new URL(worker.url);
+    assert.equal(a.info.domain, origin.host);
+    assert.equal(a.info.uri, `${origin.origin}${PAGE}`);
+    assert.match(a.info.nonce, /^[0-9a-f]{32}$/);
+    assert.notEqual(a.info.nonce, b.info.nonce);
+    assert.deepEqual(a.supportedChains, [{ chainId: 'eip155:31337', type: 'eip191' }]);
+    const ttl = Date.parse(a.info.expirationTime) - Date.parse(a.info.issuedAt);
+    assert.equal(ttl, 300_000);
+    // A forged Host never changes what the challenge names.
+    const forged = await fetch(worker.url + PAGE, { headers: { 'X-Forwarded-Host': 'evil.example' } });
+    await forged.text();
+    assert.equal(decodeHeader(forged.headers.get('payment-required')).extensions['sign-in-with-x'].info.domain, origin.host);
+  });
+
+  test('paid on one device, restored on another by the reference client: content and a pass, no transfer', async () => {
+    const payer = ROLES.payers[0];
+    const page = await pay(payer);
+    const transfers = await transferCount(chain.rpcUrl);
+    const siwxFetch = wrapFetchWithSIWx(fetch, privateKeyToAccount(payer.privateKey));
+    const res = await siwxFetch(worker.url + PAGE);
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(await res.text(), page);
+    assert.equal(res.headers.get('x-payment-restored'), payer.address);
+    assert.ok(res.headers.get('x-payment-pass'), 'a new pass');
+    assert.equal(await transferCount(chain.rpcUrl), transfers, 'nothing charged');
+    // The pass it got opens the page again without signing.
+    const again = await get(PAGE, { 'X-PAYMENT-PASS': res.headers.get('x-payment-pass') });
+    assert.equal(again.res.status, 200);
+  });
+
+  test('a resource with a 3 KB query string is recorded and restored too', async () => {
+    // The purchase is stored under a hash of the resource: a Durable Object storage key holds at
+    // most 2 KiB, and a failed write would leave the payer's guard unable to record anything.
+    const payer = ROLES.payers[2];
+    const p = `${PAGE}?ref=${'x'.repeat(3000)}`;
+    const page = await pay(payer, p);
+    const res = await wrapFetchWithSIWx(fetch, privateKeyToAccount(payer.privateKey))(worker.url + p);
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(await res.text(), page);
+    assert.equal(res.headers.get('x-payment-restored'), payer.address);
+  });
+
+  test('a sign-in is accepted once: the same header again is refused (invalid_siwx_nonce)', async () => {
+    const payer = ROLES.payers[0];
+    const header = await signIn(payer, (await challenge()).extensions['sign-in-with-x'].info);
+    assert.equal((await get(PAGE, { 'SIGN-IN-WITH-X': header })).res.status, 200);
+    const replay = await get(PAGE, { 'SIGN-IN-WITH-X': header });
+    assert.equal(replay.res.status, 402);
+    assert.equal(reason(replay), 'invalid_siwx_nonce');
+  });
+
+  test('a wallet that did not buy the page gets the ordinary 402 (nothing spent, no reason)', async () => {
+    const other = ROLES.payers[1];
+    const r = await get(PAGE, { 'SIGN-IN-WITH-X': await signIn(other, (await challenge()).extensions['sign-in-with-x'].info) });
+    assert.equal(r.res.status, 402);
+    assert.equal(reason(r), 'Payment required');
+  });
+
+  test('refused with their reasons: another domain, another resource, expired, a nonce never issued, a bad signature', async () => {
+    const payer = ROLES.payers[0];
+    const info = async () => (await challenge()).extensions['sign-in-with-x'].info;
+    const cases = [
+      ['invalid_siwx_domain_mismatch', (i) => ({ ...i, domain: 'evil.example' })],
+      ['invalid_siwx_uri_mismatch', (i) => ({ ...i, uri: i.uri.replace('one.html', 'two.html'), resources: undefined })],
+      ['invalid_siwx_expired', (i) => ({ ...i, issuedAt: new Date(Date.now() - 60_000).toISOString(), expirationTime: new Date(Date.now() - 1_000).toISOString() })],
+      ['invalid_siwx_issued_at_too_old', (i) => ({ ...i, issuedAt: new Date(Date.now() - 10 * 60_000).toISOString(), expirationTime: undefined })],
+      ['invalid_siwx_nonce', (i) => ({ ...i, nonce: 'ffffffffffffffffffffffffffffffff' })],
+    ];
+    for (const [code, edit] of cases) {
+      let header;
+      try {
+        header = await signIn(payer, await info(), edit);
+      } catch {
+        // The reference client will not sign a challenge for another origin: sign that one by hand.
+        const i = edit({ ...(await info()), chainId: 'eip155:31337', type: 'eip191' });
+        const { formatSIWEMessage } = await import('@x402/extensions');
+        const account = privateKeyToAccount(payer.privateKey);
+        const signature = await account.signMessage({ message: formatSIWEMessage(i, account.address) });
+        header = encodeSIWxHeader({ ...i, address: account.address, signature });
+      }
+      const r = await get(PAGE, { 'SIGN-IN-WITH-X': header });
+      assert.equal(r.res.status, 402, code);
+      assert.equal(reason(r), code);
+    }
+    // Signed by one wallet, claiming another's address.
+    const good = JSON.parse(Buffer.from(await signIn(payer, await info()), 'base64').toString());
+    const r = await get(PAGE, { 'SIGN-IN-WITH-X': Buffer.from(JSON.stringify({ ...good, address: ROLES.payers[1].address })).toString('base64') });
+    assert.equal(reason(r), 'invalid_siwx_signature');
+    // Not a sign-in at all.
+    assert.equal(reason(await get(PAGE, { 'SIGN-IN-WITH-X': 'not base64!' })), 'invalid_siwx_payload');
+  });
+});
