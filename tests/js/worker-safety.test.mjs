@@ -13,10 +13,10 @@ import { ExactEvmScheme } from '@x402/evm';
 import { wrapFetchWithPaymentFromConfig } from '@x402/fetch';
 import { localWallet, paymentReceipt, wrapFetch } from '../../js/local.js';
 import {
-  ROLES, TOKEN_ABI, TOKEN_ADDRESS, authorizationState, balanceOf, deployToken, publicClient, randomNonce, rpc,
-  signTransferAuthorization, startAnvil, transferCount, walletClient,
+  ROLES, TOKEN_ABI, TOKEN_ADDRESS, authorizationState, balanceOf, deployToken, publicClient, rpc, startAnvil,
+  transferCount, walletClient,
 } from './lib/chain.mjs';
-import { TEST_PASS_SECRET, decodeHeader, defaultConfig, encodeHeader, makePass, startWorker } from './lib/worker.mjs';
+import { TEST_PASS_SECRET, decodeHeader, defaultConfig, encodeHeader, makePass, paymentHeader, startWorker } from './lib/worker.mjs';
 
 const PAY_TO = ROLES.payTo.address;
 const NEW_PASS_SECRET = 'rotated-pass-secret-abcdef0123456789';
@@ -82,21 +82,6 @@ async function accepted(path) {
   assert.equal(res.status, 402, `${path} should be 402`);
   await res.text();
   return decodeHeader(res.headers.get('payment-required')).accepts[0];
-}
-
-/** A v2 payment header for `acc` signed by viem with `payer`'s key; `validBefore` may be given. */
-async function paymentHeader(acc, payer, { validBefore } = {}) {
-  const t = now();
-  const auth = {
-    from: payer.address,
-    to: acc.payTo,
-    value: acc.amount,
-    validAfter: String(t - 600),
-    validBefore: String(validBefore ?? t + acc.maxTimeoutSeconds),
-    nonce: randomNonce(),
-  };
-  const signature = await signTransferAuthorization({ privateKey: payer.privateKey, ...auth });
-  return encodeHeader({ x402Version: 2, accepted: acc, payload: { signature, authorization: auth } });
 }
 
 async function get(path, headers = {}) {

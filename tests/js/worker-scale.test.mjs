@@ -14,9 +14,9 @@ import { encodePaymentSignatureHeader } from '@x402/core/http';
 import { ExactEvmScheme } from '@x402/evm';
 import { appendPaymentIdentifierToExtensions, generatePaymentId } from '@x402/extensions';
 import {
-  ROLES, TOKEN_ADDRESS, authorizationState, authorizationUsedEvents, balanceOf, deployToken, randomNonce, rpc, signTransferAuthorization, startAnvil, transferCount,
+  ROLES, TOKEN_ADDRESS, authorizationState, authorizationUsedEvents, balanceOf, deployToken, rpc, startAnvil, transferCount,
 } from './lib/chain.mjs';
-import { decodeHeader, defaultConfig, encodeHeader, startWorker } from './lib/worker.mjs';
+import { decodeHeader, defaultConfig, paymentHeader, startWorker } from './lib/worker.mjs';
 
 const STATUS_TOKEN = 'status-token-0123456789abcdef';
 const KEYS = 3;
@@ -76,20 +76,6 @@ async function accepted(p) {
   assert.equal(res.status, 402);
   await res.text();
   return decodeHeader(res.headers.get('payment-required')).accepts.find((a) => a.scheme === 'exact');
-}
-
-async function paymentHeader(acc, payer, { validFor = acc.maxTimeoutSeconds } = {}) {
-  const t = now();
-  const auth = {
-    from: payer.address,
-    to: acc.payTo,
-    value: acc.amount,
-    validAfter: String(t - 600),
-    validBefore: String(t + validFor),
-    nonce: randomNonce(),
-  };
-  const signature = await signTransferAuthorization({ privateKey: payer.privateKey, ...auth });
-  return encodeHeader({ x402Version: 2, accepted: acc, payload: { signature, authorization: auth } });
 }
 
 async function pay(p, header) {

@@ -8,11 +8,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createSIWxPayload, encodeSIWxHeader, wrapFetchWithSIWx } from '@x402/extensions';
-import { ROLES, deployToken, randomNonce, signTransferAuthorization, startAnvil, transferCount } from './lib/chain.mjs';
-import { decodeHeader, defaultConfig, encodeHeader, startWorker } from './lib/worker.mjs';
+import { ROLES, deployToken, startAnvil, transferCount } from './lib/chain.mjs';
+import { decodeHeader, defaultConfig, paymentHeader, startWorker } from './lib/worker.mjs';
 
 const PAGE = '/paid/one.html';
-const now = () => Math.floor(Date.now() / 1000);
 
 let chain;
 let worker;
@@ -39,10 +38,7 @@ async function challenge(p = PAGE) {
 
 async function pay(payer, p = PAGE) {
   const acc = (await challenge(p)).accepts.find((a) => a.scheme === 'exact');
-  const t = now();
-  const auth = { from: payer.address, to: acc.payTo, value: acc.amount, validAfter: String(t - 600), validBefore: String(t + 300), nonce: randomNonce() };
-  const signature = await signTransferAuthorization({ privateKey: payer.privateKey, ...auth });
-  const res = await fetch(worker.url + p, { headers: { 'PAYMENT-SIGNATURE': encodeHeader({ x402Version: 2, accepted: acc, payload: { signature, authorization: auth } }) } });
+  const res = await fetch(worker.url + p, { headers: { 'PAYMENT-SIGNATURE': await paymentHeader(acc, payer) } });
   assert.equal(res.status, 200, await res.clone().text());
   return res.text();
 }

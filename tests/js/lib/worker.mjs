@@ -9,7 +9,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ARTIFACTS_DIR, ROLES, TOKEN_ADDRESS } from './chain.mjs';
+import { ARTIFACTS_DIR, ROLES, TOKEN_ADDRESS, randomNonce, signTransferAuthorization } from './chain.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = path.join(ROOT, 'node_modules', '.bin');
@@ -176,6 +176,26 @@ export async function startWorker({ config, secrets = {}, readyTimeoutMs = 90_00
 }
 
 // ------------------------------------------------------------------------------- payments
+
+/**
+ * A v2 PAYMENT-SIGNATURE header paying `accepted` (an `exact` offer) from `payer`
+ * ({ address, privateKey }), signed by viem: valid from ten minutes ago until `validBefore` (unix
+ * seconds), else for `validFor` seconds from now (default: the offer's maxTimeoutSeconds).
+ * `signature` replaces the signature (a forged one).
+ */
+export async function paymentHeader(accepted, payer, { validBefore, validFor = accepted.maxTimeoutSeconds, signature } = {}) {
+  const t = Math.floor(Date.now() / 1000);
+  const authorization = {
+    from: payer.address,
+    to: accepted.payTo,
+    value: accepted.amount,
+    validAfter: String(t - 600),
+    validBefore: String(validBefore ?? t + validFor),
+    nonce: randomNonce(),
+  };
+  const sig = signature ?? (await signTransferAuthorization({ privateKey: payer.privateKey, ...authorization }));
+  return encodeHeader({ x402Version: 2, accepted, payload: { signature: sig, authorization } });
+}
 
 /** Decodes a base64 JSON header. */
 export function decodeHeader(value) {

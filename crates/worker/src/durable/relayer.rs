@@ -197,8 +197,6 @@ struct Tracked {
     hashes: Vec<String>,
     /// The latest version, signed (0x hex).
     raw: String,
-    /// When the first version was sent (unix seconds).
-    first_sent: u64,
     /// When the latest version was sent (unix seconds).
     sent: u64,
     guard: Option<GuardRef>,
@@ -240,6 +238,26 @@ fn job_key(send: &SendTx) -> String {
 
 fn tracked_key(chain_id: u64, nonce: u64) -> String {
     format!("tx:{chain_id}:{nonce:020}")
+}
+
+/// The records stored under `prefix`: (key, text).
+async fn stored(storage: &worker::Storage, prefix: &str) -> Result<Vec<(String, String)>> {
+    let listed = storage
+        .list_with_options(worker::ListOptions::new().prefix(prefix))
+        .await?;
+    Ok(listed
+        .entries()
+        .into_iter()
+        .filter_map(|pair| {
+            let pair = worker::js_sys::Array::from(&pair.ok()?);
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .collect())
+}
+
+/// Logs a stored record this version cannot read (it is left out).
+fn unreadable(key: &str, e: &serde_json::Error) {
+    worker::console_error!("relayer: unreadable record {key}: {e}");
 }
 
 fn now_seconds() -> u64 {
@@ -308,38 +326,22 @@ impl Relayer {
             return Ok(());
         }
         let storage = self.state.storage();
-        let stored = storage
-            .list_with_options(worker::ListOptions::new().prefix("tx:"))
-            .await?;
         let mut map = BTreeMap::new();
-        for pair in stored.entries() {
-            let Ok(pair) = pair else { continue };
-            let pair = worker::js_sys::Array::from(&pair);
-            let Some(text) = pair.get(1).as_string() else {
-                continue;
-            };
+        for (key, text) in stored(&storage, "tx:").await? {
             match serde_json::from_str::<Tracked>(&text) {
                 Ok(t) => {
                     map.insert((t.chain_id, t.nonce), t);
                 }
-                Err(e) => worker::console_error!("relayer: unreadable tracked transaction: {e}"),
+                Err(e) => unreadable(&key, &e),
             }
         }
-        let queued = storage
-            .list_with_options(worker::ListOptions::new().prefix("job:"))
-            .await?;
         let mut jobs = BTreeMap::new();
-        for pair in queued.entries() {
-            let Ok(pair) = pair else { continue };
-            let pair = worker::js_sys::Array::from(&pair);
-            let (Some(key), Some(text)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
-                continue;
-            };
+        for (key, text) in stored(&storage, "job:").await? {
             match serde_json::from_str::<Job>(&text) {
                 Ok(j) => {
                     jobs.insert(key, j);
                 }
-                Err(e) => worker::console_error!("relayer: unreadable queued settlement: {e}"),
+                Err(e) => unreadable(&key, &e),
             }
         }
         if self.tracked.borrow().is_none() {
@@ -827,7 +829,6 @@ impl Relayer {
                 replace_after_seconds: req.replace_after_seconds,
                 hashes: vec![hash.clone()],
                 raw: raw.to_string(),
-                first_sent: now,
                 sent: now,
                 guard: req.guard.clone(),
                 valid_before: req.valid_before,
