@@ -4,8 +4,9 @@
 //! offers a challenge (`extensions["sign-in-with-x"]`) naming the configured public origin,
 //! never the request's `Host`; a request carrying `SIGN-IN-WITH-X` is checked
 //! (`x402_core::wire::siwx::check`: domain, uri, times, EIP-191 signature), its nonce must be one
-//! this Worker issued (`x402_core::gate::pass::sign_in_nonce`: an HMAC of its issuedAt and uri
-//! with the pass secret, so nothing is stored when a challenge is offered) and not accepted
+//! this Worker issued (`x402_core::gate::pass::sign_in_nonce`: a salt and an HMAC of the salt,
+//! its issuedAt and uri with the pass secret, so nothing is stored when a challenge is offered)
+//! and not accepted
 //! before, and the signer's replay guard must hold a purchase of the resource (recorded with
 //! its settlement, kept `restoreDays`). Then the content is served with a new pass.
 
@@ -43,8 +44,16 @@ pub(crate) fn offer(app: &App, ctx: &Ctx, route: &Route) -> Option<Value> {
     let domain = origin.split_once("://")?.1;
     let uri = resource_uri(origin, ctx);
     let issued_ms = worker::Date::now().as_millis();
-    let nonce =
-        x402_core::gate::pass::sign_in_nonce(app.pass_secrets.first()?, issued_ms, &uri).ok()?;
+    // The salt only makes two challenges of one millisecond differ; what proves a nonce is
+    // this Worker's is its HMAC.
+    let salt = (worker::js_sys::Math::random() * 18_446_744_073_709_551_616.0) as u64;
+    let nonce = x402_core::gate::pass::sign_in_nonce(
+        app.pass_secrets.first()?,
+        issued_ms,
+        &uri,
+        salt.to_be_bytes(),
+    )
+    .ok()?;
     let mut chains: Vec<String> = route
         .options
         .iter()
@@ -94,11 +103,12 @@ pub(crate) async fn restore(
         ));
     }
     let issued_ms = siwx::timestamp_ms(&sign_in.issued_at).unwrap_or(0);
-    let ours = app.pass_secrets.iter().any(|secret| {
-        x402_core::gate::pass::sign_in_nonce(secret, issued_ms, &uri)
-            .is_ok_and(|n| n == sign_in.nonce)
-    });
-    if !ours {
+    if !x402_core::gate::pass::sign_in_nonce_valid(
+        &app.pass_secrets,
+        issued_ms,
+        &uri,
+        &sign_in.nonce,
+    ) {
         return Err(Error::new(
             Reason::InvalidSiwxNonce,
             "the nonce is not one this site issued for this resource at that time",

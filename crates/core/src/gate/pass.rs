@@ -175,14 +175,42 @@ pub fn verify<S: AsRef<[u8]>>(
 }
 
 /// The Sign-In-With-X nonce a paywall puts in a challenge it issues at `issued_ms` (unix
-/// milliseconds) for `uri`: 32 lower-case hex digits of an HMAC-SHA256 with the pass secret.
-/// The paywall keeps nothing when it offers a challenge; a sign-in proves its challenge came
-/// from this paywall when its nonce is this function of its own `issuedAt` and `uri` (with the
-/// current or the previous secret), and the paywall then only has to remember the nonces it
-/// accepted, for the few minutes a sign-in is valid.
-pub fn sign_in_nonce(secret: &[u8], issued_ms: u64, uri: &str) -> Result<String> {
-    let tag = mac(secret, &format!("x402 sign-in-with-x\n{issued_ms}\n{uri}"))?;
-    Ok(tag[..16].iter().map(|b| format!("{b:02x}")).collect())
+/// milliseconds) for `uri`: 32 lower-case hex digits, `salt` (8 bytes, for uniqueness: two
+/// challenges issued in the same millisecond still differ) then 8 bytes of an HMAC-SHA256 with
+/// the pass secret over the time, the uri and the salt. The paywall keeps nothing when it offers a
+/// challenge; [`sign_in_nonce_valid`] proves a sign-in's challenge came from it, and the paywall
+/// then only has to remember the nonces it accepted, for the few minutes a sign-in is valid.
+pub fn sign_in_nonce(secret: &[u8], issued_ms: u64, uri: &str, salt: [u8; 8]) -> Result<String> {
+    let salt_hex: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+    let tag = mac(
+        secret,
+        &format!("x402 sign-in-with-x\n{issued_ms}\n{uri}\n{salt_hex}"),
+    )?;
+    let tag_hex: String = tag[..8].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{salt_hex}{tag_hex}"))
+}
+
+/// Whether `nonce` is one [`sign_in_nonce`] gives for `issued_ms` and `uri` with one of
+/// `secrets` (the current pass secret, then the previous one).
+pub fn sign_in_nonce_valid<S: AsRef<[u8]>>(
+    secrets: &[S],
+    issued_ms: u64,
+    uri: &str,
+    nonce: &str,
+) -> bool {
+    // The salt as written; the comparison below is on the whole text, so only the exact
+    // lower-case form this paywall writes passes.
+    let Some(salt) = nonce
+        .get(..16)
+        .filter(|_| nonce.len() == 32)
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .map(u64::to_be_bytes)
+    else {
+        return false;
+    };
+    secrets.iter().any(|secret| {
+        sign_in_nonce(secret.as_ref(), issued_ms, uri, salt).is_ok_and(|n| n == nonce)
+    })
 }
 
 #[cfg(test)]
@@ -190,6 +218,42 @@ mod tests {
     use super::*;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn sign_in_nonces() {
+        let uri = "https://paper.example/paid/one.html";
+        let a = sign_in_nonce(SECRET, 1_000, uri, [1; 8]).unwrap();
+        let b = sign_in_nonce(SECRET, 1_000, uri, [2; 8]).unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a.starts_with("0101010101010101"));
+        assert_ne!(a, b, "same millisecond, another salt: another nonce");
+        assert!(sign_in_nonce_valid(&[SECRET], 1_000, uri, &a));
+        assert!(sign_in_nonce_valid(
+            &[b"another-secret-0123456789".as_slice(), SECRET],
+            1_000,
+            uri,
+            &b
+        ));
+        for (t, u, n) in [
+            (1_001, uri, a.as_str()),
+            (1_000, "https://paper.example/paid/two.html", a.as_str()),
+            (1_000, uri, "0101010101010101ffffffffffffffff"),
+            (1_000, uri, &a[..31]),
+            (1_000, uri, "zz01010101010101ffffffffffffffff"),
+            (1_000, uri, ""),
+        ] {
+            assert!(!sign_in_nonce_valid(&[SECRET], t, u, n), "{t} {u} {n}");
+        }
+        assert!(!sign_in_nonce_valid(
+            &[b"another-secret-0123456789"],
+            1_000,
+            uri,
+            &a
+        ));
+    }
 
     fn claims() -> PassClaims {
         PassClaims {
