@@ -298,8 +298,8 @@ async function main() {
 
   const chainLib = await import('../tests/js/lib/chain.mjs');
   const { ANVIL_ACCOUNTS, BATCH_SETTLEMENT_ABI, BATCH_SETTLEMENT_ADDRESS, ROLES, TOKEN_ABI, TOKEN_ADDRESS } = chainLib;
-  const { deployBatchSettlement, deployToken, publicClient, randomNonce, rpc, signTransferAuthorization, startAnvil } = chainLib;
-  const { defaultConfig, encodeHeader } = await import('../tests/js/lib/worker.mjs');
+  const { deployBatchSettlement, deployToken, publicClient, rpc, startAnvil } = chainLib;
+  const { defaultConfig, paymentHeader } = await import('../tests/js/lib/worker.mjs');
   const { batchHeader, channelConfigFor, channelOnChain, depositPayload, receiverOnChain, voucherPayload } = await import('../tests/js/lib/batch.mjs');
   const { x402Client } = await import('@x402/core/client');
   const { toClientEvmSigner } = await import('@x402/evm');
@@ -406,17 +406,7 @@ async function main() {
       const payer = ROLES.payers[i % ROLES.payers.length];
       const list = [];
       for (let k = 0; k < n; k++) {
-        const t = Math.floor(Date.now() / 1000);
-        const auth = {
-          from: payer.address,
-          to: workerExact.payTo,
-          value: workerExact.amount,
-          validAfter: String(t - 600),
-          validBefore: String(t + workerExact.maxTimeoutSeconds),
-          nonce: randomNonce(),
-        };
-        const signature = await signTransferAuthorization({ privateKey: payer.privateKey, ...auth });
-        const header = encodeHeader({ x402Version: 2, accepted: workerExact, payload: { signature, authorization: auth } });
+        const header = await paymentHeader(workerExact, payer);
         list.push({ headers: { 'PAYMENT-SIGNATURE': header }, check: isExactServed(ONE_HTML) });
       }
       return list;

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { unpaidArgs, unpaidResponse } from '../../crates/worker/js/unpaid.mjs';
 import { ROLES } from './lib/chain.mjs';
 import { TEST_PASS_SECRET, buildWorker, defaultConfig, makePass } from './lib/worker.mjs';
 
@@ -32,27 +33,15 @@ before(async () => {
   env = { X402: config, X402_PASS_SECRET: TEST_PASS_SECRET, X402_FACILITATOR_TOKEN: 'facilitator-token-0123456789', X402_RELAYER_KEY: ROLES.relayer.privateKey };
 });
 
-/** The shim's fast answer (the same computation as crates/worker/js/shim.mjs), or undefined. */
+/** The shim's fast answer (as crates/worker/js/shim.mjs asks for it), or undefined. */
 function fast(request, e = env) {
   const parts = unpaidParts(request, e);
-  return parts && new Response(parts[1], { status: 402, headers: parts[0] });
+  return parts && unpaidResponse(parts);
 }
 
 function unpaidParts(request, e) {
-  const { method, headers } = request;
-  let chars = 0;
-  for (const [name, value] of headers) chars += name.length + value.length + 4;
-  return rust.unpaidChallenge(
-    e,
-    method,
-    request.url,
-    chars,
-    headers.has('payment-signature') || headers.has('x-payment') || headers.has('sign-in-with-x'),
-    headers.get('x-payment-pass') ?? undefined,
-    headers.get('cookie') ?? undefined,
-    headers.get('accept') ?? undefined,
-    headers.get('user-agent') ?? undefined,
-  );
+  const args = unpaidArgs(request);
+  return args && rust.unpaidChallenge(e, ...args);
 }
 
 const full = (request, e = env) => rust.fetch(request, e, { waitUntil() {}, passThroughOnException() {} });

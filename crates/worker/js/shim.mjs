@@ -7,6 +7,7 @@
 // client gets a reason-coded 500 instead of a dead isolate.
 import init, * as rust from "./x402_worker.js";
 import wasmModule from "./x402_worker_bg.wasm";
+import { unpaidArgs, unpaidResponse } from "./unpaid.mjs";
 
 rust.initSync({ module: wasmModule });
 
@@ -27,28 +28,15 @@ function trapped(e) {
 // would answer the same 402; it keeps each such 402's headers and body, built once), without the
 // request wrappers and async glue of `fetch`.
 function unpaid(request, env) {
-  const { method, headers } = request;
-  if (method !== "GET" && method !== "HEAD") return undefined;
-  let chars = 0;
-  for (const [name, value] of headers) chars += name.length + value.length + 4;
-  return rust.unpaidChallenge(
-    env,
-    method,
-    request.url,
-    chars,
-    headers.has("payment-signature") || headers.has("x-payment") || headers.has("sign-in-with-x"),
-    headers.get("x-payment-pass") ?? undefined,
-    headers.get("cookie") ?? undefined,
-    headers.get("accept") ?? undefined,
-    headers.get("user-agent") ?? undefined,
-  );
+  const args = unpaidArgs(request);
+  return args && rust.unpaidChallenge(env, ...args);
 }
 
 export default {
   async fetch(request, env, ctx) {
     try {
       const parts = unpaid(request, env);
-      if (parts) return new Response(parts[1], { status: 402, headers: parts[0] });
+      if (parts) return unpaidResponse(parts);
       return await rust.fetch(request, env, ctx);
     } catch (e) {
       return trapped(e);

@@ -52,14 +52,7 @@ pub(crate) async fn fetch_from(
     allow_origin: &str,
     extra: &[(&str, String)],
 ) -> Response {
-    let suffix = format!(
-        "{}{}",
-        x402_core::gate::path::encode(&ctx.path),
-        ctx.query
-            .as_deref()
-            .map(|q| format!("?{q}"))
-            .unwrap_or_default()
-    );
+    let suffix = ctx.target();
     let headers = Headers::new();
     for (k, v) in req.headers().entries() {
         let name = k.to_ascii_lowercase();

@@ -171,10 +171,7 @@ pub(crate) async fn paid(
     // 3. One authorization, honoured once, for one resource (path and query): the payer's own
     // replay guard decides.
     let guard = Guard::of(env, &verified);
-    let resource = match &ctx.query {
-        Some(q) => format!("{}?{q}", ctx.path),
-        None => ctx.path.clone(),
-    };
+    let resource = ctx.resource();
     let mut waited = 0;
     let snapshot = loop {
         let decision = match guard

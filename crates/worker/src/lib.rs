@@ -66,6 +66,25 @@ pub(crate) struct Ctx {
     pub(crate) now: u64,
 }
 
+impl Ctx {
+    /// The resource a payment is for: the normalised path and the query.
+    pub(crate) fn resource(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.clone(),
+        }
+    }
+
+    /// The request target to fetch or name: the path, percent-encoded, and the query.
+    pub(crate) fn target(&self) -> String {
+        let path = x402_core::gate::path::encode(&self.path);
+        match &self.query {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        }
+    }
+}
+
 thread_local! {
     /// The configuration as parsed for this isolate, with the exact inputs it came from: parsing
     /// (JSON, prices, EIP-55 addresses, the relayer key) happens once per isolate and again only

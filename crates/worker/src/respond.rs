@@ -23,11 +23,26 @@ const EXPOSE_HEADERS: &str =
 
 /// Adds the CORS headers every answer carries.
 pub(crate) fn cors(h: &Headers, allow_origin: &str) {
-    let _ = h.set("Access-Control-Allow-Origin", allow_origin);
-    let _ = h.set("Access-Control-Expose-Headers", EXPOSE_HEADERS);
-    if allow_origin != "*" {
-        let _ = h.append("Vary", "Origin");
+    for (k, v) in cors_headers(allow_origin) {
+        // `Vary` may already name other headers of the origin's answer.
+        let _ = if k == "Vary" {
+            h.append(k, &v)
+        } else {
+            h.set(k, &v)
+        };
     }
+}
+
+/// The CORS headers every answer carries.
+fn cors_headers(allow_origin: &str) -> Vec<(&'static str, String)> {
+    let mut out = vec![
+        ("Access-Control-Allow-Origin", allow_origin.to_string()),
+        ("Access-Control-Expose-Headers", EXPOSE_HEADERS.to_string()),
+    ];
+    if allow_origin != "*" {
+        out.push(("Vary", "Origin".to_string()));
+    }
+    out
 }
 
 /// The answer to a CORS preflight (never gated).
@@ -116,16 +131,6 @@ pub(crate) struct Parts {
 }
 
 impl Parts {
-    fn cors(&mut self, allow_origin: &str) {
-        self.headers
-            .push(("Access-Control-Allow-Origin", allow_origin.to_string()));
-        self.headers
-            .push(("Access-Control-Expose-Headers", EXPOSE_HEADERS.to_string()));
-        if allow_origin != "*" {
-            self.headers.push(("Vary", "Origin".to_string()));
-        }
-    }
-
     /// The response with this status.
     pub(crate) fn response(self, status: u16) -> Response {
         let h = Headers::new();
@@ -165,7 +170,7 @@ pub(crate) fn challenge_parts(c: &Challenge<'_>) -> Parts {
         headers: Vec::with_capacity(6),
         body: String::new(),
     };
-    p.cors(c.allow_origin);
+    p.headers.extend(cors_headers(c.allow_origin));
     p.headers.push(("Cache-Control", "no-store".to_string()));
     if let Ok(v) = header::encode(&pr) {
         p.headers.push((PAYMENT_REQUIRED, v));

@@ -27,11 +27,7 @@ pub(crate) fn offered(app: &App, route: &Route) -> bool {
 /// The resource's URI on the configured public origin (path and query as the gate judges
 /// them).
 fn resource_uri(origin: &str, ctx: &Ctx) -> String {
-    let path = x402_core::gate::path::encode(&ctx.path);
-    match &ctx.query {
-        Some(q) => format!("{origin}{path}?{q}"),
-        None => format!("{origin}{path}"),
-    }
+    format!("{origin}{}", ctx.target())
 }
 
 /// The `sign-in-with-x` declaration for this route's 402, with a fresh nonce; `None` where it
@@ -114,10 +110,7 @@ pub(crate) async fn restore(
             "the nonce is not one this site issued for this resource at that time",
         ));
     }
-    let resource = match &ctx.query {
-        Some(q) => format!("{}?{q}", ctx.path),
-        None => ctx.path.clone(),
-    };
+    let resource = ctx.resource();
     // Kept until the sign-in could no longer pass the time checks anyway.
     let nonce_until = (issued_ms + siwx::MAX_AGE_MS) / 1000 + 60;
     let mut guards: Vec<String> = route

@@ -512,22 +512,34 @@ impl Relayer {
     async fn pass_on(&self, key: &str, mut job: Job) -> Result<()> {
         let (keys, _) = self.pool();
         if keys > 1 {
-            let mut send = job.send.clone();
-            send.key = send.key % keys + 1;
-            let to = object_name(send.key);
-            let op = RelayerOp::Enqueue {
-                send,
-                valid_before: job.valid_before,
-                hops: job.hops.saturating_add(1),
-            };
-            if durable_call::<Value>(&self.env, RELAYER_BINDING, &to, &op)
+            let hops = job.hops.saturating_add(1);
+            job.forwarded = self
+                .queue_at_next_key(job.send.clone(), keys, job.valid_before, hops)
                 .await
-                .is_ok()
-            {
-                job.forwarded = true;
-            }
+                .is_ok();
         }
         self.keep_job(key, job).await
+    }
+
+    /// Queues `send` at the key after its own (round a pool of `keys`), as a job that came
+    /// `hops` keys round the pool.
+    async fn queue_at_next_key(
+        &self,
+        mut send: SendTx,
+        keys: u32,
+        valid_before: u64,
+        hops: u32,
+    ) -> std::result::Result<(), x402_core::Error> {
+        send.key = send.key % keys + 1;
+        let to = object_name(send.key);
+        let op = RelayerOp::Enqueue {
+            send,
+            valid_before,
+            hops,
+        };
+        durable_call::<Value>(&self.env, RELAYER_BINDING, &to, &op)
+            .await
+            .map(|_| ())
     }
 
     /// The pool as configured: how many keys, and the bound on each one's unmined
@@ -1163,20 +1175,14 @@ impl Relayer {
             to: t.to.clone(),
             data: t.data.clone(),
             gas_limit: t.gas_limit,
-            key: t.key % keys + 1,
+            key: t.key,
             max_in_flight,
             replace_after_seconds: t.replace_after_seconds,
             guard: t.guard.clone(),
             valid_before: t.valid_before,
             delivered: true,
         };
-        let to = object_name(send.key);
-        let op = RelayerOp::Enqueue {
-            send,
-            valid_before,
-            hops: 1,
-        };
-        if let Err(e) = durable_call::<Value>(&self.env, RELAYER_BINDING, &to, &op).await {
+        if let Err(e) = self.queue_at_next_key(send, keys, valid_before, 1).await {
             worker::console_error!("relayer: cannot hand nonce {} to another key: {e}", t.nonce);
             return Ok(());
         }
