@@ -6,9 +6,16 @@
 // refund; when the site does not answer, the contract's timed withdrawal through the reader's
 // wallet). Every amount shown comes from the challenge and the channel state, never from the page.
 // The voucher key and the channel states stay in this site's localStorage.
-import { formatAmount, initSync, wrapChannelFetch } from '../pkg/channel/x402.js';
+import { formatAmount, initSync, signInFetch, wrapChannelFetch } from '../pkg/channel/x402.js';
 
 initSync({ module: await WebAssembly.compileStreaming(fetch(new URL('x402_channel_bg.wasm', import.meta.url))) });
+
+/**
+ * Restores a purchase of `src` with `wallet` (an EIP-1193 provider): asks for a fresh 402, signs
+ * in (Sign-In-With-X, one `personal_sign`, no payment) and returns the answer: the content (with
+ * a new pass) when this wallet bought it, else a 402.
+ */
+export const restore = (wallet, src) => signInFetch(fetch, wallet, {})(src, { credentials: 'same-origin' });
 
 const storage = () => { try { return globalThis.localStorage ?? undefined; } catch { return undefined; } };
 // A price as the pay box shows it: at least two decimals (`0.50 USDC`).

@@ -11,6 +11,11 @@
 // (x402-channel.js and its wasm, loaded then and only then): add credit once, then unlock
 // articles with one click and no wallet prompt.
 //
+// When a 402 offers Sign-In-With-X, the box also offers "Already bought it? Restore with your
+// wallet": the reader signs a message with the wallet that paid (no money moves) and the article
+// comes again, on a new device or after cookies were cleared (the part that signs in is the
+// channel part, loaded on that click).
+//
 // Options on the script tag, each the drop-in's value of a wrapFetch option:
 //   data-max-amount      the most one unlock may cost, in millionths of a token (scaled to the
 //                        token's decimals; default 100000: $0.10 of a stablecoin)
@@ -153,6 +158,8 @@ function mount(target, options) {
   };
 
   let paying = null;
+  // The last 402 offered Sign-In-With-X (a reader who bought it may restore it).
+  let restorable = false;
   // The channel part's module while it loads; `direct`: the reader chose a single payment in
   // its offer (with a wallet), so the exact offer that follows is not asked again.
   let channel;
@@ -184,6 +191,25 @@ function mount(target, options) {
       for (const w of wallets) {
         const label = wallets.length === 1 ? `Unlock for ${price}` : `Pay ${price} with ${w.info.name}`;
         button(label, () => { chosen = w.provider; actions.replaceChildren(); resolve(true); });
+      }
+      // Sign-In-With-X: the wallet that bought it signs a message; no payment (the part that
+      // does it is the channel part, loaded now).
+      if (restorable) {
+        button('Already bought it? Restore with your wallet', async () => {
+          actions.replaceChildren();
+          set('restoring', 'Sign the message in your wallet to restore your purchase (no payment)…');
+          try {
+            const res = await (await import(new URL('x402-channel.js', import.meta.url))).restore(wallets[0].provider, src);
+            if (!res.ok) throw 0;
+            target.append(sanitize(await res.text()));
+            set('unlocked', 'Restored: this wallet bought it before. Nothing was paid.');
+            target.dataset.x402State = 'unlocked';
+            resolve(false);
+          } catch {
+            show();
+            status.textContent = `Not restored: this wallet has not bought it. ${status.textContent}`;
+          }
+        });
       }
       actions.querySelector('button')?.focus();
     };
@@ -223,9 +249,10 @@ function mount(target, options) {
       // Built here so that a bad option on the script tag shows in the box (invalid_config).
       paying ??= wrapFetch(async (r) => {
         const res = await fetch(r);
-        let h = !r.headers.has('payment-signature') && res.headers.get('payment-required');
-        try { h = atob(h).includes('"batch-settlement"'); } catch { /* not one */ }
-        if (h === true) throw CHANNEL;
+        let h = '';
+        try { h = atob(!r.headers.has('payment-signature') && res.headers.get('payment-required') || ''); } catch { /* not one */ }
+        if (h.includes('"batch-settlement"')) throw CHANNEL;
+        restorable = h.includes('"sign-in-with-x"');
         return res;
       }, wallet, opts);
       const res = await paying(src, { credentials: 'same-origin' });
@@ -244,6 +271,8 @@ function mount(target, options) {
       }
       target.dataset.x402State = 'unlocked';
     } catch (e) {
+      // Restored while the payment waited: nothing to say.
+      if (target.dataset.x402State === 'unlocked') return;
       if (e === CHANNEL) {
         channel = import(new URL('x402-channel.js', import.meta.url));
         return run();

@@ -27,10 +27,14 @@ export interface TypedData {
   message: Record<string, unknown>;
 }
 
-/** A signer: an address and a typed-data signing function (the local-key wallet is one). */
+/**
+ * A signer: an address and a typed-data signing function (the local-key wallet is one);
+ * `signMessage` (EIP-191 `personal_sign` of a text) is needed only to restore purchases.
+ */
 export interface Signer {
   readonly address: string;
   signTypedData(typedData: TypedData): Promise<string> | string;
+  signMessage?(message: string): Promise<string> | string;
 }
 
 export type Wallet = Eip1193Provider | Signer;
@@ -79,7 +83,11 @@ export interface BudgetOptions {
  * payment's outcome is not known yet (`settlement_pending`, a 5xx, no answer): the next call for
  * the same request re-sends the same payment (never a new signature) until it settles or expires.
  */
-export type PaymentStatus = 'connect' | 'switch' | 'sign' | 'settling' | 'pending';
+export type PaymentStatus = 'connect' | 'switch' | 'sign' | 'settling' | 'pending'
+  // With `restore: true`: the wallet is asked to sign in; the server restored the purchase, or
+  // did not (this wallet did not buy it); signing in failed (declined, or a challenge for
+  // another origin), with the error in place of the offer.
+  | 'sign-in' | 'restored' | 'not-restored' | 'sign-in-failed';
 
 /** Where channel states (and a generated voucher key) are kept; may be async. */
 export interface ChannelStorage {
@@ -192,6 +200,14 @@ export interface WrapFetchOptions {
   confirm?(offer: Offer | ChannelOffer): boolean | 'exact' | Promise<boolean | 'exact'>;
   /** Progress while paying; from `settling` on, with the offer being paid. */
   onStatus?: (status: PaymentStatus, offer?: Offer) => void;
+  /**
+   * Restore purchases (Sign-In-With-X): when a 402 offers a sign-in, first sign in with the
+   * wallet (one `personal_sign`, no payment, for a challenge bound to the request's origin only)
+   * and repeat the request; a wallet that bought the resource gets it again with no payment,
+   * otherwise the fresh 402 is paid as usual. Default false (a new purchase would ask the
+   * wallet twice).
+   */
+  restore?: boolean;
   /** The channel after each payment or refund on it (its credit left, for display). */
   onChannel?: (offer: ChannelOffer) => void;
   /** `batch-settlement` channels (off unless `allowed`). */

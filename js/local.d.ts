@@ -5,7 +5,8 @@ import type { Signer } from './index.js';
 
 /**
  * A wallet signing with a private key (`0x` + 64 hex); signs only EIP-3009 transfer
- * authorizations (exact payments) and receive authorizations (channel deposits).
+ * authorizations (exact payments), receive authorizations (channel deposits) and text messages
+ * (`signMessage`, EIP-191: a restore's sign-in).
  */
 export function localWallet(privateKey: string): Signer;
 

@@ -19,8 +19,10 @@ before(async () => {
   checkBuilt();
   anvil = await startAnvil();
   await deployToken(anvil.rpcUrl);
-  // The exact path's pay box: the demo without channels (tests/e2e/credit.test.mjs has them).
-  worker = await startWorker(anvil.rpcUrl, withoutChannels);
+  // The exact path's pay box: the demo without channels (tests/e2e/credit.test.mjs has them),
+  // with Sign-In-With-X on (its public origin: where this Worker listens).
+  worker = await startWorker(anvil.rpcUrl, (toml, { base: origin }) =>
+    withoutChannels(toml).replace(/^\[vars\.X402\]\n/m, (t) => `${t}publicOrigin = "${origin}"\n`));
   base = worker.base;
   browser = await launchChromium();
 });
@@ -131,3 +133,51 @@ test("the publisher's options on the script tag are applied: a lower maximum, ot
   await page.getByRole('button', { name: /0\.05 USDC/ }).waitFor();
   await context.close();
 });
+
+test('bought in one browser, restored in another with no cookies: one signature, no payment, the article shown', async () => {
+  const start = await balanceOf(anvil.rpcUrl, PAYER.address);
+  const laptop = await reader();
+  const first = await laptop.newPage();
+  await first.goto(`${base}/articles/three.html`);
+  await first.getByRole('button', { name: /Unlock for 0\.05 USDC/ }).click();
+  await first.locator('[data-x402-state=unlocked]').waitFor();
+  // The article inserted after the pay box (the box's own words differ between the two devices).
+  const paid = (page) => page.locator('[data-x402-src] > .x402-box ~ *').allTextContents();
+  const article = await paid(first);
+  assert.ok(article.join('').includes('paid-content:three'), article.join(''));
+  assert.equal(await balanceOf(anvil.rpcUrl, PAYER.address), start - 50_000n);
+  await laptop.close();
+
+  // Another device: a fresh context, no cookies, no pass, no receipts; the same wallet.
+  const phone = await reader();
+  const page = await phone.newPage();
+  await page.goto(`${base}/articles/three.html`);
+  const restore = page.getByRole('button', { name: 'Already bought it? Restore with your wallet' });
+  await restore.waitFor();
+  await page.screenshot({ path: path.join(ART, 'e2e-restore-offer.png'), fullPage: true });
+  await restore.click();
+  await page.locator('[data-x402-state=unlocked]').waitFor();
+  assert.match(await box(page).innerText(), /Restored: this wallet bought it before\. Nothing was paid\./);
+  assert.deepEqual(await paid(page), article, 'the same article');
+  assert.equal(await balanceOf(anvil.rpcUrl, PAYER.address), start - 50_000n, 'nothing charged');
+  // What the wallet was asked on this device: one message to sign, no payment to sign.
+  const asked = await page.evaluate(() => JSON.parse(localStorage.getItem('x402-demo:log')));
+  assert.equal(asked.filter((m) => m === 'personal_sign').length, 1, asked.join());
+  assert.equal(asked.filter((m) => m === 'eth_signTypedData_v4').length, 0, asked.join());
+  await page.screenshot({ path: path.join(ART, 'e2e-restored-article.png'), fullPage: true });
+  // The pass it got opens the article on reload without asking again.
+  await page.reload();
+  await page.locator('[data-x402-state=unlocked]').waitFor();
+  assert.match(await box(page).innerText(), /already paid/);
+
+  // A wallet that never bought article two: not restored, the offer stays, nothing moves.
+  await page.evaluate(() => localStorage.setItem('x402-demo:account', '5'));
+  await page.goto(`${base}/articles/two.html`);
+  const other = await balanceOf(anvil.rpcUrl, ROLES.payers[4].address);
+  await restore.click();
+  await page.getByText(/Not restored: this wallet has not bought it\./).waitFor();
+  assert.ok(await page.getByRole('button', { name: /0\.02 USDC/ }).isVisible(), 'the offer is still there');
+  assert.equal(await balanceOf(anvil.rpcUrl, ROLES.payers[4].address), other);
+  await phone.close();
+});
+

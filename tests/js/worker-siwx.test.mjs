@@ -10,6 +10,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { createSIWxPayload, encodeSIWxHeader, wrapFetchWithSIWx } from '@x402/extensions';
 import { ROLES, deployToken, startAnvil, transferCount } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, paymentHeader, startWorker } from './lib/worker.mjs';
+import { localWallet, wrapFetch } from '../../js/local.js';
 
 const PAGE = '/paid/one.html';
 
@@ -152,4 +153,92 @@ describe('Sign-In-With-X: restore a purchase with the wallet that paid', () => {
     // Not a sign-in at all.
     assert.equal(reason(await get(PAGE, { 'SIGN-IN-WITH-X': 'not base64!' })), 'invalid_siwx_payload');
   });
+
+  test('our wrapFetch with restore: the buyer gets the page back with no payment; another wallet signs in, is not restored, then pays', async () => {
+    const buyer = ROLES.payers[3];
+    const p = '/paid/two.html';
+    const statuses = [];
+    const onStatus = (s) => statuses.push(s);
+    // Bought with our paying fetch (no restore: one wallet request).
+    const bought = await wrapFetch(fetch, localWallet(buyer.privateKey), { maxAmount: null })(worker.url + p);
+    assert.equal(bought.status, 200, await bought.clone().text());
+    const page = await bought.text();
+    let transfers = await transferCount(chain.rpcUrl);
+
+    // Another device (no cookie, no pass): signed in, not charged.
+    const restoring = wrapFetch(fetch, localWallet(buyer.privateKey), { maxAmount: null, restore: true, onStatus });
+    const res = await restoring(worker.url + p);
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(await res.text(), page);
+    assert.equal(res.headers.get('x-payment-restored'), buyer.address);
+    assert.ok(res.headers.get('x-payment-pass'), 'a new pass');
+    assert.deepEqual(statuses, ['sign-in', 'restored']);
+    assert.equal(await transferCount(chain.rpcUrl), transfers, 'nothing charged');
+
+    // A wallet that never bought it: the sign-in is answered with a fresh 402, which is paid.
+    statuses.length = 0;
+    const other = ROLES.payers[4];
+    const paid = await wrapFetch(fetch, localWallet(other.privateKey), { maxAmount: null, restore: true, onStatus })(worker.url + p);
+    assert.equal(paid.status, 200, await paid.clone().text());
+    assert.equal(await paid.text(), page);
+    assert.equal(paid.headers.get('x-payment-restored'), null);
+    assert.deepEqual(statuses.slice(0, 2), ['sign-in', 'not-restored']);
+    assert.ok(statuses.includes('settling'), statuses.join());
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 1, 'one payment');
+  });
+
+  test('our wrapFetch with restore: a wallet that cannot sign messages, or a declined sign-in, pays as usual; without restore no sign-in is asked', async () => {
+    const payer = ROLES.payers[3];
+    const p = '/paid/one.html';
+    const key = localWallet(payer.privateKey);
+    let asked = 0;
+    // An EIP-1193 wallet whose reader declines the sign-in (4001) but approves the payment.
+    const declining = {
+      request: async ({ method, params }) => {
+        if (method === 'eth_requestAccounts') return [key.address];
+        if (method === 'eth_chainId') return '0x7a69';
+        if (method === 'personal_sign') { asked += 1; throw Object.assign(new Error('User rejected'), { code: 4001 }); }
+        if (method === 'eth_signTypedData_v4') return key.signTypedData(params[1]);
+        throw new Error(`unexpected ${method}`);
+      },
+    };
+    const statuses = [];
+    let transfers = await transferCount(chain.rpcUrl);
+    const res = await wrapFetch(fetch, declining, { maxAmount: null, restore: true, onStatus: (s) => statuses.push(s) })(worker.url + p);
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(asked, 1);
+    assert.deepEqual(statuses.slice(0, 2), ['sign-in', 'sign-in-failed']);
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 1);
+    // Without `restore`, the same wallet is never asked to sign in.
+    transfers += 1;
+    const plain = await wrapFetch(fetch, declining, { maxAmount: null })(worker.url + p);
+    assert.equal(plain.status, 200);
+    assert.equal(asked, 1);
+    assert.equal(await transferCount(chain.rpcUrl), transfers + 1);
+    // A signer without signMessage: no sign-in, the payment goes on.
+    const signer = { address: key.address, signTypedData: (t) => key.signTypedData(t) };
+    const bySigner = await wrapFetch(fetch, signer, { maxAmount: null, restore: true })(worker.url + p);
+    assert.equal(bySigner.status, 200);
+  });
+
+  test('our client signs in only to the origin the request went to: a challenge naming another site is not signed', async () => {
+    // A site that relays another site's 402 (its sign-in challenge names the other site).
+    const relayed = async (input) => {
+      const res = await fetch(worker.url + PAGE);
+      const body = await res.text();
+      const headers = new Headers(res.headers);
+      return new Response(body, { status: res.status, headers });
+    };
+    const payer = ROLES.payers[0];
+    const statuses = [];
+    const errors = [];
+    const guarded = wrapFetch(relayed, localWallet(payer.privateKey), {
+      maxAmount: '1', restore: true, onStatus: (s, e) => { statuses.push(s); if (s === 'sign-in-failed') errors.push(e); },
+    });
+    // The page is at another origin than the challenge's (the wrapper answers for https://other.example).
+    await assert.rejects(guarded('https://other.example/paid/one.html'), (e) => e.code !== undefined);
+    assert.deepEqual(statuses.slice(0, 2), ['sign-in', 'sign-in-failed']);
+    assert.equal(errors[0].code, 'invalid_siwx_domain_mismatch');
+  });
 });
+

@@ -25,6 +25,8 @@ mod options;
 mod pay;
 #[cfg(any(feature = "exact", feature = "channel"))]
 mod settings;
+#[cfg(feature = "sign-in")]
+mod sign_in;
 
 #[cfg(feature = "channel")]
 mod channel;
@@ -37,6 +39,8 @@ mod withdraw;
 pub use channel::{format_amount_js, wrap_channel_fetch, ChannelQuote, Channels};
 #[cfg(feature = "exact")]
 pub use pay::{wrap_fetch, Payer, Quote};
+#[cfg(feature = "sign-in")]
+pub use sign_in::{sign_in_fetch, SignInRequest, SignIns};
 #[cfg(feature = "channel")]
 pub use withdraw::withdraw_call;
 

@@ -1,6 +1,7 @@
 //! The local-key wallet (feature `local-signer`, the `x402-wasm/local` build): a signer for Node
-//! and agents that signs only EIP-3009 `TransferWithAuthorization` typed data (exact payments)
-//! and `ReceiveWithAuthorization` typed data (channel deposits), exactly as core writes them. Not in the browser bundle.
+//! and agents that signs only EIP-3009 `TransferWithAuthorization` typed data (exact payments),
+//! `ReceiveWithAuthorization` typed data (channel deposits), exactly as core writes them, and
+//! text messages (`personal_sign`: a restore's sign-in). Not in the browser bundle.
 
 use crate::error::from_core;
 use wasm_bindgen::prelude::*;
@@ -11,7 +12,7 @@ use x402_core::{
     Bytes,
 };
 
-/// A wallet holding a private key: `{ address, signTypedData(typedData) }`.
+/// A wallet holding a private key: `{ address, signTypedData(typedData), signMessage(text) }`.
 #[wasm_bindgen]
 pub struct LocalWallet {
     signer: LocalSigner,
@@ -31,6 +32,15 @@ impl LocalWallet {
     #[wasm_bindgen(getter)]
     pub fn address(&self) -> String {
         self.signer.address().to_checksum(None)
+    }
+
+    /// Signs a text message as `personal_sign` does (EIP-191: the Sign-In-With-X message of a
+    /// restore); returns the 65-byte signature as hex.
+    #[wasm_bindgen(js_name = signMessage)]
+    pub fn sign_message(&self, message: &str) -> Result<String, JsValue> {
+        let digest = x402_core::wire::siwx::personal_sign_digest(message);
+        let sig = self.signer.sign_hash(&digest).map_err(from_core)?;
+        Ok(Bytes::from(sig.to_bytes().to_vec()).to_string())
     }
 
     /// Signs typed data (object or JSON text) of a `TransferWithAuthorization` or a channel

@@ -42,12 +42,21 @@ extern "C" {
 /// challenges. `fetch`: the function to send with (the global `fetch` when not a function).
 /// `wallet`: an EIP-1193 provider or a signer. `options`: `maxAmount`, `allowedNetworks`,
 /// `allowedAssets`, `preferredNetworks`, `maxTimeoutSeconds` (core `Policy`), `budget`,
-/// `storage`, `pendingStorage`, `confirm`, `onStatus`, `chains`. Errors (`invalid_config`) are
+/// `storage`, `pendingStorage`, `confirm`, `onStatus`, `chains`, `restore` (sign in before
+/// paying where the server offers Sign-In-With-X: `js/sign-in.js`). Errors (`invalid_config`) are
 /// thrown at once.
 #[wasm_bindgen(js_name = wrapFetch)]
 pub fn wrap_fetch(fetch: JsValue, wallet: JsValue, options: JsValue) -> Result<Function, JsValue> {
     let payer = Payer::new(&options)?;
     let key = payer.budget_key();
+    // `restore: true`: a 402 that offers Sign-In-With-X is first answered by signing in (the
+    // paying fetch sees the content, or the fresh 402 it then pays).
+    #[cfg(feature = "sign-in")]
+    let fetch = if Reflect::get(&options, &"restore".into()).ok() == Some(JsValue::TRUE) {
+        crate::sign_in::sign_in_fetch(fetch, wallet.clone(), options.clone())?.into()
+    } else {
+        fetch
+    };
     paying_fetch(&fetch, &wallet, &options, payer, key)
 }
 

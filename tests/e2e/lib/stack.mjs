@@ -37,7 +37,7 @@ let seq = 0;
 
 /**
  * Starts `wrangler dev` on the repository's wrangler.toml with its RPC URL replaced by `rpcUrl`
- * and `edit(text)` applied to the copy. Returns { base, log, stop }.
+ * and `edit(text, { base })` applied to the copy (`base`: the URL it will listen on). Returns { base, log, stop }.
  */
 export async function startWorker(rpcUrl, edit = (t) => t) {
   mkdirSync(ART, { recursive: true });
@@ -55,7 +55,7 @@ export async function startWorker(rpcUrl, edit = (t) => t) {
     .replaceAll('http://127.0.0.1:8545', rpcUrl)
     .replace(/^main = "(.*)"/m, () => `main = "${path.join(stateDir, 'worker', 'shim.mjs')}"`)
     .replace(/^directory = "(.*)"/m, () => `directory = "${path.join(stateDir, 'www')}"`)
-    .replace(/^\[build\][\s\S]*?(?=^\[)/m, ''));
+    .replace(/^\[build\][\s\S]*?(?=^\[)/m, ''), { base });
   const configPath = path.join(stateDir, 'wrangler.toml');
   writeFileSync(configPath, config);
   const vars = ['.dev.vars', '.dev.vars.example'].map((f) => path.join(ROOT, f)).find(existsSync);

@@ -7,6 +7,7 @@ pub mod challenge;
 pub mod channel;
 pub mod offer;
 pub mod policy;
+pub mod sign_in;
 pub mod withdraw;
 
 pub use budget::{Budget, Spent};

@@ -10,8 +10,10 @@
 //! offers ([`declaration`]). EVM (`eip155:*`, EIP-191 `personal_sign` by an EOA) only: a contract
 //! wallet's signature (EIP-1271) needs a chain, so the caller judges those.
 
+use crate::encoding::text::{cat, dec, parse_u64};
 use crate::encoding::{base64, hex};
 use crate::error::{Error, Reason, Result};
+use crate::evm::address::{checksummed, parse_address};
 #[cfg(feature = "verify")]
 use crate::evm::signature::Signature;
 use alloc::{format, string::String, vec::Vec};
@@ -111,76 +113,66 @@ pub fn encode(sign_in: &SignIn) -> String {
 
 /// The EVM chain id of a CAIP-2 `eip155:<decimal>` chain.
 pub fn evm_chain_id(chain: &str) -> Result<u64> {
+    // Messages by concatenation, not `format!`: the browser builds link this (the client's
+    // sign-in) and keep `core::fmt` out.
     let Some(rest) = chain.strip_prefix("eip155:") else {
         return Err(invalid(
             Reason::InvalidSiwxUnsupportedChain,
-            format!("chain {chain:?} is not an EVM (eip155) chain"),
+            cat(&["chain \"", chain, "\" is not an EVM (eip155) chain"]),
         ));
     };
-    if rest.is_empty() || rest.len() > 19 || !rest.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(
-            Reason::InvalidSiwxChainId,
-            format!("chain {chain:?} is not eip155:<number>"),
-        ));
-    }
-    rest.parse().map_err(|_| {
-        invalid(
-            Reason::InvalidSiwxChainId,
-            format!("chain {chain:?} is not eip155:<number>"),
-        )
-    })
+    parse_u64(rest.as_bytes())
+        .filter(|_| rest.len() <= 19)
+        .ok_or_else(|| {
+            invalid(
+                Reason::InvalidSiwxChainId,
+                cat(&["chain \"", chain, "\" is not eip155:<number>"]),
+            )
+        })
 }
 
 /// The signer's address: 0x and 40 hex digits, in any case (the message carries its EIP-55
 /// form).
 pub fn address(sign_in: &SignIn) -> Result<Address> {
-    let a = &sign_in.address;
-    let ok =
-        a.len() == 42 && a.starts_with("0x") && a.bytes().skip(2).all(|b| b.is_ascii_hexdigit());
-    if !ok {
-        return Err(invalid(
-            Reason::InvalidSiwxPayload,
-            format!("address {a:?} is not 0x and 40 hex digits"),
-        ));
-    }
-    a.parse::<Address>().map_err(|_| {
-        invalid(
-            Reason::InvalidSiwxPayload,
-            format!("address {a:?} is not an address"),
-        )
-    })
+    parse_address(&sign_in.address.to_ascii_lowercase())
+        .map_err(|why| invalid(Reason::InvalidSiwxPayload, cat(&["address ", &why])))
 }
 
 /// The EIP-4361 message the signer signed (https://eips.ethereum.org/EIPS/eip-4361): lines
 /// joined by `\n`, no trailing newline; the address in its EIP-55 form; the chain id in decimal.
 pub fn message(sign_in: &SignIn) -> Result<String> {
-    let chain_id = evm_chain_id(&sign_in.chain_id)?;
-    let address = address(sign_in)?.to_checksum(None);
-    let mut m = format!(
-        "{} wants you to sign in with your Ethereum account:\n{address}\n\n",
-        sign_in.domain
-    );
+    let chain_id = dec(evm_chain_id(&sign_in.chain_id)?);
+    let address = checksummed(&address(sign_in)?);
+    let mut m = cat(&[
+        &sign_in.domain,
+        " wants you to sign in with your Ethereum account:\n",
+        &address,
+        "\n\n",
+    ]);
     if let Some(s) = &sign_in.statement {
         m.push_str(s);
         m.push('\n');
     }
-    m.push_str(&format!(
-        "\nURI: {}\nVersion: {}\nChain ID: {chain_id}\nNonce: {}\nIssued At: {}",
-        sign_in.uri, sign_in.version, sign_in.nonce, sign_in.issued_at
-    ));
-    if let Some(t) = &sign_in.expiration_time {
-        m.push_str(&format!("\nExpiration Time: {t}"));
-    }
-    if let Some(t) = &sign_in.not_before {
-        m.push_str(&format!("\nNot Before: {t}"));
-    }
-    if let Some(r) = &sign_in.request_id {
-        m.push_str(&format!("\nRequest ID: {r}"));
+    for (label, value) in [
+        ("\nURI: ", Some(&sign_in.uri)),
+        ("\nVersion: ", Some(&sign_in.version)),
+        ("\nChain ID: ", Some(&chain_id)),
+        ("\nNonce: ", Some(&sign_in.nonce)),
+        ("\nIssued At: ", Some(&sign_in.issued_at)),
+        ("\nExpiration Time: ", sign_in.expiration_time.as_ref()),
+        ("\nNot Before: ", sign_in.not_before.as_ref()),
+        ("\nRequest ID: ", sign_in.request_id.as_ref()),
+    ] {
+        if let Some(v) = value {
+            m.push_str(label);
+            m.push_str(v);
+        }
     }
     if let Some(resources) = &sign_in.resources {
         m.push_str("\nResources:");
         for r in resources {
-            m.push_str(&format!("\n- {r}"));
+            m.push_str("\n- ");
+            m.push_str(r);
         }
     }
     Ok(m)
@@ -312,10 +304,7 @@ pub fn verify_signature(sign_in: &SignIn) -> Result<Address> {
 /// The origin (`scheme://host[:port]`) of an absolute `http`/`https` URI, lower-cased scheme
 /// and host, the default port left out; `None` for anything else.
 pub fn uri_origin(uri: &str) -> Option<&str> {
-    let (scheme, rest) = uri.split_once("://")?;
-    if !matches!(scheme, "http" | "https") {
-        return None;
-    }
+    let (scheme, rest) = http_scheme(uri)?;
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..end];
     if authority.is_empty()
@@ -329,6 +318,12 @@ pub fn uri_origin(uri: &str) -> Option<&str> {
         return None;
     }
     Some(&uri[..scheme.len() + 3 + end])
+}
+
+/// `("https", rest)` or `("http", rest)` of a URI starting `https://` or `http://`.
+pub fn http_scheme(uri: &str) -> Option<(&str, &str)> {
+    let https = uri.strip_prefix("https://").map(|rest| ("https", rest));
+    https.or_else(|| uri.strip_prefix("http://").map(|rest| ("http", rest)))
 }
 
 /// Unix milliseconds of an RFC 3339 time (`2026-12-06T03:50:00.000Z`, `…+02:00`); `None` if it
