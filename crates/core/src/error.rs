@@ -268,6 +268,24 @@ reasons! {
     /// The signature is not 65 bytes of hex.
     InvalidSiwxMalformedSignature = "invalid_siwx_malformed_signature",
 
+    // ---- offer-receipt extension (x402 specs/extensions/extension-offer-and-receipt.md,
+    // @x402/extensions 2.27; this project's codes: the reference throws without a code) ----
+    /// A signed offer is malformed: not `{format, acceptIndex?, payload?, signature}`, an
+    /// `eip712` offer without its payload (the reference's "Invalid offer: missing or malformed
+    /// payload"), a `jws` one with a payload, an unknown field, or a payload `version` other
+    /// than 1.
+    InvalidSignedOffer = "invalid_signed_offer",
+    /// A signed receipt is malformed (as [`Reason::InvalidSignedOffer`]; the reference's
+    /// "Invalid receipt: missing or malformed payload"), or there is no receipt to make (the
+    /// settlement failed or names no payer).
+    InvalidSignedReceipt = "invalid_signed_receipt",
+    /// The artifact's `format` is one this side does not verify (`jws`; the reference's
+    /// "Expected eip712 format, got jws").
+    UnsupportedOfferReceiptFormat = "unsupported_offer_receipt_format",
+    /// The offer's or receipt's signature is not `0x` and 65 bytes of hex, is high-s, has a bad
+    /// `v`, or recovers no key.
+    InvalidOfferReceiptSignature = "invalid_offer_receipt_signature",
+
     // ---- client side (this project) ----
     /// The 402 challenge could not be parsed.
     MalformedChallenge = "malformed_challenge",

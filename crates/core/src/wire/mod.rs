@@ -16,6 +16,7 @@
 pub mod facilitator;
 pub(crate) mod fields;
 pub mod header;
+pub mod offer_receipt;
 pub mod payment_identifier;
 pub mod siwx;
 pub mod v1;
