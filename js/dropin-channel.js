@@ -1,12 +1,14 @@
-// The drop-in's channel part (www/x402/x402-channel.js), loaded by js/dropin.js only when a 402
-// offers a `batch-settlement` channel: the channel module (pkg/channel: the voucher key and the
+// The drop-in's second part (www/x402/x402-channel.js), loaded by js/dropin.js only when needed:
+// when a 402 offers a `batch-settlement` channel, when the reader restores a purchase
+// (Sign-In-With-X), and where a page lists the reader's receipts (their signatures are checked
+// here). For channels: the channel module (pkg/channel: the voucher key and the
 // vouchers, secp256k1) and the pay box's credit offer. The reader adds credit once (one wallet
 // signature: the deposit), then unlocks articles with one click each and no wallet prompt; the
 // credit left is shown, and "Withdraw remaining credit" asks the site to return it (a cooperative
 // refund; when the site does not answer, the contract's timed withdrawal through the reader's
 // wallet). Every amount shown comes from the challenge and the channel state, never from the page.
 // The voucher key and the channel states stay in this site's localStorage.
-import { formatAmount, initSync, signInFetch, wrapChannelFetch } from '../pkg/channel/x402.js';
+import { checkReceipt, formatAmount, initSync, signInFetch, wrapChannelFetch } from '../pkg/channel/x402.js';
 
 initSync({ module: await WebAssembly.compileStreaming(fetch(new URL('x402_channel_bg.wasm', import.meta.url))) });
 
@@ -16,6 +18,43 @@ initSync({ module: await WebAssembly.compileStreaming(fetch(new URL('x402_channe
  * a new pass) when this wallet bought it, else a 402.
  */
 export const restore = (wallet, src) => signInFetch(fetch, wallet, {})(src, { credentials: 'same-origin' });
+
+/**
+ * Draws the reader's `receipts` (oldest first, as the drop-in keeps them) in `target`, newest
+ * first, as text: what was paid, for what, when, the transaction; for a receipt the seller signed
+ * (offer-receipt), who signed it, or that its signature does not match what it says; and a link
+ * that saves them all as JSON.
+ */
+export function showReceipts(target, receipts) {
+  if (receipts.length === 0) {
+    target.replaceChildren(Object.assign(document.createElement('p'), { className: 'x402-status', textContent: 'No payments on this device yet.' }));
+    return;
+  }
+  const list = document.createElement('ul');
+  list.className = 'x402-receipts';
+  list.setAttribute('aria-label', 'Your payments');
+  for (const r of [...receipts].reverse()) {
+    let signed = '';
+    if (r.signed) {
+      try {
+        const c = checkReceipt(JSON.stringify(r.signed));
+        const same = c.resourceUrl === new URL(r.resource, location).href && c.payer.toLowerCase() === String(r.payer).toLowerCase();
+        signed = same ? `; receipt signed by ${c.signer}` : `; signed receipt for another purchase (by ${c.signer})`;
+      } catch (e) {
+        signed = `; the signed receipt does not verify (${e.code ?? e.message})`;
+      }
+    }
+    const li = document.createElement('li');
+    li.textContent = (r.text ?? `${r.price} ${r.symbol} for ${r.resource} on ${new Date(r.time).toLocaleString()} (transaction ${r.transaction})`) + signed;
+    list.append(li);
+  }
+  const save = Object.assign(document.createElement('a'), {
+    href: URL.createObjectURL(new Blob([JSON.stringify(receipts, null, 2)], { type: 'application/json' })),
+    download: `x402-receipts-${location.host}.json`,
+    textContent: 'Export your receipts (JSON)',
+  });
+  target.replaceChildren(list, save);
+}
 
 const storage = () => { try { return globalThis.localStorage ?? undefined; } catch { return undefined; } };
 // A price as the pay box shows it: at least two decimals (`0.50 USDC`).

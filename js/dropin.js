@@ -5,7 +5,8 @@
 // forms or unsafe URLs. Receipts, and a payment whose settlement is still pending, are kept in
 // localStorage.
 //
-// A reader's receipts are listed in any element marked <div data-x402-receipts></div>.
+// A reader's receipts are listed in any element marked <div data-x402-receipts></div>, each with
+// who signed it when the seller signs receipts (offer-receipt), and a link to export them as JSON.
 //
 // When a 402 also offers a batch-settlement channel, the box hands over to the channel part
 // (x402-channel.js and its wasm, loaded then and only then): add credit once, then unlock
@@ -61,7 +62,10 @@ function storage() {
   try { return globalThis.localStorage ?? null; } catch { return null; }
 }
 
-/** Every receipt kept on this device, oldest first: `{ transaction, network, payer, price, symbol, amount, resource, time }`. */
+/**
+ * Every receipt kept on this device, oldest first: `{ transaction, network, payer, price, symbol,
+ * amount, resource, time, signed? }` (`signed`: the seller's signed receipt, when it gave one).
+ */
 export function listReceipts() {
   try { return JSON.parse(storage()?.getItem(RECEIPTS) ?? '[]'); } catch { return []; }
 }
@@ -70,21 +74,15 @@ function keepReceipt(receipt) {
   const all = listReceipts();
   all.push(receipt);
   try { storage()?.setItem(RECEIPTS, JSON.stringify(all)); } catch { /* storage full or blocked */ }
-  document.querySelectorAll('[data-x402-receipts]').forEach(showReceipts);
+  showReceipts();
 }
 
-/** Lists this device's receipts, newest first, in a marked element (text only, no markup from storage). */
-function showReceipts(target) {
-  const receipts = listReceipts().reverse();
-  if (receipts.length === 0) {
-    target.replaceChildren(el('p', { class: 'x402-status' }, 'No payments on this device yet.'));
-    return;
-  }
-  const list = el('ul', { class: 'x402-receipts', 'aria-label': 'Your payments' });
-  for (const r of receipts) {
-    list.append(el('li', {}, r.text ?? `${r.price} ${r.symbol} for ${r.resource} on ${new Date(r.time).toLocaleString()} (transaction ${r.transaction})`));
-  }
-  target.replaceChildren(list);
+/**
+ * Lists this device's receipts in the marked elements: the list is drawn by the second part
+ * (x402-channel.js, which also checks the sellers' signatures), loaded only when a page has one.
+ */
+function showReceipts(targets = document.querySelectorAll('[data-x402-receipts]')) {
+  if (targets.length) import(new URL('x402-channel.js', import.meta.url)).then((m) => targets.forEach((t) => m.showReceipts(t, listReceipts())));
 }
 
 // Elements dropped with their content: scripts, frames, plugins, styles, forms, SVG animations
@@ -264,7 +262,7 @@ function mount(target, options) {
       }
       target.append(sanitize(await res.text()));
       if (paying.done?.(receipt)) { /* the channel part said it */ } else if (typeof receipt?.transaction === 'string' && offer) {
-        keepReceipt({ transaction: receipt.transaction, network: receipt.network, payer: receipt.payer, price: offer.price, symbol: offer.symbol, amount: offer.amount, resource: src, time: new Date().toISOString() });
+        keepReceipt({ transaction: receipt.transaction, network: receipt.network, payer: receipt.payer, price: offer.price, symbol: offer.symbol, amount: offer.amount, resource: src, time: new Date().toISOString(), signed: receipt.extensions?.['offer-receipt']?.info?.receipt });
         set('unlocked', `Unlocked. You paid ${offer.price} ${offer.symbol}; receipt ${receipt.transaction.slice(0, 10)}… kept on this device.`);
       } else {
         set('unlocked', 'Unlocked (already paid).');
@@ -295,7 +293,7 @@ function start() {
   requestWallets();
   const options = tagOptions();
   document.querySelectorAll('[data-x402-src]').forEach((target) => mount(target, options));
-  document.querySelectorAll('[data-x402-receipts]').forEach(showReceipts);
+  showReceipts();
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

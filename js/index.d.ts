@@ -251,6 +251,29 @@ export function decodePaymentRequired(value: string): unknown;
 /** Decodes a `PAYMENT-RESPONSE` header value. */
 export function decodePaymentResponse(value: string): PaymentReceipt;
 
+/** A seller's signed receipt (offer-receipt) whose signature was checked. */
+export interface CheckedReceipt {
+  /** The EIP-55 address that signed it (the site's receipt key: its did:web document names it). */
+  signer: string;
+  payer: string;
+  resourceUrl: string;
+  /** CAIP-2. */
+  network: string;
+  /** Unix seconds. */
+  issuedAt: number;
+  /** The settlement's transaction hash, or "" when the seller leaves it out. */
+  transaction: string;
+}
+
+/**
+ * Checks the seller's signed receipt (the `offer-receipt` extension) in a paid Response, a decoded
+ * settlement (`paymentReceipt(response)`) or the receipt itself: who signed it and what it says;
+ * `null` when there is none. Rejects (`invalid_signed_receipt`, `unsupported_offer_receipt_format`,
+ * `invalid_offer_receipt_signature`) when it is malformed. A receipt changed after signing names
+ * another signer: compare `signer` with the key the site publishes.
+ */
+export function verifyReceipt(x: Response | PaymentReceipt | object): Promise<CheckedReceipt | null>;
+
 export interface WalletInfo { uuid: string; name: string; icon: string; rdns: string }
 export interface DiscoveredWallet { info: WalletInfo; provider: Eip1193Provider }
 /** EIP-6963 discovery, `window.ethereum` as fallback. */

@@ -10,6 +10,7 @@ import init, {
   wrapFetch as wrap, paymentReceipt as receipt, decodePaymentRequired as decodeRequired, decodePaymentResponse as decodeResponse,
 } from '../pkg/web/x402.js';
 import { lazyChannels } from './channels.js';
+import { receiptVerifier } from './receipts.js';
 
 let loaded = false;
 
@@ -61,4 +62,11 @@ export const paymentReceipt = /* @__PURE__ */ needsWasm('paymentReceipt', receip
 export const decodePaymentRequired = /* @__PURE__ */ needsWasm('decodePaymentRequired', decodeRequired);
 export const decodePaymentResponse = /* @__PURE__ */ needsWasm('decodePaymentResponse', decodeResponse);
 export { wrapFetch as wrapFetchWithPayment };
+
+/**
+ * Checks the seller's signed receipt (offer-receipt) in a paid Response, a decoded settlement or
+ * the receipt itself: `{ signer, payer, resourceUrl, network, issuedAt, transaction }`, or null
+ * when there is none. Loads the channel module (secp256k1) on first use.
+ */
+export const verifyReceipt = /* @__PURE__ */ receiptVerifier(loadChannels);
 export { discoverWallets, listWallets, requestWallets } from './wallets.js';

@@ -4,8 +4,10 @@
 import { readFile } from 'node:fs/promises';
 import init, {
   wrapFetch as wrapExact, wrapChannelFetch, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse,
+  checkReceipt,
 } from '../pkg/local/x402.js';
 import { withFileStorage } from './file-storage.js';
+import { receiptVerifier } from './receipts.js';
 
 await init({ module_or_path: await readFile(new URL('../pkg/local/x402_bg.wasm', import.meta.url)) });
 
@@ -27,5 +29,8 @@ export function wrapFetch(fetch, wallet, options) {
     ? wrapExact(fetch, wallet, options)
     : wrapChannelFetch(fetch, wallet, withFileStorage(options), wrapExact);
 }
+
+/** As the main entry's `verifyReceipt` (this build has secp256k1: nothing to load). */
+export const verifyReceipt = receiptVerifier(() => ({ checkReceipt }));
 
 export { wrapFetch as wrapFetchWithPayment, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse };

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import init, { wrapFetch as wrapExact, paymentReceipt, decodePaymentRequired, decodePaymentResponse } from '../pkg/web/x402.js';
 import { lazyChannels } from './channels.js';
 import { withFileStorage } from './file-storage.js';
+import { receiptVerifier } from './receipts.js';
 
 await init({ module_or_path: await readFile(new URL('../pkg/web/x402_bg.wasm', import.meta.url)) });
 
@@ -28,6 +29,13 @@ export function wrapFetch(fetch, wallet, options) {
     ? wrapExact(fetch, wallet, options)
     : lazyChannels(fetch, wallet, withFileStorage(options), retryable, wrapExact);
 }
+
+/**
+ * Checks the seller's signed receipt (offer-receipt) in a paid Response, a decoded settlement or
+ * the receipt itself: `{ signer, payer, resourceUrl, network, issuedAt, transaction }`, or null
+ * when there is none. Loads the channel module (secp256k1) on first use.
+ */
+export const verifyReceipt = receiptVerifier(retryable);
 
 export { wrapFetch as wrapFetchWithPayment, paymentReceipt, decodePaymentRequired, decodePaymentResponse };
 export { discoverWallets, listWallets, requestWallets } from './wallets.js';

@@ -3,13 +3,15 @@
 //! extension values that carry them. A refusal carries the kind's reason; what decodes
 //! re-serializes canonically and decodes equal; a recovered signer re-recovers from the
 //! signature and the EIP-712 digest; any payload that decodes signs with a fixed key and
-//! recovers to it; offers are matched against a fixed `accepts[]` entry.
+//! recovers to it; offers are matched against a fixed `accepts[]` entry; the client's serde-free
+//! receipt reader agrees with the serde path.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use std::fmt::Debug;
 use std::sync::OnceLock;
+use x402_core::client::receipt::check_receipt;
 use x402_core::encoding::hex;
 use x402_core::evm::signature::Signature;
 use x402_core::evm::signer::LocalSigner;
@@ -113,6 +115,27 @@ fn artifact<P: Payload + Debug>(
     }
 }
 
+/// The paying client's serde-free receipt reader (`client::receipt::check_receipt`, what the
+/// browser's channel module links) against the serde path: a refusal carries a known reason, and
+/// where the serde path recovers a signer, the client reads the same payload and recovers the
+/// same signer (it may read more: it does not refuse unknown fields).
+fn client_receipt(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let light = check_receipt(text);
+    if let Err(e) = &light {
+        check_error(e);
+    }
+    if let Ok(a) = Artifact::<ReceiptPayload>::from_json(data) {
+        if let Ok(who) = or::recover_receipt_signer(&a) {
+            let c = light.expect("the client reads what the serde path verifies");
+            assert_eq!(c.signer, who);
+            assert_eq!(Some(&c.payload), a.payload.as_ref());
+        }
+    }
+}
+
 fn sign_offer(p: &OfferPayload) -> Artifact<OfferPayload> {
     or::sign_offer(signer(), p.clone(), Some(0)).expect("a decoded offer signs")
 }
@@ -124,6 +147,7 @@ fn sign_receipt(p: &ReceiptPayload) -> Artifact<ReceiptPayload> {
 fuzz_target!(|data: &[u8]| {
     artifact::<OfferPayload>(data, or::recover_offer_signer, sign_offer);
     artifact::<ReceiptPayload>(data, or::recover_receipt_signer, sign_receipt);
+    client_receipt(data);
 
     let Ok(value) = serde_json::from_slice::<Value>(data) else {
         return;

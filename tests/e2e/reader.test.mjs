@@ -11,8 +11,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startAnvil, deployToken, balanceOf, ROLES } from '../js/lib/chain.mjs';
 import { ART, ROOT, checkBuilt, launchChromium, startWorker, withoutChannels } from './lib/stack.mjs';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 
 const PAYER = ROLES.payers[0]; // the demo wallet's default account (#1)
+// The key the Worker signs offers and receipts with.
+const RECEIPT_KEY = (() => {
+  const privateKey = generatePrivateKey();
+  return { privateKey, address: privateKeyToAccount(privateKey).address };
+})();
 let anvil, worker, browser, base;
 
 before(async () => {
@@ -20,9 +26,10 @@ before(async () => {
   anvil = await startAnvil();
   await deployToken(anvil.rpcUrl);
   // The exact path's pay box: the demo without channels (tests/e2e/credit.test.mjs has them),
-  // with Sign-In-With-X on (its public origin: where this Worker listens).
+  // with Sign-In-With-X on (its public origin: where this Worker listens) and signed receipts.
   worker = await startWorker(anvil.rpcUrl, (toml, { base: origin }) =>
-    withoutChannels(toml).replace(/^\[vars\.X402\]\n/m, (t) => `${t}publicOrigin = "${origin}"\n`));
+    withoutChannels(toml).replace(/^\[vars\.X402\]\n/m, (t) => `${t}publicOrigin = "${origin}"\n`),
+  { secrets: { X402_RECEIPT_KEY: RECEIPT_KEY.privateKey } });
   base = worker.base;
   browser = await launchChromium();
 });
@@ -81,8 +88,29 @@ test('a reader unlocks an article, reloads for free, pays again for a second one
   const items = page.locator('[data-x402-receipts] li');
   await items.nth(1).waitFor();
   assert.equal(await items.count(), 2);
-  assert.match(await items.nth(0).innerText(), /^0\.02 USDC for \/paid\/two\.html on .+ \(transaction 0x[0-9a-f]{64}\)$/);
+  // Each with the seller's signature checked: who signed the receipt (the Worker's receipt key).
+  const signedBy = `; receipt signed by ${RECEIPT_KEY.address}`;
+  assert.match(await items.nth(0).innerText(), /^0\.02 USDC for \/paid\/two\.html on .+ \(transaction 0x[0-9a-f]{64}\); receipt signed by /);
+  assert.ok((await items.nth(0).innerText()).endsWith(signedBy), await items.nth(0).innerText());
   assert.match(await items.nth(1).innerText(), /^0\.01 USDC for \/paid\/one\.html /);
+  assert.ok((await items.nth(1).innerText()).endsWith(signedBy));
+  // The reader can save them: a JSON file of what this device keeps, signed receipts included.
+  const link = page.getByRole('link', { name: 'Export your receipts (JSON)' });
+  const saved = await link.evaluate(async (a) => ({ name: a.download, json: await (await fetch(a.href)).json() }));
+  assert.equal(saved.name, `x402-receipts-${new URL(base).host}.json`);
+  assert.equal(saved.json.length, 2);
+  assert.equal(saved.json[1].signed.payload.resourceUrl, `${base}/paid/two.html`);
+  // A receipt changed on this device (here: its page) is flagged, not shown as signed.
+  await page.evaluate(() => {
+    const all = JSON.parse(localStorage.getItem('x402:receipts'));
+    all[0].signed.payload.resourceUrl = all[0].signed.payload.resourceUrl.replace('one.html', 'two.html');
+    localStorage.setItem('x402:receipts', JSON.stringify(all));
+  });
+  await page.reload();
+  await items.nth(1).waitFor();
+  assert.match(await items.nth(1).innerText(), /; signed receipt for another purchase \(by 0x[0-9a-fA-F]{40}\)$/);
+  assert.ok(!(await items.nth(1).innerText()).includes(RECEIPT_KEY.address), 'not the receipt key');
+  assert.ok((await items.nth(0).innerText()).endsWith(signedBy), 'the other one is untouched');
   await page.screenshot({ path: path.join(ART, 'e2e-receipts.png'), fullPage: true });
   await context.close();
 });

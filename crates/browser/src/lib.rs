@@ -33,12 +33,16 @@ mod channel;
 #[cfg(feature = "local-signer")]
 mod local;
 #[cfg(feature = "channel")]
+mod receipt;
+#[cfg(feature = "channel")]
 mod withdraw;
 
 #[cfg(feature = "channel")]
 pub use channel::{format_amount_js, wrap_channel_fetch, ChannelQuote, Channels};
 #[cfg(feature = "exact")]
 pub use pay::{wrap_fetch, Payer, Quote};
+#[cfg(feature = "channel")]
+pub use receipt::check_receipt_js;
 #[cfg(feature = "sign-in")]
 pub use sign_in::{sign_in_fetch, SignInRequest, SignIns};
 #[cfg(feature = "channel")]

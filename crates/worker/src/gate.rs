@@ -35,6 +35,7 @@ pub(crate) fn unpaid(app: &App, ctx: &Ctx, route: &Route, html: bool) -> respond
         paywall_scripts: &app.config.paywall_scripts,
         corrective: None,
         sign_in: crate::sign_in::offer(app, ctx, route),
+        offers: crate::receipts::offers(app, ctx, route),
     })
 }
 
@@ -64,6 +65,7 @@ pub(crate) async fn paid(
             paywall_scripts: &app.config.paywall_scripts,
             corrective: None,
             sign_in: crate::sign_in::offer(app, ctx, route),
+            offers: crate::receipts::offers(app, ctx, route),
         })
     };
 
@@ -488,11 +490,13 @@ fn receipt_headers(
     settled_at: u64,
 ) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    let receipt = SettleResponse::success(
+    let mut receipt = SettleResponse::success(
         tx.into(),
         r.network.into(),
         r.verified.payer.to_checksum(None),
     );
+    // Signed at the settlement's time: a retry gets the same receipt.
+    crate::receipts::add_receipt(app, &ctx.resource_url, &mut receipt, settled_at);
     if let Ok(v) = header::encode(&receipt) {
         out.push((
             if r.v1_client {

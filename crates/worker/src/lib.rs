@@ -19,6 +19,7 @@ mod durable;
 mod facilitator;
 mod gate;
 mod passes;
+mod receipts;
 mod respond;
 mod settle;
 mod sign_in;
@@ -50,6 +51,8 @@ pub(crate) struct App {
     pub(crate) pass_secrets: Vec<Vec<u8>>,
     /// The `batch-settlement` receiver authorizer (when batch-settlement is configured).
     pub(crate) receiver_authorizer: Option<x402_core::evm::signer::LocalSigner>,
+    /// Signed offers and receipts (on with the secret `X402_RECEIPT_KEY`).
+    pub(crate) receipts: Option<receipts::Receipts>,
 }
 
 /// What a request is, once normalised.
@@ -164,6 +167,7 @@ fn load_text(env: &Env) -> std::result::Result<Rc<App>, Error> {
         .secret(RECEIVER_AUTHORIZER_KEY)
         .ok()
         .map(|s| s.to_string());
+    let receipt_key = env.secret(receipts::KEY_SECRET).ok().map(|s| s.to_string());
     let mut key = raw.clone();
     for part in [
         &pass_secret,
@@ -171,6 +175,7 @@ fn load_text(env: &Env) -> std::result::Result<Rc<App>, Error> {
         &relayer_key,
         &endpoint_token,
         &authorizer_key,
+        &receipt_key,
     ] {
         key.push('\0');
         key.push_str(part.as_deref().unwrap_or("\u{1}"));
@@ -189,6 +194,7 @@ fn load_text(env: &Env) -> std::result::Result<Rc<App>, Error> {
         relayer_key,
         endpoint_token,
         authorizer_key,
+        receipt_key,
     };
     let app = Rc::new(parse_app(&raw, secrets)?);
     check_relayer_keys(&app.config, env)?;
@@ -241,6 +247,7 @@ struct Secrets {
     relayer_key: Option<String>,
     endpoint_token: Option<String>,
     authorizer_key: Option<String>,
+    receipt_key: Option<String>,
 }
 
 /// The receiver authorizer: required with `batchSettlement` (its address must be the
@@ -310,10 +317,12 @@ fn parse_app(raw: &str, given: Secrets) -> std::result::Result<App, Error> {
         x402_core::evm::signer::LocalSigner::from_hex(key.trim())
             .map_err(|e| e.context(durable::RELAYER_KEY))?;
     }
+    let receipts = receipts::Receipts::new(given.receipt_key.as_deref(), config.receipts)?;
     Ok(App {
         config,
         pass_secrets: secrets,
         receiver_authorizer,
+        receipts,
     })
 }
 
@@ -381,6 +390,7 @@ pub fn unpaid_challenge(
     let ctx = request_ctx(&app, &url).ok()?;
     if ctx.path == HEALTH_PATH
         || ctx.path == status::PATH
+        || ctx.path == receipts::DID_PATH
         || facilitator::claims(&app, &ctx, method)
     {
         return None;
@@ -403,8 +413,14 @@ pub fn unpaid_challenge(
         // Its sign-in challenge carries a fresh nonce and time: built for each request.
         return Some(parts_value(&gate::unpaid(&app, &ctx, route, html)));
     }
-    // An unpaid 402 depends on nothing else (no time, no per-request value): kept by these.
-    let key = (index, html, ctx.resource_url.clone());
+    // An unpaid 402 depends on nothing else (no per-request value; signed offers, when on,
+    // change once per epoch): kept by these.
+    let key = (
+        index,
+        html,
+        ctx.resource_url.clone(),
+        receipts::epoch(&app, ctx.now),
+    );
     UNPAID.with_borrow_mut(|cache| {
         // Kept for this configuration only, and bounded (a catch-all route has a resource per
         // path): full, it starts again.
@@ -438,7 +454,7 @@ thread_local! {
     /// The fast 402s built so far ([`unpaid_challenge`]): `[headers, body]` by route, page or
     /// JSON, and resource URL, for the configuration they were built from.
     #[allow(clippy::type_complexity)]
-    static UNPAID: RefCell<Option<(Rc<App>, std::collections::HashMap<(usize, bool, String), worker::wasm_bindgen::JsValue>)>> =
+    static UNPAID: RefCell<Option<(Rc<App>, std::collections::HashMap<(usize, bool, String, u64), worker::wasm_bindgen::JsValue>)>> =
         const { RefCell::new(None) };
 }
 
@@ -472,6 +488,11 @@ pub async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
             &serde_json::json!({"ok": true, "x402Versions": [1, 2], "core": env!("CARGO_PKG_VERSION"), "routes": app.config.routes.len()}),
             &origin,
         ));
+    }
+    if ctx.path == receipts::DID_PATH && matches!(method.as_str(), "GET" | "HEAD") {
+        if let Some(doc) = receipts::did_document(&app, &ctx) {
+            return Ok(respond::json_response(200, &doc, &origin));
+        }
     }
     if ctx.path == status::PATH && method == "GET" {
         if let Some(res) = status::handle(&app, &ctx, &req, &env).await {

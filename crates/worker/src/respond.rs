@@ -112,6 +112,8 @@ pub(crate) struct Challenge<'a> {
     pub(crate) corrective: Option<Corrective<'a>>,
     /// The `sign-in-with-x` declaration to offer (`crate::sign_in::offer`).
     pub(crate) sign_in: Option<serde_json::Value>,
+    /// The signed offers (`offer-receipt`, `crate::receipts::offers`).
+    pub(crate) offers: Option<serde_json::Value>,
 }
 
 /// The state a corrective 402 carries (x402 `scheme_batch_settlement_evm.md`, "Cumulative
@@ -165,6 +167,11 @@ pub(crate) fn challenge_parts(c: &Challenge<'_>) -> Parts {
         pr.extensions
             .get_or_insert_with(Default::default)
             .insert(x402_core::wire::siwx::KEY.into(), d.clone());
+    }
+    if let Some(o) = &c.offers {
+        pr.extensions
+            .get_or_insert_with(Default::default)
+            .insert(x402_core::wire::offer_receipt::KEY.into(), o.clone());
     }
     let mut p = Parts {
         headers: Vec::with_capacity(6),

@@ -37,9 +37,10 @@ let seq = 0;
 
 /**
  * Starts `wrangler dev` on the repository's wrangler.toml with its RPC URL replaced by `rpcUrl`
- * and `edit(text, { base })` applied to the copy (`base`: the URL it will listen on). Returns { base, log, stop }.
+ * and `edit(text, { base })` applied to the copy (`base`: the URL it will listen on), `secrets`
+ * added to the secrets of .dev.vars. Returns { base, log, stop }.
  */
-export async function startWorker(rpcUrl, edit = (t) => t) {
+export async function startWorker(rpcUrl, edit = (t) => t, { secrets = {} } = {}) {
   mkdirSync(ART, { recursive: true });
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -59,7 +60,8 @@ export async function startWorker(rpcUrl, edit = (t) => t) {
   const configPath = path.join(stateDir, 'wrangler.toml');
   writeFileSync(configPath, config);
   const vars = ['.dev.vars', '.dev.vars.example'].map((f) => path.join(ROOT, f)).find(existsSync);
-  if (vars) writeFileSync(path.join(stateDir, '.dev.vars'), readFileSync(vars));
+  const extra = Object.entries(secrets).map(([k, v]) => `\n${k}=${v}\n`).join('');
+  writeFileSync(path.join(stateDir, '.dev.vars'), (vars ? readFileSync(vars, 'utf8') : '') + extra);
   const log = path.join(ART, `e2e-wrangler-${process.pid}-${seq}.log`);
   const out = openSync(log, 'w');
   const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'wrangler'),

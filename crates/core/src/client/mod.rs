@@ -7,6 +7,8 @@ pub mod challenge;
 pub mod channel;
 pub mod offer;
 pub mod policy;
+#[cfg(feature = "verify")]
+pub mod receipt;
 pub mod sign_in;
 pub mod withdraw;
 

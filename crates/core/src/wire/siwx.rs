@@ -10,8 +10,10 @@
 //! offers ([`declaration`]). EVM (`eip155:*`, EIP-191 `personal_sign` by an EOA) only: a contract
 //! wallet's signature (EIP-1271) needs a chain, so the caller judges those.
 
+use crate::encoding::base64;
+#[cfg(feature = "verify")]
+use crate::encoding::hex;
 use crate::encoding::text::{cat, dec, parse_u64};
-use crate::encoding::{base64, hex};
 use crate::error::{Error, Reason, Result};
 use crate::evm::address::{checksummed, parse_address};
 #[cfg(feature = "verify")]

@@ -60,6 +60,7 @@ impl Flow<'_> {
             paywall_scripts: &self.app.config.paywall_scripts,
             corrective,
             sign_in: None,
+            offers: crate::receipts::offers(self.app, self.ctx, self.route),
         })
     }
 
@@ -169,6 +170,7 @@ pub(crate) async fn paid(
                     paywall_scripts: &app.config.paywall_scripts,
                     corrective: None,
                     sign_in: None,
+                    offers: crate::receipts::offers(app, ctx, route),
                 });
             }
         },

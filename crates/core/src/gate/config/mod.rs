@@ -86,6 +86,58 @@ pub struct Config {
     pub public_origin: Option<String>,
     /// How long a purchase can be restored with Sign-In-With-X, in days (0: never).
     pub restore_days: u64,
+    /// The `receipts` table: how offers and receipts are signed (the offer-receipt extension,
+    /// on when the binding has a receipt key; this table only tunes it).
+    pub receipts: Option<ReceiptsConfig>,
+}
+
+/// Signed offers and receipts (x402 `specs/extensions/extension-offer-and-receipt.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiptsConfig {
+    /// Whether a receipt names the settlement's transaction (the reference's `includeTxHash`;
+    /// default false: a receipt proves the purchase without linking it to a transfer).
+    pub include_transaction: bool,
+    /// How long a signed offer is valid, in seconds. Offers are signed once per half of it, per
+    /// resource, so a 402 carries an offer valid for at least half of it.
+    pub offer_validity_seconds: u64,
+}
+
+/// Default of `receipts.offerValiditySeconds`.
+pub const DEFAULT_OFFER_VALIDITY_SECONDS: u64 = 600;
+
+impl Default for ReceiptsConfig {
+    fn default() -> Self {
+        Self {
+            include_transaction: false,
+            offer_validity_seconds: DEFAULT_OFFER_VALIDITY_SECONDS,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawReceipts {
+    #[serde(default)]
+    include_transaction: Option<bool>,
+    #[serde(default)]
+    offer_validity_seconds: Option<u64>,
+}
+
+fn receipts(v: &Value) -> Result<ReceiptsConfig> {
+    let raw: RawReceipts = typed(v, "receipts")?;
+    let offer_validity_seconds = raw
+        .offer_validity_seconds
+        .unwrap_or(DEFAULT_OFFER_VALIDITY_SECONDS);
+    if !(60..=86_400).contains(&offer_validity_seconds) {
+        return Err(invalid(
+            "receipts.offerValiditySeconds",
+            "must be 60..=86400 (seconds)",
+        ));
+    }
+    Ok(ReceiptsConfig {
+        include_transaction: raw.include_transaction.unwrap_or(false),
+        offer_validity_seconds,
+    })
 }
 
 /// Default of `restoreDays`: a purchase can be restored for a year.
@@ -135,6 +187,8 @@ struct RawConfig {
     public_origin: Option<String>,
     #[serde(default)]
     restore_days: Option<u64>,
+    #[serde(default)]
+    receipts: Option<Value>,
 }
 
 /// The methods a route can price (`OPTIONS` never is: preflights are not gated).
@@ -229,6 +283,7 @@ impl Config {
             batch,
             public_origin,
             restore_days,
+            receipts: raw.receipts.as_ref().map(receipts).transpose()?,
         })
     }
 
@@ -333,6 +388,37 @@ mod tests {
             let e = Config::from_json(&v).unwrap_err();
             assert_eq!(e.reason(), Reason::InvalidConfig);
             assert!(e.message().contains(key), "{e}");
+        }
+    }
+
+    #[test]
+    fn receipts_table() {
+        assert_eq!(Config::from_json(&base()).unwrap().receipts, None);
+        let mut v = base();
+        v["receipts"] = json!({});
+        assert_eq!(
+            Config::from_json(&v).unwrap().receipts,
+            Some(ReceiptsConfig::default())
+        );
+        v["receipts"] = json!({"includeTransaction": true, "offerValiditySeconds": 3600});
+        assert_eq!(
+            Config::from_json(&v).unwrap().receipts,
+            Some(ReceiptsConfig {
+                include_transaction: true,
+                offer_validity_seconds: 3600
+            })
+        );
+        for bad in [
+            json!({"offerValiditySeconds": 59}),
+            json!({"offerValiditySeconds": 86_401}),
+            json!({"includeTransaction": "yes"}),
+            json!({"includeTxHash": true}),
+            json!(true),
+        ] {
+            v["receipts"] = bad;
+            let e = Config::from_json(&v).unwrap_err();
+            assert_eq!(e.reason(), Reason::InvalidConfig);
+            assert!(e.message().contains("receipts"), "{e}");
         }
     }
 

@@ -1,18 +1,31 @@
-// Sign-In-With-X at the edge (crates/worker/src/sign_in.rs), under the real workerd (wrangler dev)
-// and a real anvil: a reader pays for a page, then, with no cookie and no pass (another device),
-// gets it again by signing in with the wallet that paid: no payment, no transfer. The reference
-// client (`wrapFetchWithSIWx` of @x402/extensions 2.27) signs in to this Worker; a replayed
-// sign-in, one for another site or resource, an expired one, a nonce this Worker never issued and
-// a wallet that did not buy the page are refused with their reasons.
+// The 2026 extensions at the edge, under the real workerd (wrangler dev) and a real anvil, one
+// Worker for all (Sign-In-With-X and signed receipts on).
+//
+// Sign-In-With-X (crates/worker/src/sign_in.rs): a reader pays for a page, then, with no cookie and
+// no pass (another device), gets it again by signing in with the wallet that paid: no payment, no
+// transfer. The reference client (`wrapFetchWithSIWx` of @x402/extensions 2.27) and our wrapFetch
+// (`restore: true`) sign in to this Worker; a replayed sign-in, one for another site or resource,
+// an expired one, a nonce this Worker never issued and a wallet that did not buy the page are
+// refused with their reasons.
+//
+// Signed offers and receipts (crates/worker/src/receipts.rs, the offer-receipt extension): every
+// 402 carries one EIP-712 offer per accepts entry and a paid answer a signed receipt, both
+// accepted by the reference verifier (@x402/extensions/offer-receipt) as signed by the receipt
+// key, which the site's did:web document names.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { privateKeyToAccount } from 'viem/accounts';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createSIWxPayload, encodeSIWxHeader, wrapFetchWithSIWx } from '@x402/extensions';
+import { findAcceptsObjectFromSignedOffer, verifyOfferSignatureEIP712, verifyReceiptSignatureEIP712 } from '@x402/extensions/offer-receipt';
 import { ROLES, deployToken, startAnvil, transferCount } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, paymentHeader, startWorker } from './lib/worker.mjs';
-import { localWallet, wrapFetch } from '../../js/local.js';
+import { localWallet, verifyReceipt, wrapFetch } from '../../js/local.js';
+import { verifyReceipt as verifyReceiptNode } from '../../js/node.js';
 
 const PAGE = '/paid/one.html';
+// The key that signs offers and receipts: a key of its own, as the spec recommends.
+const receiptKey = generatePrivateKey();
+const RECEIPT_KEY = { privateKey: receiptKey, address: privateKeyToAccount(receiptKey).address };
 
 let chain;
 let worker;
@@ -20,9 +33,9 @@ let worker;
 before(async () => {
   chain = await startAnvil();
   await deployToken(chain.rpcUrl);
-  const config = defaultConfig(chain.rpcUrl, { publicOrigin: 'self' });
+  const config = defaultConfig(chain.rpcUrl, { publicOrigin: 'self', receipts: { includeTransaction: true, offerValiditySeconds: 600 } });
   config.settlement.receiptTimeoutSeconds = 5;
-  worker = await startWorker({ config });
+  worker = await startWorker({ config, secrets: { X402_RECEIPT_KEY: RECEIPT_KEY.privateKey } });
 });
 
 after(async () => {
@@ -239,6 +252,87 @@ describe('Sign-In-With-X: restore a purchase with the wallet that paid', () => {
     await assert.rejects(guarded('https://other.example/paid/one.html'), (e) => e.code !== undefined);
     assert.deepEqual(statuses.slice(0, 2), ['sign-in', 'sign-in-failed']);
     assert.equal(errors[0].code, 'invalid_siwx_domain_mismatch');
+  });
+});
+
+describe('signed offers and receipts (offer-receipt)', () => {
+  test('every 402 carries one offer per accepts entry, signed by the receipt key, as the reference verifier reads it', async () => {
+    const c = await challenge();
+    const ext = c.extensions['offer-receipt'];
+    assert.equal(ext.info.offers.length, c.accepts.length);
+    const now = Math.floor(Date.now() / 1000);
+    for (const [i, offer] of ext.info.offers.entries()) {
+      assert.equal(offer.format, 'eip712');
+      assert.equal(offer.acceptIndex, i);
+      const { signer, payload } = await verifyOfferSignatureEIP712(offer);
+      assert.equal(signer, RECEIPT_KEY.address);
+      assert.equal(payload.resourceUrl, c.resource.url);
+      assert.equal(findAcceptsObjectFromSignedOffer(offer, c.accepts), c.accepts[i]);
+      // Valid for at least half of offerValiditySeconds, at most all of it.
+      assert.ok(payload.validUntil - now >= 300 - 5 && payload.validUntil - now <= 600, String(payload.validUntil - now));
+    }
+    // Signed once per resource and epoch: the next 402 carries the same offers.
+    assert.deepEqual((await challenge()).extensions['offer-receipt'], ext);
+    // A browser's HTML paywall page names the same offers in its header.
+    const page = await fetch(worker.url + PAGE, { headers: { accept: 'text/html', 'user-agent': 'Mozilla/5.0' } });
+    await page.text();
+    assert.match(page.headers.get('content-type'), /text\/html/);
+    assert.deepEqual(decodeHeader(page.headers.get('payment-required')).extensions['offer-receipt'], ext);
+  });
+
+  test('a paid answer carries a receipt for this payer and page, signed by the same key', async () => {
+    const payer = ROLES.payers[1];
+    const acc = (await challenge('/paid/three.html')).accepts.find((a) => a.scheme === 'exact');
+    const before = Math.floor(Date.now() / 1000);
+    const res = await fetch(worker.url + '/paid/three.html', { headers: { 'PAYMENT-SIGNATURE': await paymentHeader(acc, payer) } });
+    assert.equal(res.status, 200, await res.clone().text());
+    await res.text();
+    const settled = decodeHeader(res.headers.get('payment-response'));
+    const { receipt } = settled.extensions['offer-receipt'].info;
+    const { signer, payload } = await verifyReceiptSignatureEIP712(receipt);
+    assert.equal(signer, RECEIPT_KEY.address);
+    assert.equal(payload.payer, payer.address);
+    assert.equal(payload.resourceUrl, `${worker.url}/paid/three.html`);
+    assert.equal(payload.network, 'eip155:31337');
+    assert.equal(payload.transaction, settled.transaction, 'includeTransaction: the settlement transaction');
+    assert.ok(payload.issuedAt >= before - 1 && payload.issuedAt <= Math.floor(Date.now() / 1000) + 1);
+    // Changed after signing, it no longer recovers the key.
+    const forged = { ...receipt, payload: { ...receipt.payload, resourceUrl: `${worker.url}/paid/one.html` } };
+    assert.notEqual((await verifyReceiptSignatureEIP712(forged)).signer, RECEIPT_KEY.address);
+  });
+
+  test('our clients check the receipt: its signer and what it says; a changed one names another signer, a malformed one is refused', async () => {
+    const payer = ROLES.payers[2];
+    const res = await wrapFetch(fetch, localWallet(payer.privateKey), { maxAmount: null })(`${worker.url}/paid/two.html`);
+    assert.equal(res.status, 200, await res.clone().text());
+    for (const verify of [verifyReceipt, verifyReceiptNode]) {
+      const checked = await verify(res);
+      assert.equal(checked.signer, RECEIPT_KEY.address);
+      assert.equal(checked.payer, payer.address);
+      assert.equal(checked.resourceUrl, `${worker.url}/paid/two.html`);
+      assert.equal(checked.transaction, decodeHeader(res.headers.get('payment-response')).transaction);
+    }
+    const settled = decodeHeader(res.headers.get('payment-response'));
+    const signed = settled.extensions['offer-receipt'].info.receipt;
+    const changed = { ...signed, payload: { ...signed.payload, payer: ROLES.payers[0].address } };
+    assert.notEqual((await verifyReceipt(changed)).signer, RECEIPT_KEY.address);
+    assert.notEqual((await verifyReceiptNode({ ...settled, extensions: { 'offer-receipt': { info: { receipt: changed } } } })).signer, RECEIPT_KEY.address);
+    await assert.rejects(verifyReceipt({ ...signed, signature: '0x1234' }), (e) => e.code === 'invalid_offer_receipt_signature');
+    await assert.rejects(verifyReceiptNode({ ...signed, format: 'jws' }), (e) => e.code === 'unsupported_offer_receipt_format');
+    await assert.rejects(verifyReceipt({ ...signed, payload: { ...signed.payload, version: 2 } }), (e) => e.code === 'invalid_signed_receipt');
+    // No receipt at all: null (an unpaid answer, a settlement without the extension).
+    assert.equal(await verifyReceipt(await fetch(worker.url + PAGE)), null);
+    assert.equal(await verifyReceiptNode({ success: true, transaction: '0x', network: 'eip155:31337' }), null);
+  });
+
+  test("the site's did:web document names the receipt key", async () => {
+    const res = await fetch(worker.url + '/.well-known/did.json');
+    assert.equal(res.status, 200);
+    const doc = await res.json();
+    const host = new URL(worker.url).host.replace(':', '%3A');
+    assert.equal(doc.id, `did:web:${host}`);
+    assert.deepEqual(doc.assertionMethod, [`did:web:${host}#x402-receipts`]);
+    assert.equal(doc.verificationMethod[0].blockchainAccountId, `eip155:1:${RECEIPT_KEY.address}`);
   });
 });
 
