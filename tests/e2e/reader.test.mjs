@@ -26,10 +26,8 @@ before(async () => {
   anvil = await startAnvil();
   await deployToken(anvil.rpcUrl);
   // The exact path's pay box: the demo without channels (tests/e2e/credit.test.mjs has them),
-  // with Sign-In-With-X on (its public origin: where this Worker listens) and signed receipts.
-  worker = await startWorker(anvil.rpcUrl, (toml, { base: origin }) =>
-    withoutChannels(toml).replace(/^\[vars\.X402\]\n/m, (t) => `${t}publicOrigin = "${origin}"\n`),
-  { secrets: { X402_RECEIPT_KEY: RECEIPT_KEY.privateKey } });
+  // with Sign-In-With-X (the demo's publicOrigin, made this Worker's own) and signed receipts.
+  worker = await startWorker(anvil.rpcUrl, withoutChannels, { secrets: { X402_RECEIPT_KEY: RECEIPT_KEY.privateKey } });
   base = worker.base;
   browser = await launchChromium();
 });

@@ -54,14 +54,16 @@ export async function startWorker(rpcUrl, edit = (t) => t, { secrets = {} } = {}
   if (process.env.X402_DROPIN_DIR) cpSync(process.env.X402_DROPIN_DIR, path.join(stateDir, 'www', 'x402'), { recursive: true });
   const config = edit(readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')
     .replaceAll('http://127.0.0.1:8545', rpcUrl)
+    .replaceAll('"http://127.0.0.1:8787"', JSON.stringify(base)) // publicOrigin: where this one listens
     .replace(/^main = "(.*)"/m, () => `main = "${path.join(stateDir, 'worker', 'shim.mjs')}"`)
     .replace(/^directory = "(.*)"/m, () => `directory = "${path.join(stateDir, 'www')}"`)
     .replace(/^\[build\][\s\S]*?(?=^\[)/m, ''), { base });
   const configPath = path.join(stateDir, 'wrangler.toml');
   writeFileSync(configPath, config);
   const vars = ['.dev.vars', '.dev.vars.example'].map((f) => path.join(ROOT, f)).find(existsSync);
-  const extra = Object.entries(secrets).map(([k, v]) => `\n${k}=${v}\n`).join('');
-  writeFileSync(path.join(stateDir, '.dev.vars'), (vars ? readFileSync(vars, 'utf8') : '') + extra);
+  // `secrets` replace the file's lines of the same names (a .dev.vars of the demo may have them).
+  const lines = (vars ? readFileSync(vars, 'utf8') : '').split('\n').filter((l) => !Object.keys(secrets).some((k) => l.startsWith(`${k}=`)));
+  writeFileSync(path.join(stateDir, '.dev.vars'), [...lines, ...Object.entries(secrets).map(([k, v]) => `${k}=${v}`), ''].join('\n'));
   const log = path.join(ART, `e2e-wrangler-${process.pid}-${seq}.log`);
   const out = openSync(log, 'w');
   const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'wrangler'),
