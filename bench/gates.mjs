@@ -7,7 +7,9 @@
 //   (2) the reference gate in Node: bench/ref-gate.mjs (@x402/hono paymentMiddleware +
 //       x402ResourceServer + an in-process x402Facilitator with @x402/evm exact), served over
 //       node:http (tests/npm/ref-server.mjs serveHono) in a child node process;
-//   (3) the same reference app bundled (esbuild) as a Worker on the same workerd (nodejs_compat).
+//   (3) the same reference app bundled (esbuild) as a Worker on the same workerd (nodejs_compat);
+//   and, for the unpaid 402 alone, (4) workerd's floor: a Worker that answers every request with
+//   our gate's 402 as constants (no gate at all), to show how much of a 402's cost is the runtime's.
 //
 // Every gate prices GET /paid/one.html at $0.01 (TestUSDC) to payTo = anvil #8 and answers with
 // www/paid/one.html; each settles with a relayer key of its own (funded for the run).
@@ -296,10 +298,31 @@ async function main() {
         log(`${label} pass C=${C}: ${pass.rps.toFixed(0)} req/s p50 ${pass.p50.toFixed(2)} failed ${pass.failures.length}, gate CPU ${(pass.cpuMs * 1000).toFixed(0)} µs/request`);
       }
       await g.stop();
-      gates.push({ label, key, startMs: g.startMs, coldMs: cold.ms, unpaid, seq, conc, pass });
+      gates.push({ label, key, startMs: g.startMs, coldMs: cold.ms, unpaid, seq, conc, pass, sample: cold });
     }
 
-    // GATES=ours,refNode,refWorker picks some (for a quick look; the report needs all three).
+    /** The floor: our 402 (`sample`, its headers and body) as constants in a Worker on the same workerd. */
+    async function measureFloor(sample, label) {
+      log(`${label}: starting`);
+      const hop = new Set(['content-length', 'connection', 'keep-alive', 'transfer-encoding', 'date']);
+      const headers = Object.fromEntries(Object.entries(sample.headers).filter(([k]) => !hop.has(k)));
+      const file = path.join(work, `floor-${stops.length}.mjs`);
+      writeFileSync(file, `const headers = ${JSON.stringify(headers)};\nconst body = ${JSON.stringify(sample.body)};\n` +
+        'export default { fetch() { return new Response(body, { status: 402, headers }); } };\n');
+      const port = await freePort();
+      const g = await serveWorker(wd('floor', file), { dir: path.join(work, `floor-run-${stops.length}`), port });
+      stops.push(g.stop);
+      const url = `${g.url}/paid/one.html`;
+      await phase(url, { n: 200, conns: C, check: isUnpaid });
+      const c0 = cpuMs(g.pid);
+      const unpaid = await phase(url, { n: N, conns: C, check: isUnpaid });
+      unpaid.cpuMs = (cpuMs(g.pid) - c0) / N;
+      log(`${label} unpaid C=${C}: ${unpaid.rps.toFixed(0)} req/s p50 ${unpaid.p50.toFixed(2)} p99 ${unpaid.p99.toFixed(2)} failed ${unpaid.failures.length}, CPU ${(unpaid.cpuMs * 1000).toFixed(0)} µs/request`);
+      await g.stop();
+      return { label, unpaid };
+    }
+
+    // GATES=ours,refNode,refWorker,floor picks some (for a quick look; the report needs all).
     const only = process.env.GATES?.split(',');
     const want = (k) => !only || only.includes(k);
     if (want('ours')) await measure('x402-wasm Worker, plain workerd', 'ours', startOurs);
@@ -310,7 +333,11 @@ async function main() {
       log(`reference Worker failed: ${e.stack ?? e}`);
       gates.push({ label: 'reference @x402/hono gate as a Worker, same workerd', key: 'refWorker', error: String(e.message ?? e).slice(0, 500) });
     }
-    if (!only) writeResults({ N, C, PAID_N, PAID_C, gates, wasmBytes, refWorkerBytes, secs: (Date.now() - began) / 1000 });
+    const sampled = (k) => gates.find((x) => x.key === k && !x.error)?.sample;
+    const floor = want('floor') && sampled('ours') ? await measureFloor(sampled('ours'), 'workerd floor: our 402 as a constant') : null;
+    const refFloor = want('floor') && sampled('refWorker')
+      ? await measureFloor(sampled('refWorker'), "workerd floor: the reference's 402 as a constant") : null;
+    if (!only) writeResults({ N, C, PAID_N, PAID_C, gates, floor, refFloor, wasmBytes, refWorkerBytes, secs: (Date.now() - began) / 1000 });
   } finally {
     await cleanup();
     rmSync(work, { recursive: true, force: true });
@@ -319,7 +346,7 @@ async function main() {
 
 // ------------------------------------------------------------------------------------------- report
 
-function writeResults({ N, C, PAID_N, PAID_C, gates, wasmBytes, refWorkerBytes, secs }) {
+function writeResults({ N, C, PAID_N, PAID_C, gates, floor, refFloor, wasmBytes, refWorkerBytes, secs }) {
   const pkg = (name) => JSON.parse(readFileSync(path.join(ROOT, 'node_modules', ...name.split('/'), 'package.json'), 'utf8')).version;
   const g = Object.fromEntries(gates.map((x) => [x.key, x]));
   const f = (x, d = 1) => (x === undefined || x === null ? '—' : x.toFixed(d));
@@ -340,6 +367,7 @@ function writeResults({ N, C, PAID_N, PAID_C, gates, wasmBytes, refWorkerBytes, 
     `| paid sequential p50, ours ÷ reference Node (goal ≤ 0.5×) | end to end ${ratio(o.seq.p50, rn.seq.p50)}, paid leg ${ratio(o.seq.leg.p50, rn.seq.leg.p50)} — ${ok(o.seq.p50 <= 0.5 * rn.seq.p50)} |`,
     `| paid C=${PAID_C} req/s, ours ÷ reference Node (goal ≥ 2×) | ${ratio(o.conc.okRps, rn.conc.okRps)} — ${ok(o.conc.okRps >= 2 * rn.conc.okRps)} |`,
     rw ? `| paid sequential p50 / C=${PAID_C} req/s, ours vs reference Worker | ${ratio(o.seq.p50, rw.seq.p50)} / ${ratio(o.conc.okRps, rw.conc.okRps)} |` : null,
+    floor && refFloor && rw ? `| workerd's floor: a Worker answering each gate's own 402 as a constant (same bytes, no gate) | ours' 402: ${f(floor.unpaid.rps, 0)} req/s, ${f(floor.unpaid.cpuMs * 1000, 0)} µs CPU each; the reference's: ${f(refFloor.unpaid.rps, 0)} req/s, ${f(refFloor.unpaid.cpuMs * 1000, 0)} µs. Above its floor, ours spends ${f((o.unpaid.cpuMs - floor.unpaid.cpuMs) * 1000, 0)} µs per 402, the reference Worker ${f((rw.unpaid.cpuMs - refFloor.unpaid.cpuMs) * 1000, 0)} µs; 2× the reference Worker's rate needs ${f((rw.unpaid.cpuMs * 1000) / 2, 0)} µs per 402 in all, ${rw.unpaid.cpuMs / 2 >= refFloor.unpaid.cpuMs ? 'above' : '**below**'} the floor of even the reference's smaller 402 |` : null,
     `| Worker wasm ≤ 150 KiB gzip | ${(gzipSync(wasmBytes, { level: 9 }).length / 1024).toFixed(0)} KiB gzip (${wasmBytes.length} B raw) — ${ok(gzipSync(wasmBytes, { level: 9 }).length <= 150 * 1024)}; the reference Worker bundle: ${(gzipSync(refWorkerBytes, { level: 9 }).length / 1024).toFixed(0)} KiB gzip (${refWorkerBytes.length} B, esbuild --minify) |`,
     `| cold first request | ours ${f(o.coldMs)} ms, reference Worker ${f(rw?.coldMs)} ms, reference Node ${f(rn.coldMs)} ms |`,
     `| on-chain transfers == paid 200s, nothing served unpaid | ${gates.filter((x) => !x.error).map((x) => `${x.key}: ${x.seq.transfers + x.conc.transfers} transfers / ${x.seq.ok + x.conc.ok} paid 200s — ${ok(x.seq.transfers + x.conc.transfers === x.seq.ok + x.conc.ok && !fails(x.unpaid, x.seq, x.conc))}`).join('; ')} |`,
