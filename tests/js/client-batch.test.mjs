@@ -162,6 +162,67 @@ test('the Worker: 100 requests on one channel — one deposit, one wallet signat
   assert.ok(!JSON.stringify(state).includes(payer.privateKey.slice(2)));
 });
 
+test('a voucher whose answer is lost: the repeat gets the page again and is not charged twice; another page is charged once', async () => {
+  const payer = await fundedPayer();
+  const storage = mapStorage();
+  // The network drops the answer to the third paid request (the Worker has charged it).
+  let paid = 0;
+  let dropped = false;
+  const lossy = async (input, init) => {
+    const res = await fetch(input, init);
+    const req = new Request(input, init);
+    if (req.headers.has('payment-signature') && res.status === 200 && ++paid === 3 && !dropped) {
+      dropped = true;
+      await res.arrayBuffer();
+      throw new TypeError('fetch failed (the answer was lost)');
+    }
+    return res;
+  };
+  const pay = wrapFetch(lossy, localWallet(payer.privateKey), { channels: { allowed: true, credit: '1000000', storage } });
+  const one = `${worker.url}/paid/one.html`;
+  const two = `${worker.url}/paid/two.html`;
+  for (let i = 1; i <= 2; i += 1) assert.equal((await pay(one)).status, 200);
+  await assert.rejects(pay(one), /answer was lost/);
+  // The reader tries again: the same voucher (the client's state did not move), served again,
+  // the channel's charged total unchanged.
+  const again = await pay(one);
+  assert.equal(again.status, 200, await again.clone().text());
+  assert.match(await again.text(), /paid-content:one/);
+  const r = receiptOf(again);
+  assert.equal(r.extra.chargedAmount, String(PRICE));
+  assert.equal(r.extra.channelState.chargedCumulativeAmount, String(3n * PRICE), 'three pages, charged three times');
+  // The next page is charged once, on top.
+  const next = await pay(two);
+  assert.equal(next.status, 200, await next.clone().text());
+  assert.equal(receiptOf(next).extra.channelState.chargedCumulativeAmount, String(3n * PRICE + 20_000n));
+  const state = JSON.parse(storage.map.get(`x402:channel:${r.extra.channelState.channelId}`));
+  assert.equal(state.charged, String(3n * PRICE + 20_000n));
+});
+
+test('a lost answer repeated for another page is not served free: the stale voucher gets the corrective state and that page is charged', async () => {
+  const payer = await fundedPayer();
+  const storage = mapStorage();
+  let drop = false;
+  const lossy = async (input, init) => {
+    const res = await fetch(input, init);
+    if (drop && new Request(input, init).headers.has('payment-signature') && res.status === 200) {
+      drop = false;
+      await res.arrayBuffer();
+      throw new TypeError('fetch failed (the answer was lost)');
+    }
+    return res;
+  };
+  const pay = wrapFetch(lossy, localWallet(payer.privateKey), { channels: { allowed: true, credit: '1000000', storage } });
+  assert.equal((await pay(`${worker.url}/paid/one.html`)).status, 200);
+  drop = true;
+  await assert.rejects(pay(`${worker.url}/paid/one.html`), /answer was lost/);
+  // The reader goes to page two instead: its first voucher builds on the lost charge (stale),
+  // the corrective 402 resyncs the client, and page two is paid on top of both charges.
+  const two = await pay(`${worker.url}/paid/two.html`);
+  assert.equal(two.status, 200, await two.clone().text());
+  assert.equal(receiptOf(two).extra.channelState.chargedCumulativeAmount, String(2n * PRICE + 20_000n));
+});
+
 test('the reference batch server: 20 requests, claimAndSettle pays payTo exactly 20 × the price', async () => {
   const payer = ROLES.payers[3];
   const receiver = privateKeyToAccount(generatePrivateKey()).address; // a fresh payTo: exact balances

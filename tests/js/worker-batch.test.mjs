@@ -429,7 +429,14 @@ test('3. hand-signed vouchers: stale, over the balance, forged, mismatched terms
     served(await send(url, await p.voucher(charged)), charged, `the valid voucher after ${what}`);
   };
 
-  // A replayed old voucher: corrective 402 with the server's charged total and the last voucher it holds.
+  // The deposit request's voucher again, for the same page within its window: the repeat of a
+  // request whose answer was lost, served again and charging nothing (charged stays PRICE).
+  served(await send(url, await p.voucher(PRICE)), PRICE, 'the repeat of the last request');
+  await next('the repeat');
+  const lastSignature = decodeHeader(await p.voucher(charged)).payload.voucher.signature;
+
+  // A replayed old voucher (no longer the last charge): corrective 402 with the server's charged
+  // total and the last voucher it holds.
   const replay = await send(url, await p.voucher(PRICE));
   assertRefused(replay, code('cumulative_amount_mismatch'), 'replayed voucher');
   assert.deepEqual(replay.required.accepts[0], (await offer(url)).accepts[0], 'the exact entry as offered');
@@ -437,13 +444,14 @@ test('3. hand-signed vouchers: stale, over the balance, forged, mismatched terms
   const { channelState, voucherState, ...offered } = entry.extra;
   assert.deepEqual(offered, p.accepted.extra, 'the offer’s extra, extended');
   assert.equal(channelState.channelId, channelId);
-  assert.equal(channelState.chargedCumulativeAmount, String(PRICE));
+  assert.equal(channelState.chargedCumulativeAmount, String(charged));
   assert.equal(channelState.balance, String(MIN_DEPOSIT));
-  assert.ok(['0', String(PRICE)].includes(channelState.totalClaimed), `totalClaimed ${channelState.totalClaimed}`);
+  assert.ok(['0', String(PRICE), String(charged)].includes(channelState.totalClaimed), `totalClaimed ${channelState.totalClaimed}`);
   assert.equal(typeof channelState.withdrawRequestedAt, 'number');
   assert.equal(channelState.refundNonce, '0');
-  assert.equal(voucherState.signedMaxClaimable, String(PRICE));
-  assert.equal(voucherState.signature.toLowerCase(), firstSignature.toLowerCase());
+  assert.equal(voucherState.signedMaxClaimable, String(charged));
+  assert.equal(voucherState.signature.toLowerCase(), lastSignature.toLowerCase());
+  assert.notEqual(lastSignature.toLowerCase(), firstSignature.toLowerCase());
   await next('the replay');
 
   // A voucher signed by another key (the payer's wallet, not the committed payerAuthorizer).

@@ -564,3 +564,100 @@ fn a_record_survives_its_json_form() {
             .is_err()
     );
 }
+
+/// The charge of a request for `resource` (the Worker names it on the reservation).
+fn charge_for(s: &mut Server, v: &VoucherJson, resource: B256, now: u64, pending: u64) {
+    s.reserve(v, now, pending, None).unwrap();
+    s.record
+        .as_mut()
+        .unwrap()
+        .pending
+        .as_mut()
+        .unwrap()
+        .resource = Some(resource);
+    s.commit(pending, now).unwrap();
+}
+
+#[test]
+fn the_last_request_repeated_after_a_lost_answer_is_served_again_without_a_charge() {
+    let mut s = opened();
+    let (a, b) = (B256::repeat_byte(0xa), B256::repeat_byte(0xb));
+    let v = voucher(2 * PRICE);
+    charge_for(&mut s, &v, a, T0 + 10, 7);
+    assert_eq!(s.charged(), 2 * PRICE);
+    let c = config();
+    fn req<'a>(c: &'a ChannelConfigJson, v: &'a VoucherJson, refund: bool) -> Request<'a> {
+        Request {
+            config: c,
+            voucher: v,
+            refund,
+        }
+    }
+    let window = 60;
+    // The same voucher for the same resource, within the window: the charge's answer again.
+    let extra = channel::replay(s.record.as_ref(), &req(&c, &v, false), &a, T0 + 70, window)
+        .expect("a repeat");
+    assert_eq!(extra.charged_amount, Some(price()));
+    assert_eq!(
+        extra.channel_state.charged_cumulative_amount,
+        Some(U256::from(2 * PRICE))
+    );
+    // Nothing else is a repeat: another resource, after the window, a refund, another
+    // signature of the same ceiling, an older voucher.
+    for (what, v2, r, now, refund) in [
+        ("another resource", v.clone(), b, T0 + 11, false),
+        ("after the window", v.clone(), a, T0 + 71, false),
+        ("a refund", v.clone(), a, T0 + 11, true),
+        ("an older voucher", voucher(PRICE), a, T0 + 11, false),
+    ] {
+        assert!(
+            channel::replay(s.record.as_ref(), &req(&c, &v2, refund), &r, now, window).is_none(),
+            "{what}"
+        );
+    }
+    let mut forged = v.clone();
+    forged.signature = Bytes::from(vec![1u8; 65]);
+    assert!(channel::replay(
+        s.record.as_ref(),
+        &req(&c, &forged, false),
+        &a,
+        T0 + 11,
+        window
+    )
+    .is_none());
+    // The stale voucher for another resource still gets the corrective state (and is charged
+    // only once re-signed on it).
+    assert!(matches!(
+        s.reserve(&v, T0 + 11, 8, None),
+        Err(Refusal::Corrective(_))
+    ));
+    // Once a later request is charged, the earlier one is no longer the last: no repeat.
+    charge_for(&mut s, &voucher(3 * PRICE), b, T0 + 12, 9);
+    assert!(channel::replay(s.record.as_ref(), &req(&c, &v, false), &a, T0 + 13, window).is_none());
+    assert!(channel::replay(
+        s.record.as_ref(),
+        &req(&c, &voucher(3 * PRICE), false),
+        &b,
+        T0 + 13,
+        window
+    )
+    .is_some());
+    // A record written before this rule (no last charge) repeats nothing.
+    let mut old = s.record.clone().unwrap();
+    old.last_charge = None;
+    let text = serde_json::to_string(&old).unwrap();
+    assert!(!text.contains("lastCharge"));
+    let back: ChannelRecord = serde_json::from_str(&text).unwrap();
+    assert!(channel::replay(
+        Some(&back),
+        &req(&c, &voucher(3 * PRICE), false),
+        &b,
+        T0 + 13,
+        window
+    )
+    .is_none());
+    // The record keeps the last charge through its JSON.
+    let kept: ChannelRecord =
+        serde_json::from_str(&serde_json::to_string(s.record.as_ref().unwrap()).unwrap()).unwrap();
+    assert_eq!(kept, *s.record.as_ref().unwrap());
+}

@@ -86,6 +86,9 @@ pub(crate) struct Begin {
     pub(crate) mirror: Option<ChannelState>,
     /// The voucher's ECDSA signature recovered to `payerAuthorizer` in the Worker.
     pub(crate) signature_checked: bool,
+    /// The resource (path and query): its keccak-256 is kept with the charge, so that a repeat
+    /// of this request after a lost answer is served again without a second charge.
+    pub(crate) resource: String,
 }
 
 /// The payload type of a request.
@@ -115,6 +118,10 @@ pub(crate) enum Began {
     },
     /// Refused with a reason (and, for a stale voucher, the channel state to resync on).
     Refused(Box<Refused>),
+    /// The repeat of the channel's last charged request (same voucher, same resource, within
+    /// the window: `x402_core::scheme::batch::channel::replay`): serve it again with the success
+    /// `extra` of that charge, charging nothing.
+    Replay { extra: Box<SuccessExtra> },
 }
 
 /// A refusal as the channel object answers it.
@@ -264,6 +271,14 @@ impl Channel {
             voucher: &b.voucher,
             refund: b.kind == Kind::Refund,
         };
+        let resource = x402_core::keccak256(b.resource.as_bytes());
+        if b.kind == Kind::Voucher {
+            if let Some(extra) = channel::replay(record, &req, &resource, b.now, b.ttl) {
+                return Began::Replay {
+                    extra: Box::new(extra),
+                };
+            }
+        }
         if let Err(r) = channel::check_request(record, &req, b.price) {
             return Began::Refused(Box::new((&r).into()));
         }
@@ -287,7 +302,10 @@ impl Channel {
             (b.pending_id, b.ttl),
             b.mirror.as_ref(),
         ) {
-            Ok(next) => {
+            Ok(mut next) => {
+                if let Some(p) = next.pending.as_mut() {
+                    p.resource = Some(resource);
+                }
                 let answer = Began::Reserved {
                     record: Box::new(next.clone()),
                 };

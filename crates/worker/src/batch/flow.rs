@@ -24,7 +24,7 @@ use x402_core::scheme::batch::wire::{
 };
 use x402_core::wire::header::{self, PAYMENT_RESPONSE};
 use x402_core::wire::{v2, SettleResponse};
-use x402_core::{Error, Reason, B256, U256};
+use x402_core::{Address, Error, Reason, B256, U256};
 
 /// One request's view of its channel.
 struct Flow<'a> {
@@ -223,6 +223,7 @@ pub(crate) async fn paid(
         pending_id: flow.pending_id,
         mirror: None,
         signature_checked,
+        resource: ctx.resource(),
     };
 
     // The channel: on the mirrored state, or verified on chain (or by the facilitator) first.
@@ -295,6 +296,7 @@ pub(crate) async fn paid(
             None
         }
         Began::Refused(r) => return flow.refused(&r),
+        Began::Replay { extra } => return replayed(&flow, req, config.payer, *extra).await,
         Began::NeedsChain => {
             let e = Error::new(
                 Reason::UnexpectedVerifyError,
@@ -374,6 +376,30 @@ pub(crate) async fn paid(
         config.payer,
         transaction,
         ctx.now,
+    ));
+    respond::with_headers(res, &headers, flow.origin())
+}
+
+/// The repeat of the channel's last charged request (its answer was lost): the content again,
+/// with that charge's `PAYMENT-RESPONSE` and a pass, charging nothing. An origin failing now
+/// answers as it does (nothing is charged either way).
+async fn replayed(flow: &Flow<'_>, req: &Request, payer: Address, extra: SuccessExtra) -> Response {
+    let res = content::fetch(flow.app, flow.route, req, flow.env, flow.ctx).await;
+    if res.status_code() >= 400 {
+        return res;
+    }
+    let receipt = BatchSettleResponse::voucher_success(&flow.offer.network, payer, extra);
+    let mut headers = Vec::new();
+    if let Ok(v) = header::encode(&receipt) {
+        headers.push((PAYMENT_RESPONSE, v));
+    }
+    headers.extend(passes::pass_headers(
+        flow.app,
+        flow.ctx,
+        flow.route,
+        payer,
+        B256::ZERO,
+        flow.ctx.now,
     ));
     respond::with_headers(res, &headers, flow.origin())
 }

@@ -15,7 +15,7 @@
 //! withdrawal can complete); claims take [`claim_row`]; after one lands, [`after_claim`]. A
 //! lost record is rebuilt from chain state with [`rebuild`].
 
-use super::fields::b256_hex;
+use super::fields::{b256_hex, opt_b256_hex};
 use super::response::{ChannelState, SuccessExtra, VoucherState};
 use super::types::ClaimEntry;
 use super::wire::{
@@ -49,6 +49,28 @@ pub struct Pending {
     /// After this time (unix seconds) the reservation is dead and another request may take
     /// the channel.
     pub expires_at: u64,
+    /// What it is for (the keccak-256 of the resource, path and query), when the caller says:
+    /// kept with its charge so that the request can be repeated ([`replay`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_b256_hex"
+    )]
+    pub resource: Option<B256>,
+}
+
+/// The last charge of a channel: what it was for, when, and how much.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastCharge {
+    /// The keccak-256 of the resource (path and query).
+    #[serde(with = "b256_hex")]
+    pub resource: B256,
+    /// When it was charged (unix seconds).
+    pub at: u64,
+    /// What was charged.
+    #[serde(with = "decimal_u256")]
+    pub cost: U256,
 }
 
 /// What the server keeps per channel (stored as JSON, amounts as decimal strings).
@@ -82,6 +104,9 @@ pub struct ChannelRecord {
     pub last_request: u64,
     /// The request in progress, if any.
     pub pending: Option<Pending>,
+    /// The last charge, when its request named its resource ([`replay`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_charge: Option<LastCharge>,
 }
 
 /// A corrective 402's channel state.
@@ -267,6 +292,7 @@ pub fn reserve(
             onchain_synced_at: 0,
             last_request: 0,
             pending: None,
+            last_charge: None,
         },
     };
     if let Some(m) = mirror {
@@ -279,6 +305,7 @@ pub fn reserve(
             signature: req.voucher.signature.clone(),
         },
         expires_at: now.saturating_add(pending.1),
+        resource: None,
     });
     Ok(next)
 }
@@ -311,12 +338,47 @@ pub fn commit(
     next.charged = charged;
     next.voucher = Some(p.voucher.clone());
     next.last_request = now;
+    next.last_charge = p.resource.map(|resource| LastCharge {
+        resource,
+        at: now,
+        cost,
+    });
     next.pending = None;
     let extra = SuccessExtra {
         channel_state: previous.state(Some(charged)),
         charged_amount: Some(cost),
     };
     Ok((next, extra))
+}
+
+/// The repeat of the channel's last charged request, whose answer the payer never got (a lost
+/// response, a timeout): the same voucher (ceiling and signature: the one the charge kept) for
+/// the same `resource` (keccak-256 of path and query), within `window` seconds of the charge.
+/// It is served again with the success `extra` of that charge, and nothing is charged: the
+/// payer paid for it once. Anything else (another resource, a later voucher, after the window,
+/// a refund) is not a repeat and goes through [`check_request`] as usual, where a stale voucher
+/// gets the corrective state. The same rule as an `exact` payment's retry: only its own
+/// resource, only within its window.
+pub fn replay(
+    record: Option<&ChannelRecord>,
+    req: &Request<'_>,
+    resource: &B256,
+    now: u64,
+    window: u64,
+) -> Option<SuccessExtra> {
+    let r = record?;
+    let last = r.last_charge.as_ref()?;
+    let kept = r.voucher.as_ref()?;
+    let same = !req.refund
+        && r.config == *req.config
+        && kept.signed_max_claimable == U256::from(req.voucher.max_claimable_amount)
+        && kept.signature == req.voucher.signature
+        && last.resource == *resource
+        && now <= last.at.saturating_add(window);
+    same.then(|| SuccessExtra {
+        channel_state: r.state(Some(r.charged)),
+        charged_amount: Some(last.cost),
+    })
 }
 
 /// The origin failed (or the request was abandoned): free the channel, charge nothing. A
@@ -351,6 +413,7 @@ pub fn rebuild(
         onchain_synced_at: now,
         last_request: now,
         pending: None,
+        last_charge: None,
     }
 }
 

@@ -48,6 +48,22 @@ pub(super) mod b256_hex {
     }
 }
 
+/// An optional [`b256_hex`] (`null` or absent: `None`).
+pub(super) mod opt_b256_hex {
+    use super::*;
+    pub(crate) fn serialize<S: Serializer>(b: &Option<B256>, s: S) -> R<S::Ok, S::Error> {
+        match b {
+            Some(b) => s.collect_str(b),
+            None => s.serialize_none(),
+        }
+    }
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> R<Option<B256>, D::Error> {
+        #[derive(Deserialize)]
+        struct Hex(#[serde(with = "super::b256_hex")] B256);
+        Option::<Hex>::deserialize(d).map(|h| h.map(|Hex(b)| b))
+    }
+}
+
 /// A signature: `0x` and an even number of hex digits, at least one byte.
 pub(super) mod sig_hex {
     use super::*;
