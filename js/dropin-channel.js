@@ -160,6 +160,12 @@ export function pay(wallet, options, wrapFetch, ui) {
         ui.button(`Add ${credit} of credit${by}`, () => { ui.pick(w.provider, 0); ui.actions.replaceChildren(); resolve(true); });
         ui.button(`Unlock this article for ${amount(o.price, o)}${by}`, () => { ui.pick(w.provider, 1); ui.actions.replaceChildren(); resolve('exact'); });
       }
+      // The 402 offers Sign-In-With-X: a reader who bought this article restores it, no payment.
+      if (ui.offered()) {
+        ui.button('Already bought it? Restore with your wallet', async () => {
+          if (await ui.restore(wallets[0].provider, show)) { away = true; resolve(false); }
+        });
+      }
       collect();
       ui.actions.querySelector('button')?.focus();
     };

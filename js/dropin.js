@@ -190,30 +190,29 @@ function mount(target, options) {
         const label = wallets.length === 1 ? `Unlock for ${price}` : `Pay ${price} with ${w.info.name}`;
         button(label, () => { chosen = w.provider; actions.replaceChildren(); resolve(true); });
       }
-      // Sign-In-With-X: the wallet that bought it signs a message; no payment (the part that
-      // does it is the channel part, loaded now).
-      if (restorable) {
-        button('Already bought it? Restore with your wallet', async () => {
-          actions.replaceChildren();
-          set('restoring', 'Sign the message in your wallet to restore your purchase (no payment)…');
-          try {
-            const res = await (await import(new URL('x402-channel.js', import.meta.url))).restore(wallets[0].provider, src);
-            if (!res.ok) throw 0;
-            target.append(sanitize(await res.text()));
-            set('unlocked', 'Restored: this wallet bought it before. Nothing was paid.');
-            target.dataset.x402State = 'unlocked';
-            resolve(false);
-          } catch {
-            show();
-            status.textContent = `Not restored: this wallet has not bought it. ${status.textContent}`;
-          }
-        });
-      }
+      if (restorable) button('Already bought it? Restore with your wallet', async () => (await restore(wallets[0].provider, show)) && resolve(false));
       actions.querySelector('button')?.focus();
     };
     addEventListener('eip6963:announceProvider', () => box.dataset.state === 'needs-wallet' && setTimeout(show));
     setTimeout(show, listWallets().length ? 0 : 400);
   });
+  // Sign-In-With-X: the wallet that bought the article signs a message, no payment (the part that
+  // does it is the second part, loaded now). True when the article came; else the offer again
+  // (`again`), saying so.
+  const restore = async (provider, again) => {
+    actions.replaceChildren();
+    set('restoring', 'Sign the message in your wallet to restore your purchase (no payment)…');
+    try {
+      const res = await (await import(new URL('x402-channel.js', import.meta.url))).restore(provider, src);
+      if (!res.ok) throw 0;
+      target.append(sanitize(await res.text()));
+      set('unlocked', 'Restored: this wallet bought it before. Nothing was paid.');
+      return target.dataset.x402State = 'unlocked';
+    } catch {
+      again();
+      status.textContent = `Not restored: this wallet has not bought it. ${status.textContent}`;
+    }
+  };
   const wait = () => {
     waiting = true;
     set('pending', WORDS.pending);
@@ -240,7 +239,7 @@ function mount(target, options) {
     try {
       if (channel) {
         paying = (await channel).pay(wallet, opts, wrapFetch, {
-          set, button, actions, terms, src, listWallets, keep: keepReceipt, pick: (w, d) => { chosen = w; direct = d; },
+          set, button, actions, terms, src, listWallets, keep: keepReceipt, pick: (w, d) => { chosen = w; direct = d; }, restore, offered: () => restorable,
         });
         channel = 0;
       }
@@ -249,8 +248,8 @@ function mount(target, options) {
         const res = await fetch(r);
         let h = '';
         try { h = atob(!r.headers.has('payment-signature') && res.headers.get('payment-required') || ''); } catch { /* not one */ }
-        if (h.includes('"batch-settlement"')) throw CHANNEL;
         restorable = h.includes('"sign-in-with-x"');
+        if (h.includes('"batch-settlement"')) throw CHANNEL;
         return res;
       }, wallet, opts);
       const res = await paying(src, { credentials: 'same-origin' });

@@ -5,7 +5,8 @@
 // The reader adds credit once (exactly one signing request reaches the wallet), unlocks three
 // articles with no further wallet request at all, sees the credit fall by each price, reloads
 // (the access pass keeps the article unlocked) and withdraws the rest, which comes back on chain.
-// Another reader pays one article alone (the exact offer next to the credit offer).
+// Another reader pays one article alone (the exact offer next to the credit offer), then restores
+// it on another device from the credit box (Sign-In-With-X: one message, no payment).
 // Screenshots of the pay box before and after land in tests/artifacts/.
 // Needs: scripts/build-browser and scripts/build-worker run first.
 import { test, before, after } from 'node:test';
@@ -139,6 +140,21 @@ test('a reader who pays for one article alone pays it with the exact offer, one 
   assert.equal(await balanceOf(anvil.rpcUrl, payer.address), start - 10_000n);
   assert.equal((await walletLog(page)).filter((m) => m === 'eth_signTypedData_v4').length, 1);
   await context.close();
+
+  // The same reader on another device (no cookie, no pass): the credit box also offers to
+  // restore the article bought alone, with one message to sign and no payment.
+  const other = await reader(3);
+  const again = await other.newPage();
+  await again.goto(`${base}/articles/one.html`);
+  await again.getByRole('button', { name: /^Add .* of credit$/ }).waitFor();
+  await again.getByRole('button', { name: 'Already bought it? Restore with your wallet' }).click();
+  await again.locator('[data-x402-state=unlocked]').waitFor();
+  assert.match(await box(again).innerText(), /Restored: this wallet bought it before\. Nothing was paid\./);
+  assert.match(await again.locator('[data-x402-src]').innerText(), /paid-content:one/);
+  assert.equal(await balanceOf(anvil.rpcUrl, payer.address), start - 10_000n, 'nothing charged');
+  const asked = await walletLog(again);
+  assert.deepEqual(asked.filter((m) => /sign/i.test(m)), ['personal_sign'], asked.join());
+  await other.close();
 });
 
 // Runs last: it moves the chain's clock by a quarter of an hour.

@@ -1,5 +1,5 @@
 // Type-checked with `tsc --noEmit` against the packed package's declarations.
-import { wrapFetch, wrapFetchWithPayment, paymentReceipt, discoverWallets, type ChannelOffer, type Offer, type X402Error, type Eip1193Provider } from 'x402-wasm';
+import { wrapFetch, wrapFetchWithPayment, paymentReceipt, verifyReceipt, discoverWallets, type ChannelOffer, type CheckedReceipt, type Offer, type PaymentStatus, type X402Error, type Eip1193Provider } from 'x402-wasm';
 import { localWallet } from 'x402-wasm/local';
 
 const provider: Eip1193Provider = { request: async () => null };
@@ -11,14 +11,20 @@ const paying = wrapFetch(fetch, provider, {
   allowedAssets: [{ network: 'eip155:8453', asset: '0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913', decimals: 6, maxAmount: 50_000n }],
   maxTimeoutSeconds: 600,
   pendingStorage: globalThis.localStorage,
-  onStatus: (s, offer?: Offer) => { const state: 'connect' | 'switch' | 'sign' | 'settling' | 'pending' = s; void state; void offer?.payTo; },
+  onStatus: (s, offer?: Offer) => { const state: PaymentStatus = s; void state; void offer?.payTo; },
+  restore: true,
 });
+// Every status a paying fetch reports, restore's included.
+const statuses: PaymentStatus[] = ['connect', 'switch', 'sign', 'settling', 'pending', 'sign-in', 'restored', 'not-restored', 'sign-in-failed'];
+void statuses;
 const same: typeof paying = wrapFetchWithPayment(fetch, localWallet('0x' + '11'.repeat(32)));
 
 export async function main(): Promise<string | undefined> {
   try {
     const res: Response = await same('https://example.test/paid', { method: 'POST', body: 'x' });
     const receipt = paymentReceipt(res);
+    const signed: CheckedReceipt | null = await verifyReceipt(res);
+    if (signed) return `${signed.signer} ${signed.payer} ${signed.resourceUrl} ${signed.issuedAt.toFixed(0)} ${signed.transaction}`;
     const wallets = await discoverWallets({ waitMs: 10 });
     return receipt?.transaction ?? wallets[0]?.info.name;
   } catch (e) {
