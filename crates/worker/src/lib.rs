@@ -452,7 +452,7 @@ const UNPAID_KEPT: usize = 512;
 
 thread_local! {
     /// The fast 402s built so far ([`unpaid_challenge`]): `[headers, body]` by route, page or
-    /// JSON, and resource URL, for the configuration they were built from.
+    /// JSON, resource URL and signed offers' epoch, for the configuration they were built from.
     #[allow(clippy::type_complexity)]
     static UNPAID: RefCell<Option<(Rc<App>, std::collections::HashMap<(usize, bool, String, u64), worker::wasm_bindgen::JsValue>)>> =
         const { RefCell::new(None) };
