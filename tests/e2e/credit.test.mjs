@@ -105,6 +105,19 @@ test('a reader adds credit once, unlocks three articles with no wallet prompt, r
   assert.match(receipts[0], /^0\.05 USDC for \/paid\/three\.html, from your credit on /);
   assert.match(receipts[3], new RegExp(`^0\\.50 USDC of credit added to ${escape(host)} \\(transaction 0x[0-9a-f]{64}\\) on `));
   await context.close();
+
+  // Another device (no cookie, no pass, no channel state): an article paid from the credit is
+  // restored with one message to sign, and nothing is paid or deposited.
+  const phone = await reader(1);
+  const again = await phone.newPage();
+  await again.goto(`${base}/articles/two.html`);
+  await again.getByRole('button', { name: 'Already bought it? Restore with your wallet' }).click();
+  await again.locator('[data-x402-state=unlocked]').waitFor();
+  assert.match(await box(again).innerText(), /Restored: this wallet bought it before\. Nothing was paid\./);
+  assert.match(await again.locator('[data-x402-src]').innerText(), /paid-content:two/);
+  assert.deepEqual((await walletLog(again)).filter((m) => /sign/i.test(m)), ['personal_sign']);
+  assert.equal(await balanceOf(anvil.rpcUrl, payer.address), start - 500_000n, 'nothing more left the wallet');
+  await phone.close();
 });
 
 test('the credit left is withdrawn from the pay box and comes back on chain', async () => {

@@ -8,7 +8,7 @@
 
 use super::channel::{Began, Begin, ChannelOp, Committed, Kind, Refused, CHANNEL_BINDING};
 use super::onchain::{self, TxFail};
-use crate::durable::call::durable_call;
+use crate::durable::call::{durable_call, GUARD_BINDING};
 use crate::respond::{self, Challenge, Corrective};
 use crate::{content, passes, App, Ctx};
 use serde_json::json;
@@ -346,6 +346,8 @@ pub(crate) async fn paid(
         Ok(Committed::Refused(r)) => return flow.refused(&r),
         Err(e) => return respond::reject(503, &e, flow.origin()),
     };
+    let deposit_tx = deposited.as_ref().map(|(tx, _)| tx.clone());
+    record_purchase(&flow, config.payer, deposit_tx.unwrap_or_default()).await;
     let (receipt, transaction) = match (deposited, deposit_amount) {
         (Some((tx, _)), Some(amount)) => (
             BatchSettleResponse {
@@ -378,6 +380,24 @@ pub(crate) async fn paid(
         ctx.now,
     ));
     respond::with_headers(res, &headers, flow.origin())
+}
+
+/// Records the purchase a channel just charged in the payer's replay guard, where a
+/// Sign-In-With-X looks for it (only where this route offers sign-ins). A failure to record
+/// loses only the restore, never the payment: logged, not answered.
+async fn record_purchase(flow: &Flow<'_>, payer: Address, transaction: String) {
+    if !crate::sign_in::offered(flow.app, flow.route) {
+        return;
+    }
+    let guard = x402_core::gate::replay::payer_key(flow.offer.chain_id, flow.offer.asset, payer);
+    let op = crate::durable::GuardOp::Bought {
+        resource: flow.ctx.resource(),
+        transaction,
+        at: flow.ctx.now,
+    };
+    if let Err(e) = durable_call::<serde_json::Value>(flow.env, GUARD_BINDING, &guard, &op).await {
+        worker::console_error!("x402-worker: a channel purchase was not recorded for restore: {e}");
+    }
 }
 
 /// The repeat of the channel's last charged request (its answer was lost): the content again,

@@ -40,6 +40,14 @@ pub(crate) enum GuardOp {
         nonce: String,
         nonce_until: u64,
     },
+    /// A purchase paid outside this guard's book (a `batch-settlement` voucher or deposit,
+    /// charged by its channel object), recorded so that a sign-in restores it too. `transaction`:
+    /// the deposit's, or `""` for a voucher.
+    Bought {
+        resource: String,
+        transaction: String,
+        at: u64,
+    },
 }
 
 /// The answer to [`GuardOp::SignIn`].
@@ -56,7 +64,8 @@ pub(crate) struct SignInAnswer {
 
 /// Storage key prefix of a purchase (`bought:<keccak256 of the resource>`, a [`Purchase`]; the
 /// hash keeps a long query string within the storage key limit): what a sign-in restores.
-/// Recorded when a settlement is recorded, while Sign-In-With-X is configured.
+/// Recorded when a settlement is recorded (or a channel charges, [`GuardOp::Bought`]), while
+/// Sign-In-With-X is configured.
 const BOUGHT: &str = "bought:";
 /// Storage key prefix of an accepted sign-in nonce (`siwx:<nonce>`, its expiry).
 const SIGNED_IN: &str = "siwx:";
@@ -276,6 +285,16 @@ impl ReplayGuard {
                 let (answer, w) = self.sign_in(&resource, &nonce, nonce_until, now);
                 writes.extend(w);
                 json!(answer)
+            }
+            GuardOp::Bought {
+                resource,
+                transaction,
+                at,
+            } => {
+                if let Some(keep) = self.restore_seconds() {
+                    writes.extend(self.bought(resource, transaction, at + keep));
+                }
+                json!({"ok": true})
             }
         };
         (answer, writes)
