@@ -204,7 +204,9 @@ export function pay(wallet, options, wrapFetch, ui) {
     if (deposited) {
       keep(`${units(receipt.amount, o)} of credit added to ${host} (transaction ${deposited})`, { transaction: deposited, network: o.network, amount: receipt.amount, symbol: o.symbol });
     }
-    keep(`${units(charge, o)} for ${resource}, from your credit`, { network: o.network, amount: charge, symbol: o.symbol, resource });
+    keep(`${units(charge, o)} for ${resource}, from your credit`, {
+      network: o.network, amount: charge, symbol: o.symbol, resource, payer: receipt.payer, signed: receipt.extensions?.['offer-receipt']?.info?.receipt,
+    });
     const added = deposited ? `You added ${units(receipt.amount, o)} of credit (transaction ${short(deposited)}) and paid` : 'Paid';
     ui.set('unlocked', `Unlocked. ${added} ${units(charge, o)} from your credit; ${amount(o.creditPrice, o)} left.`);
     if (Number(o.credit) > 0) ui.button('Withdraw remaining credit', withdraw);

@@ -14,15 +14,21 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startAnvil, deployToken, deployBatchSettlement, balanceOf, rpc, ROLES } from '../js/lib/chain.mjs';
 import { ART, checkBuilt, launchChromium, startWorker } from './lib/stack.mjs';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 
 let anvil, worker, browser, base, host;
+// The key the Worker signs offers and receipts with.
+const RECEIPT_KEY = (() => {
+  const privateKey = generatePrivateKey();
+  return { privateKey, address: privateKeyToAccount(privateKey).address };
+})();
 
 before(async () => {
   checkBuilt();
   anvil = await startAnvil();
   await deployToken(anvil.rpcUrl);
   await deployBatchSettlement(anvil.rpcUrl);
-  worker = await startWorker(anvil.rpcUrl);
+  worker = await startWorker(anvil.rpcUrl, undefined, { secrets: { X402_RECEIPT_KEY: RECEIPT_KEY.privateKey } });
   base = worker.base;
   host = new URL(base).host;
   browser = await launchChromium();
@@ -103,6 +109,8 @@ test('a reader adds credit once, unlocks three articles with no wallet prompt, r
   const receipts = await page.locator('[data-x402-receipts] li').allInnerTexts();
   assert.equal(receipts.length, 4, receipts.join('\n'));
   assert.match(receipts[0], /^0\.05 USDC for \/paid\/three\.html, from your credit on /);
+  // Each charge from the credit with the seller's receipt, its signature checked on the device.
+  for (const r of receipts.slice(0, 3)) assert.ok(r.endsWith(`; receipt signed by ${RECEIPT_KEY.address}`), r);
   assert.match(receipts[3], new RegExp(`^0\\.50 USDC of credit added to ${escape(host)} \\(transaction 0x[0-9a-f]{64}\\) on `));
   await context.close();
 

@@ -46,11 +46,13 @@ import {
   walletClient,
 } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, startWorker } from './lib/worker.mjs';
-import { localWallet, wrapFetch } from '../../js/local.js';
+import { localWallet, verifyReceipt, wrapFetch } from '../../js/local.js';
 
 const NETWORK = 'eip155:31337';
 const AUTHORIZER = ANVIL_ACCOUNTS[7]; // the receiver authorizer (no ROLES entry uses it)
 const PRICE = 10_000n; // the Worker's GET /paid/one.html: $0.01
+// The key the Worker signs offers and receipts with (offer-receipt).
+const RECEIPT_KEY = generatePrivateKey();
 
 let chain;
 let client;
@@ -65,7 +67,7 @@ before(async () => {
   const config = defaultConfig(chain.rpcUrl, {
     batchSettlement: { withdrawDelay: 900, claim: { threshold: '1000000000000', maxAgeSeconds: 3600, checkIntervalSeconds: 60 } },
   });
-  worker = await startWorker({ config, secrets: { X402_RECEIVER_AUTHORIZER_KEY: AUTHORIZER.privateKey } });
+  worker = await startWorker({ config, secrets: { X402_RECEIVER_AUTHORIZER_KEY: AUTHORIZER.privateKey, X402_RECEIPT_KEY: RECEIPT_KEY } });
 });
 
 after(async () => {
@@ -140,6 +142,13 @@ test('the Worker: 100 requests on one channel — one deposit, one wallet signat
     assert.equal(r.success, true, `request ${i}`);
     assert.equal(r.extra.chargedAmount, String(PRICE), `request ${i}`);
     assert.equal(r.extra.channelState.chargedCumulativeAmount, String(BigInt(i) * PRICE), `request ${i}: cumulative`);
+    if (i <= 2) {
+      // The seller's signed receipt, for the deposit request and for a voucher alike.
+      const signed = await verifyReceipt(res);
+      assert.equal(signed.signer, privateKeyToAccount(RECEIPT_KEY).address, `request ${i}`);
+      assert.equal(signed.payer, payer.address);
+      assert.equal(signed.resourceUrl, url);
+    }
     if (i === 1) {
       channelId = r.extra.channelState.channelId;
       assert.match(r.transaction, /^0x[0-9a-f]{64}$/, 'the first request carries the deposit');

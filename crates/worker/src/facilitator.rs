@@ -759,6 +759,7 @@ mod batch {
                 channel_state: post,
                 charged_amount: None,
             }),
+            extensions: None,
         }))
     }
 
@@ -919,6 +920,7 @@ mod batch {
                 network: requirements.network.to_string(),
                 amount: Some(decimal_u256::format(&amount)),
                 extra: None,
+                extensions: None,
             })),
             Ok(None) => Err(nothing()),
             Err(f) => Err(Failure::tx(f, &none)),
@@ -970,6 +972,7 @@ mod batch {
                 channel_state: post,
                 charged_amount: None,
             }),
+            extensions: None,
         }))
     }
 }

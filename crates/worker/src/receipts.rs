@@ -20,9 +20,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use x402_core::evm::signer::LocalSigner;
 use x402_core::gate::config::{ReceiptsConfig, Route};
+use x402_core::scheme::batch::response::BatchSettleResponse;
 use x402_core::wire::offer_receipt;
 use x402_core::wire::SettleResponse;
-use x402_core::{Error, Reason};
+use x402_core::{Address, Error, Reason};
 
 /// The secret holding the receipt key (`0x` + 64 hex digits).
 pub(crate) const KEY_SECRET: &str = "X402_RECEIPT_KEY";
@@ -141,17 +142,40 @@ pub(crate) fn add_receipt(
     settled: &mut SettleResponse,
     issued_at: u64,
 ) {
-    let Some(value) = app
-        .receipts
+    if let Some(value) = signed(app, resource_url, settled, issued_at) {
+        settled
+            .extensions
+            .get_or_insert_with(Default::default)
+            .insert(offer_receipt::KEY.into(), value);
+    }
+}
+
+/// Adds the signed receipt to a successful `batch-settlement` payment's response (a voucher, or
+/// a deposit with its first voucher), when receipts are on: the same receipt as an exact
+/// payment's, naming the deposit's transaction when there is one and receipts include it.
+pub(crate) fn add_channel_receipt(
+    app: &App,
+    resource_url: &str,
+    r: &mut BatchSettleResponse,
+    payer: Address,
+    issued_at: u64,
+) {
+    let settled = SettleResponse::success(
+        r.transaction.clone(),
+        r.network.clone(),
+        payer.to_checksum(None),
+    );
+    if let Some(value) = signed(app, resource_url, &settled, issued_at) {
+        r.extensions
+            .get_or_insert_with(Default::default)
+            .insert(offer_receipt::KEY.into(), value);
+    }
+}
+
+fn signed(app: &App, resource_url: &str, settled: &SettleResponse, at: u64) -> Option<Value> {
+    app.receipts
         .as_ref()
-        .and_then(|r| r.receipt(resource_url, settled, issued_at))
-    else {
-        return;
-    };
-    settled
-        .extensions
-        .get_or_insert_with(Default::default)
-        .insert(offer_receipt::KEY.into(), value);
+        .and_then(|r| r.receipt(resource_url, settled, at))
 }
 
 /// The did:web document of this site (`did:web:<host>`, the host of `publicOrigin` when set,

@@ -817,6 +817,7 @@ pub(super) mod tests {
                 },
                 charged_amount: Some(U256::from(charged_amount)),
             }),
+            extensions: None,
         }
     }
     pub(super) fn u(n: u64) -> U256 {

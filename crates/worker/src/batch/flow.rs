@@ -348,7 +348,7 @@ pub(crate) async fn paid(
     };
     let deposit_tx = deposited.as_ref().map(|(tx, _)| tx.clone());
     record_purchase(&flow, config.payer, deposit_tx.unwrap_or_default()).await;
-    let (receipt, transaction) = match (deposited, deposit_amount) {
+    let (mut receipt, transaction) = match (deposited, deposit_amount) {
         (Some((tx, _)), Some(amount)) => (
             BatchSettleResponse {
                 success: true,
@@ -359,6 +359,7 @@ pub(crate) async fn paid(
                 network: flow.offer.network.to_string(),
                 amount: Some(decimal_u256::format(&amount)),
                 extra: Some(extra),
+                extensions: None,
             },
             tx.parse().unwrap_or(B256::ZERO),
         ),
@@ -367,6 +368,13 @@ pub(crate) async fn paid(
             B256::ZERO,
         ),
     };
+    crate::receipts::add_channel_receipt(
+        app,
+        &ctx.resource_url,
+        &mut receipt,
+        config.payer,
+        ctx.now,
+    );
     let mut headers = Vec::new();
     if let Ok(v) = header::encode(&receipt) {
         headers.push((PAYMENT_RESPONSE, v));
@@ -408,7 +416,14 @@ async fn replayed(flow: &Flow<'_>, req: &Request, payer: Address, extra: Success
     if res.status_code() >= 400 {
         return res;
     }
-    let receipt = BatchSettleResponse::voucher_success(&flow.offer.network, payer, extra);
+    let mut receipt = BatchSettleResponse::voucher_success(&flow.offer.network, payer, extra);
+    crate::receipts::add_channel_receipt(
+        flow.app,
+        &flow.ctx.resource_url,
+        &mut receipt,
+        payer,
+        flow.ctx.now,
+    );
     let mut headers = Vec::new();
     if let Ok(v) = header::encode(&receipt) {
         headers.push((PAYMENT_RESPONSE, v));
@@ -502,6 +517,7 @@ async fn refund(
                     },
                     charged_amount: None,
                 }),
+                extensions: None,
             };
             let res = respond::json_response(
                 200,

@@ -225,6 +225,7 @@ fn settle_response_of(v: &Value<'_>) -> R<BatchSettleResponse> {
         network: String::from(string(o.req("network")?, "network")?),
         amount,
         extra: o.opt("extra")?.map(success_extra_of).transpose()?,
+        extensions: None,
     })
 }
 

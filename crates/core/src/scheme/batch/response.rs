@@ -213,6 +213,11 @@ pub struct BatchSettleResponse {
     /// The channel state (and, from a resource server, `chargedAmount`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<SuccessExtra>,
+    /// Extension data a resource server adds (its signed receipt: `offer-receipt`). Written,
+    /// never read here: a client takes the receipt from the header itself (`verifyReceipt`),
+    /// and the serde-free channel reader stays equal to this one.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<crate::wire::fields::JsonMap>,
 }
 
 impl BatchSettleResponse {
@@ -234,6 +239,7 @@ impl BatchSettleResponse {
             network: network.as_str().into(),
             amount: Some(String::new()),
             extra: Some(extra),
+            extensions: None,
         }
     }
 
