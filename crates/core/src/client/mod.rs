@@ -5,6 +5,7 @@
 pub mod budget;
 pub mod challenge;
 pub mod channel;
+mod fields;
 pub mod offer;
 pub mod policy;
 #[cfg(feature = "verify")]

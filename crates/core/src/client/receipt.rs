@@ -5,8 +5,9 @@
 //! statement; whether that key speaks for the site (its did:web document, spec §4.5.1) is the
 //! reader's to judge, so it is returned, never assumed.
 
+use super::fields::{obj, string, Obj};
 use crate::encoding::hex::parse_hex_bytes;
-use crate::encoding::json::{self, Value};
+use crate::encoding::json;
 use crate::encoding::text::cat;
 use crate::error::{Error, Reason, Result};
 use crate::evm::signature::Signature;
@@ -30,26 +31,21 @@ fn bad(message: &str) -> Error {
     )
 }
 
-fn text(payload: &Value<'_>, key: &str) -> Result<String> {
-    match payload.get(key) {
-        Ok(Some(v)) => v
-            .as_str()
-            .map(String::from)
-            .ok_or_else(|| bad(&cat(&[key, " is not a string"]))),
-        Ok(None) => Err(bad(&cat(&["no ", key]))),
-        Err(_) => Err(bad(&cat(&[key, " given twice"]))),
-    }
+/// A required string member.
+fn text(o: &Obj<'_, '_>, key: &str) -> Result<String> {
+    o.req(key)
+        .and_then(|v| string(v, key))
+        .map(String::from)
+        .map_err(|m| bad(&m))
 }
 
-fn integer(payload: &Value<'_>, key: &str) -> Result<u64> {
-    match payload.get(key) {
-        Ok(Some(v)) => v
-            .as_u64()
-            .filter(|n| *n <= MAX_SAFE_INTEGER)
-            .ok_or_else(|| bad(&cat(&[key, " is not a whole number"]))),
-        Ok(None) => Err(bad(&cat(&["no ", key]))),
-        Err(_) => Err(bad(&cat(&[key, " given twice"]))),
-    }
+/// A required whole number that JavaScript holds exactly.
+fn integer(o: &Obj<'_, '_>, key: &str) -> Result<u64> {
+    o.req(key)
+        .map_err(|m| bad(&m))?
+        .as_u64()
+        .filter(|n| *n <= MAX_SAFE_INTEGER)
+        .ok_or_else(|| bad(&cat(&[key, " is not a whole number"])))
 }
 
 /// Reads a signed receipt (the artifact's JSON text) and recovers its signer. Errors:
@@ -57,10 +53,8 @@ fn integer(payload: &Value<'_>, key: &str) -> Result<u64> {
 /// `unsupported_offer_receipt_format` (a JWS receipt), `invalid_offer_receipt_signature` (not
 /// 65 bytes of hex, or no signer recovers).
 pub fn check_receipt(artifact: &str) -> Result<CheckedReceipt> {
-    let v = json::parse(artifact).map_err(|_| bad("not JSON"))?;
-    if !v.is_object() {
-        return Err(bad("not an object"));
-    }
+    let root = json::parse(artifact).map_err(|_| bad("not JSON"))?;
+    let v = obj(&root, "receipt").map_err(|m| bad(&m))?;
     match text(&v, "format")?.as_str() {
         "eip712" => {}
         "jws" => {
@@ -71,20 +65,20 @@ pub fn check_receipt(artifact: &str) -> Result<CheckedReceipt> {
         }
         _ => return Err(bad("format is neither eip712 nor jws")),
     }
-    let p = match v.get("payload") {
-        Ok(Some(p)) if p.is_object() => p,
+    let p = match v.field("payload") {
+        Ok(Some(p)) => obj(p, "payload").map_err(|m| bad(&m))?,
         _ => return Err(bad("no payload object")),
     };
     let payload = ReceiptPayload {
-        version: integer(p, "version")?,
-        network: text(p, "network")?,
-        resource_url: text(p, "resourceUrl")?,
-        payer: text(p, "payer")?,
-        issued_at: integer(p, "issuedAt")?,
+        version: integer(&p, "version")?,
+        network: text(&p, "network")?,
+        resource_url: text(&p, "resourceUrl")?,
+        payer: text(&p, "payer")?,
+        issued_at: integer(&p, "issuedAt")?,
         // Absent reads as "" (spec §5.3).
-        transaction: match p.get("transaction") {
-            Ok(None) => String::new(),
-            _ => text(p, "transaction")?,
+        transaction: match p.field("transaction").map_err(|m| bad(&m))? {
+            None => String::new(),
+            Some(_) => text(&p, "transaction")?,
         },
     };
     if payload.version != VERSION {

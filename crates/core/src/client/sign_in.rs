@@ -9,8 +9,9 @@
 //! one site cannot have the reader sign a sign-in for another.
 
 use super::challenge::Challenge;
+use super::fields::{obj, string, Obj};
 use crate::encoding::base64;
-use crate::encoding::json::{self, write_key, write_str, Value};
+use crate::encoding::json::{self, write_key, write_str};
 use crate::encoding::text::cat;
 use crate::error::{Error, Reason, Result};
 use crate::evm::address::checksummed;
@@ -30,32 +31,24 @@ fn invalid(reason: Reason, message: impl Into<String>) -> Error {
     Error::new(reason, message)
 }
 
-/// A string member of a challenge object, if present; an error when present and not a string
-/// (or given twice).
-fn text(obj: &Value<'_>, key: &str) -> Result<Option<String>> {
-    match obj.get(key) {
-        Ok(None) => Ok(None),
-        Ok(Some(v)) if v.is_null() => Ok(None),
-        Ok(Some(v)) => v.as_str().map(|s| Some(s.into())).ok_or_else(|| {
-            invalid(
-                Reason::InvalidSiwxPayload,
-                cat(&["sign-in challenge: ", key, " is not a string"]),
-            )
-        }),
-        Err(_) => Err(invalid(
-            Reason::InvalidSiwxPayload,
-            cat(&["sign-in challenge: ", key, " given twice"]),
-        )),
-    }
+/// A malformed challenge: `invalid_siwx_payload`.
+fn bad(message: &str) -> Error {
+    invalid(
+        Reason::InvalidSiwxPayload,
+        cat(&["sign-in challenge: ", message]),
+    )
 }
 
-fn required(obj: &Value<'_>, key: &str) -> Result<String> {
-    text(obj, key)?.ok_or_else(|| {
-        invalid(
-            Reason::InvalidSiwxPayload,
-            cat(&["sign-in challenge: no ", key]),
-        )
-    })
+/// A string member of a challenge object, if present (`null` counts as absent); an error when
+/// it is not a string or given twice.
+fn text(o: &Obj<'_, '_>, key: &str) -> Result<Option<String>> {
+    o.opt(key)
+        .and_then(|v| v.map(|v| string(v, key).map(String::from)).transpose())
+        .map_err(|m| bad(&m))
+}
+
+fn required(o: &Obj<'_, '_>, key: &str) -> Result<String> {
+    text(o, key)?.ok_or_else(|| bad(&cat(&["missing field ", key])))
 }
 
 impl SignInRequest {
@@ -85,16 +78,11 @@ impl SignInRequest {
             return Ok(None);
         }
         let info = match ext.get("info") {
-            Ok(Some(i)) if i.is_object() => i,
-            _ => {
-                return Err(invalid(
-                    Reason::InvalidSiwxPayload,
-                    "sign-in challenge: no info object",
-                ))
-            }
+            Ok(Some(i)) => obj(i, "info").map_err(|m| bad(&m))?,
+            _ => return Err(bad("no info object")),
         };
-        let domain = required(info, "domain")?;
-        let uri = required(info, "uri")?;
+        let domain = required(&info, "domain")?;
+        let uri = required(&info, "uri")?;
         // Bound to the origin the request went to (the reference client's rule).
         let host = siwx::http_scheme(origin).map_or("", |(_, h)| h);
         if domain != host {
@@ -113,7 +101,11 @@ impl SignInRequest {
         let mut chains: Vec<(String, u64)> = Vec::new();
         if let Ok(Some(list)) = ext.get("supportedChains") {
             for c in list.as_array().unwrap_or_default() {
-                let (Some(id), kind) = (text(c, "chainId")?, text(c, "type")?) else {
+                // An entry that is not an object names no chain.
+                let Ok(c) = obj(c, "supportedChains[]") else {
+                    continue;
+                };
+                let (Some(id), kind) = (text(&c, "chainId")?, text(&c, "type")?) else {
                     continue;
                 };
                 if kind.as_deref().is_some_and(|k| k != "eip191") {
@@ -140,42 +132,34 @@ impl SignInRequest {
                     "the sign-in supports no EVM chain with EIP-191 signatures",
                 )
             })?;
-        let resources = match info.get("resources") {
-            Ok(Some(r)) if !r.is_null() => {
-                let items = r.as_array().ok_or_else(|| {
-                    invalid(
-                        Reason::InvalidSiwxPayload,
-                        "sign-in challenge: resources is not a list",
-                    )
-                })?;
+        let resources = match info.opt("resources").map_err(|m| bad(&m))? {
+            Some(r) => {
+                let items = r.as_array().ok_or_else(|| bad("resources is not a list"))?;
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
-                    out.push(String::from(item.as_str().ok_or_else(|| {
-                        invalid(
-                            Reason::InvalidSiwxPayload,
-                            "sign-in challenge: a resource is not a string",
-                        )
-                    })?));
+                    out.push(String::from(
+                        string(item, "resources[]").map_err(|m| bad(&m))?,
+                    ));
                 }
                 Some(out)
             }
-            _ => None,
+            None => None,
         };
         let fields = SignIn {
             domain,
             address: checksummed(&address),
-            statement: text(info, "statement")?,
+            statement: text(&info, "statement")?,
             uri,
-            version: text(info, "version")?.unwrap_or_else(|| "1".into()),
+            version: text(&info, "version")?.unwrap_or_else(|| "1".into()),
             chain_id: chosen.0.clone(),
             kind: "eip191".into(),
-            nonce: required(info, "nonce")?,
-            issued_at: required(info, "issuedAt")?,
-            expiration_time: text(info, "expirationTime")?,
-            not_before: text(info, "notBefore")?,
-            request_id: text(info, "requestId")?,
+            nonce: required(&info, "nonce")?,
+            issued_at: required(&info, "issuedAt")?,
+            expiration_time: text(&info, "expirationTime")?,
+            not_before: text(&info, "notBefore")?,
+            request_id: text(&info, "requestId")?,
             resources,
-            signature_scheme: text(info, "signatureScheme")?,
+            signature_scheme: text(&info, "signatureScheme")?,
             signature: String::new(),
         };
         // A line break in a field would let the challenge write other lines of the message.

@@ -348,7 +348,7 @@ pub(crate) async fn paid(
     };
     let deposit_tx = deposited.as_ref().map(|(tx, _)| tx.clone());
     record_purchase(&flow, config.payer, deposit_tx.unwrap_or_default()).await;
-    let (mut receipt, transaction) = match (deposited, deposit_amount) {
+    let (receipt, transaction) = match (deposited, deposit_amount) {
         (Some((tx, _)), Some(amount)) => (
             BatchSettleResponse {
                 success: true,
@@ -368,13 +368,20 @@ pub(crate) async fn paid(
             B256::ZERO,
         ),
     };
-    crate::receipts::add_channel_receipt(
-        app,
-        &ctx.resource_url,
-        &mut receipt,
-        config.payer,
-        ctx.now,
-    );
+    answered(&flow, res, receipt, config.payer, transaction)
+}
+
+/// The content of a paid channel request with its `PAYMENT-RESPONSE` (and the seller's signed
+/// receipt, when receipts are on) and a pass. `transaction`: the deposit's, or zero.
+fn answered(
+    flow: &Flow<'_>,
+    res: Response,
+    mut receipt: BatchSettleResponse,
+    payer: Address,
+    transaction: B256,
+) -> Response {
+    let (app, ctx) = (flow.app, flow.ctx);
+    crate::receipts::add_channel_receipt(app, &ctx.resource_url, &mut receipt, payer, ctx.now);
     let mut headers = Vec::new();
     if let Ok(v) = header::encode(&receipt) {
         headers.push((PAYMENT_RESPONSE, v));
@@ -382,8 +389,8 @@ pub(crate) async fn paid(
     headers.extend(passes::pass_headers(
         app,
         ctx,
-        route,
-        config.payer,
+        flow.route,
+        payer,
         transaction,
         ctx.now,
     ));
@@ -416,27 +423,8 @@ async fn replayed(flow: &Flow<'_>, req: &Request, payer: Address, extra: Success
     if res.status_code() >= 400 {
         return res;
     }
-    let mut receipt = BatchSettleResponse::voucher_success(&flow.offer.network, payer, extra);
-    crate::receipts::add_channel_receipt(
-        flow.app,
-        &flow.ctx.resource_url,
-        &mut receipt,
-        payer,
-        flow.ctx.now,
-    );
-    let mut headers = Vec::new();
-    if let Ok(v) = header::encode(&receipt) {
-        headers.push((PAYMENT_RESPONSE, v));
-    }
-    headers.extend(passes::pass_headers(
-        flow.app,
-        flow.ctx,
-        flow.route,
-        payer,
-        B256::ZERO,
-        flow.ctx.now,
-    ));
-    respond::with_headers(res, &headers, flow.origin())
+    let receipt = BatchSettleResponse::voucher_success(&flow.offer.network, payer, extra);
+    answered(flow, res, receipt, payer, B256::ZERO)
 }
 
 /// A cooperative refund (x402 batch-settlement "Refund"): the unspent balance (or the amount

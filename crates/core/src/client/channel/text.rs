@@ -15,6 +15,7 @@
 
 use super::{choose_among, refusal_of, ChannelOptions, ClientChannel, OfferTerms, Refusal};
 use crate::client::challenge::Challenge;
+use crate::client::fields::{obj, string, Obj, R};
 use crate::client::policy::Policy;
 use crate::encoding::base64;
 use crate::encoding::decimal_u256;
@@ -33,61 +34,9 @@ use crate::scheme::batch::wire::{
     ChannelConfigJson, VoucherJson,
 };
 use crate::scheme::batch::SCHEME;
-use alloc::{borrow::Cow, string::String, vec::Vec};
+use alloc::{string::String, vec::Vec};
 use alloy_primitives::{Address, Bytes, B256, U256};
 use core::ops::Range;
-
-/// A reader step's error: the message (the caller adds the reason code).
-type R<T> = core::result::Result<T, String>;
-
-/// The members of a JSON object read as a struct's fields (serde's derive rules: a duplicate
-/// field is an error, a missing required one too, unknown ones are ignored).
-struct Obj<'v, 'a>(&'v [(Cow<'a, str>, Value<'a>)]);
-
-fn obj<'v, 'a>(v: &'v Value<'a>, what: &str) -> R<Obj<'v, 'a>> {
-    match &v.kind {
-        Kind::Object(m) => Ok(Obj(m)),
-        _ => Err(cat(&[what, ": expected a JSON object"])),
-    }
-}
-
-impl<'v, 'a> Obj<'v, 'a> {
-    /// Field `k`, `None` when absent; an error when it appears twice.
-    fn field(&self, k: &str) -> R<Option<&'v Value<'a>>> {
-        let mut found = None;
-        for (key, v) in self.0 {
-            if key == k {
-                if found.is_some() {
-                    return Err(cat(&["duplicate field ", k]));
-                }
-                found = Some(v);
-            }
-        }
-        Ok(found)
-    }
-
-    fn req(&self, k: &str) -> R<&'v Value<'a>> {
-        self.field(k)?.ok_or_else(|| cat(&["missing field ", k]))
-    }
-
-    /// An `Option` field: absent and `null` are `None`.
-    fn opt(&self, k: &str) -> R<Option<&'v Value<'a>>> {
-        Ok(self.field(k)?.filter(|v| !v.is_null()))
-    }
-
-    /// Member `k` as a `serde_json::Map` has it: the last of duplicates.
-    fn last(&self, k: &str) -> Option<&'v Value<'a>> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v)
-    }
-}
-
-fn string<'v>(v: &'v Value<'_>, k: &str) -> R<&'v str> {
-    v.as_str().ok_or_else(|| cat(&[k, ": expected a string"]))
-}
 
 fn u256_of(v: &Value<'_>, k: &str) -> R<U256> {
     decimal_u256::parse(string(v, k)?).map_err(|e| cat(&[k, ": ", e]))
