@@ -133,7 +133,10 @@ export async function startAnvil({ port = 0, chainId = 31337, blockTime, logFile
     mkdirSync(ARTIFACTS_DIR, { recursive: true });
     logFile = path.join(ARTIFACTS_DIR, `anvil-${process.pid}-${++logSeq}.log`);
   }
-  const args = ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chainId)];
+  // --prune-history: anvil otherwise moves every older block's state to ~/.foundry/anvil/tmp, about
+  // 1.4 GB per busy test chain, and leaves it behind when killed; that filled the disk. The states of
+  // the last 256 blocks stay in memory, enough to trace a transaction just mined.
+  const args = ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chainId), '--prune-history', '256'];
   if (blockTime !== undefined) args.push('--block-time', String(blockTime));
 
   const out = openSync(logFile, 'w');
