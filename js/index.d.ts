@@ -214,6 +214,8 @@ export interface WrapFetchOptions {
   channels?: ChannelOptions;
   /** `wallet_addEthereumChain` parameters by CAIP-2 network, used when the wallet answers 4902. */
   chains?: Record<string, object>;
+  /** Keeps the receipt of every paid response (`receiptBook()`), its signature checked. */
+  receipts?: ReceiptBook;
 }
 
 /** The decoded `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`. */
@@ -273,6 +275,47 @@ export interface CheckedReceipt {
  * another signer: compare `signer` with the key the site publishes.
  */
 export function verifyReceipt(x: Response | PaymentReceipt | object): Promise<CheckedReceipt | null>;
+
+/** One paid response in a `ReceiptBook`. */
+export interface ReceiptEntry {
+  /** When it was kept (ISO 8601). */
+  time: string;
+  /** The URL paid for (the response's). */
+  resource: string;
+  /** CAIP-2. */
+  network: string;
+  payer: string;
+  /** The settlement's transaction hash; "" for a channel voucher (settled later in a batch). */
+  transaction: string;
+  /** A channel payment's charge, atomic units. */
+  amount?: string;
+  /** The seller's signed receipt (offer-receipt) as it came, or null when the seller sent none. */
+  signed: object | null;
+  /** Who signed `signed`, when it verifies and speaks of this purchase; else null. */
+  signer: string | null;
+  /** Why `signed` does not count: its check's reason code, or another resource or payer named. */
+  problem?: string;
+}
+
+/** The receipts of paid responses, oldest first; `JSON.stringify(book)` is the export. */
+export interface ReceiptBook {
+  /** Adds the receipt of a paid response; null when it carries no successful settlement. */
+  add(response: Response): Promise<ReceiptEntry | null>;
+  list(): ReceiptEntry[];
+  /** The entries as JSON text, to save or hand to the reader. */
+  export(): string;
+  toJSON(): ReceiptEntry[];
+}
+
+/**
+ * A book of receipts for `wrapFetch(…, { receipts: book })`. Kept in `storage` (`getItem`/`setItem`,
+ * localStorage say; in Node also a file path) under `storageKey` (default `x402:receipts`), else in
+ * memory. A stored value that is not a JSON list throws `invalid_config` and is left as it is.
+ */
+export function receiptBook(options?: {
+  storage?: string | { getItem(key: string): string | null; setItem(key: string, value: string): void };
+  storageKey?: string;
+}): ReceiptBook;
 
 export interface WalletInfo { uuid: string; name: string; icon: string; rdns: string }
 export interface DiscoveredWallet { info: WalletInfo; provider: Eip1193Provider }

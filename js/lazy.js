@@ -10,7 +10,7 @@ import init, {
   wrapFetch as wrap, paymentReceipt as receipt, decodePaymentRequired as decodeRequired, decodePaymentResponse as decodeResponse,
 } from '../pkg/web/x402.js';
 import { lazyChannels } from './channels.js';
-import { receiptVerifier } from './receipts.js';
+import { keepingReceipts, receiptBooks, receiptVerifier } from './receipts.js';
 
 let loaded = false;
 
@@ -40,13 +40,17 @@ const loadChannels = () => (channelModule ??= import('../pkg/channel/x402.js')
  * loaded on the first request).
  */
 export function wrapFetch(fetch, wallet, options = {}) {
-  if (options?.channels !== undefined) return lazyChannels(fetch, wallet, options, loadChannels, wrapFetch);
+  return keepingReceipts(paying(fetch, wallet, options), options?.receipts);
+}
+
+function paying(fetch, wallet, options) {
+  if (options?.channels !== undefined) return lazyChannels(fetch, wallet, options, loadChannels, paying);
   if (loaded) return wrap(fetch, wallet, options);
-  let paying;
+  let exact;
   return async (input, init) => {
     await ready;
-    paying ??= wrap(fetch, wallet, options);
-    return paying(input, init);
+    exact ??= wrap(fetch, wallet, options);
+    return exact(input, init);
   };
 }
 
@@ -69,4 +73,10 @@ export { wrapFetch as wrapFetchWithPayment };
  * when there is none. Loads the channel module (secp256k1) on first use.
  */
 export const verifyReceipt = /* @__PURE__ */ receiptVerifier(loadChannels);
+
+/**
+ * A list of the receipts of paid responses, for `wrapFetch(…, { receipts })`, each with its
+ * signed receipt checked; kept in `storage` (localStorage, say) when given. See js/receipts.js.
+ */
+export const receiptBook = /* @__PURE__ */ receiptBooks(verifyReceipt);
 export { discoverWallets, listWallets, requestWallets } from './wallets.js';

@@ -6,8 +6,8 @@ import init, {
   wrapFetch as wrapExact, wrapChannelFetch, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse,
   checkReceipt,
 } from '../pkg/local/x402.js';
-import { withFileStorage } from './file-storage.js';
-import { receiptVerifier } from './receipts.js';
+import { fileStorage, withFileStorage } from './file-storage.js';
+import { keepingReceipts, receiptBooks, receiptVerifier } from './receipts.js';
 
 await init({ module_or_path: await readFile(new URL('../pkg/local/x402_bg.wasm', import.meta.url)) });
 
@@ -25,12 +25,15 @@ export function localWallet(privateKey) {
  * channel (`channels.storage` may be a file path).
  */
 export function wrapFetch(fetch, wallet, options) {
-  return options?.channels === undefined
+  return keepingReceipts(options?.channels === undefined
     ? wrapExact(fetch, wallet, options)
-    : wrapChannelFetch(fetch, wallet, withFileStorage(options), wrapExact);
+    : wrapChannelFetch(fetch, wallet, withFileStorage(options), wrapExact), options?.receipts);
 }
 
 /** As the main entry's `verifyReceipt` (this build has secp256k1: nothing to load). */
 export const verifyReceipt = receiptVerifier(() => ({ checkReceipt }));
+
+/** As the main entry's `receiptBook` (`storage` may be a file path). */
+export const receiptBook = receiptBooks(verifyReceipt, (s) => (typeof s === 'string' ? fileStorage(s) : s));
 
 export { wrapFetch as wrapFetchWithPayment, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse };

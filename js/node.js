@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import init, { wrapFetch as wrapExact, paymentReceipt, decodePaymentRequired, decodePaymentResponse } from '../pkg/web/x402.js';
 import { lazyChannels } from './channels.js';
-import { withFileStorage } from './file-storage.js';
-import { receiptVerifier } from './receipts.js';
+import { fileStorage, withFileStorage } from './file-storage.js';
+import { keepingReceipts, receiptBooks, receiptVerifier } from './receipts.js';
 
 await init({ module_or_path: await readFile(new URL('../pkg/web/x402_bg.wasm', import.meta.url)) });
 
@@ -25,9 +25,9 @@ const retryable = () => loadChannels().catch((e) => { channelModule = undefined;
  * channel (`channels.storage` may be a file path).
  */
 export function wrapFetch(fetch, wallet, options) {
-  return options?.channels === undefined
+  return keepingReceipts(options?.channels === undefined
     ? wrapExact(fetch, wallet, options)
-    : lazyChannels(fetch, wallet, withFileStorage(options), retryable, wrapExact);
+    : lazyChannels(fetch, wallet, withFileStorage(options), retryable, wrapExact), options?.receipts);
 }
 
 /**
@@ -36,6 +36,12 @@ export function wrapFetch(fetch, wallet, options) {
  * when there is none. Loads the channel module (secp256k1) on first use.
  */
 export const verifyReceipt = receiptVerifier(retryable);
+
+/**
+ * A list of the receipts of paid responses, for `wrapFetch(…, { receipts })`, each with its
+ * signed receipt checked; `storage` may be a file path. See js/receipts.js.
+ */
+export const receiptBook = receiptBooks(verifyReceipt, (s) => (typeof s === 'string' ? fileStorage(s) : s));
 
 export { wrapFetch as wrapFetchWithPayment, paymentReceipt, decodePaymentRequired, decodePaymentResponse };
 export { discoverWallets, listWallets, requestWallets } from './wallets.js';

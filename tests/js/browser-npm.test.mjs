@@ -56,6 +56,12 @@ test('imported by name, it pays a reference server with a local key', async () =
   assert.equal(result.receipt.success, true);
   assert.equal(result.receipt.payer, payer.address);
   assert.equal(result.mainEntry, true);
+  // Its receipt book kept the payment (the reference server signs no receipt).
+  assert.equal(result.kept.length, 1);
+  assert.deepEqual(
+    { ...result.kept[0], time: undefined },
+    { time: undefined, resource: `${server.url}/paid`, network: result.receipt.network, payer: payer.address, transaction: result.receipt.transaction, signed: null, signer: null },
+  );
   assert.equal(await balanceOf(anvil.rpcUrl, payer.address), before0 - 10000n);
 });
 

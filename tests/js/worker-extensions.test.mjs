@@ -19,8 +19,11 @@ import { createSIWxPayload, encodeSIWxHeader, wrapFetchWithSIWx } from '@x402/ex
 import { findAcceptsObjectFromSignedOffer, verifyOfferSignatureEIP712, verifyReceiptSignatureEIP712 } from '@x402/extensions/offer-receipt';
 import { ROLES, deployToken, startAnvil, transferCount } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, paymentHeader, startWorker } from './lib/worker.mjs';
-import { localWallet, verifyReceipt, wrapFetch } from '../../js/local.js';
-import { verifyReceipt as verifyReceiptNode } from '../../js/node.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { localWallet, receiptBook, verifyReceipt, wrapFetch } from '../../js/local.js';
+import { receiptBook as receiptBookNode, verifyReceipt as verifyReceiptNode } from '../../js/node.js';
 
 const PAGE = '/paid/one.html';
 // The key that signs offers and receipts: a key of its own, as the spec recommends.
@@ -323,6 +326,66 @@ describe('signed offers and receipts (offer-receipt)', () => {
     // No receipt at all: null (an unpaid answer, a settlement without the extension).
     assert.equal(await verifyReceipt(await fetch(worker.url + PAGE)), null);
     assert.equal(await verifyReceiptNode({ success: true, transaction: '0x', network: 'eip155:31337' }), null);
+  });
+
+  test('npm callers keep their receipts: a book in a file, each receipt checked, exported as JSON; a changed one is kept with its problem', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'x402-receipts-'));
+    try {
+      const file = path.join(dir, 'receipts.json');
+      const payer = ROLES.payers[4];
+      const book = receiptBook({ storage: file });
+      const paying = wrapFetch(fetch, localWallet(payer.privateKey), { maxAmount: null, receipts: book });
+      const pages = ['/paid/two.html?book=a', '/paid/three.html?book=b'];
+      const settled = [];
+      for (const p of pages) {
+        const res = await paying(worker.url + p);
+        assert.equal(res.status, 200, await res.clone().text());
+        await res.text();
+        settled.push(decodeHeader(res.headers.get('payment-response')));
+      }
+      // A free answer and an unpaid 402 add nothing.
+      assert.equal((await paying(worker.url + '/')).status, 200);
+      assert.equal(await book.add(await fetch(worker.url + PAGE)), null);
+      const entries = book.list();
+      assert.deepEqual(entries.map((e) => e.resource), pages.map((p) => worker.url + p));
+      for (const [i, e] of entries.entries()) {
+        assert.equal(e.signer, RECEIPT_KEY.address);
+        assert.equal(e.payer, payer.address);
+        assert.equal(e.network, 'eip155:31337');
+        assert.equal(e.transaction, settled[i].transaction);
+        assert.deepEqual(e.signed, settled[i].extensions['offer-receipt'].info.receipt);
+        assert.equal(e.problem, undefined);
+        assert.ok(Date.parse(e.time) <= Date.now());
+      }
+      // Kept in the file: another book (the Node entry's, which loads the checker lazily) reads them.
+      const again = receiptBookNode({ storage: file });
+      assert.deepEqual(again.list(), entries);
+      assert.deepEqual(JSON.parse(again.export()), entries);
+      assert.deepEqual(JSON.parse(JSON.stringify(again)), entries);
+      // A receipt changed on the way (another page named) is kept, with its problem and no signer.
+      const [first] = settled;
+      const { receipt } = first.extensions['offer-receipt'].info;
+      const forged = (r) => {
+        const res = new Response('x', { headers: { 'PAYMENT-RESPONSE': btoa(JSON.stringify({ ...first, extensions: { 'offer-receipt': { info: { receipt: r } } } })) } });
+        Object.defineProperty(res, 'url', { value: worker.url + pages[0] });
+        return res;
+      };
+      const moved = await again.add(forged({ ...receipt, payload: { ...receipt.payload, resourceUrl: worker.url + '/paid/one.html?book=c' } }));
+      assert.equal(moved.signer, null);
+      assert.notEqual(moved.problem, undefined);
+      const broken = await again.add(forged({ ...receipt, signature: '0x1234' }));
+      assert.equal(broken.problem, 'invalid_offer_receipt_signature');
+      const elsewhere = await again.add(forged(settled[1].extensions['offer-receipt'].info.receipt));
+      assert.match(elsewhere.problem, /^receipt_for_another_resource/);
+      assert.equal(receiptBook({ storage: file }).list().length, 5);
+      // A file that is not a list is refused and left as it is.
+      writeFileSync(file, JSON.stringify({ 'x402:receipts': '{"not":"a list"}' }));
+      assert.throws(() => receiptBook({ storage: file }), (e) => e.code === 'invalid_config');
+      assert.equal(JSON.parse(readFileSync(file, 'utf8'))['x402:receipts'], '{"not":"a list"}');
+      assert.throws(() => wrapFetch(fetch, localWallet(payer.privateKey), { receipts: {} }), (e) => e.code === 'invalid_config');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("the site's did:web document names the receipt key", async () => {

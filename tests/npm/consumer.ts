@@ -1,6 +1,10 @@
 // Type-checked with `tsc --noEmit` against the packed package's declarations.
-import { wrapFetch, wrapFetchWithPayment, paymentReceipt, verifyReceipt, discoverWallets, type ChannelOffer, type CheckedReceipt, type Offer, type PaymentStatus, type X402Error, type Eip1193Provider } from 'x402-wasm';
-import { localWallet } from 'x402-wasm/local';
+import { wrapFetch, wrapFetchWithPayment, paymentReceipt, verifyReceipt, receiptBook, discoverWallets, type ReceiptEntry, type ChannelOffer, type CheckedReceipt, type Offer, type PaymentStatus, type X402Error, type Eip1193Provider } from 'x402-wasm';
+import { localWallet, receiptBook as localBook } from 'x402-wasm/local';
+
+const book = receiptBook({ storage: 'receipts.json', storageKey: 'mine' });
+const kept: ReceiptEntry[] = localBook().list();
+void kept;
 
 const provider: Eip1193Provider = { request: async () => null };
 const paying = wrapFetch(fetch, provider, {
@@ -13,6 +17,7 @@ const paying = wrapFetch(fetch, provider, {
   pendingStorage: globalThis.localStorage,
   onStatus: (s, offer?: Offer) => { const state: PaymentStatus = s; void state; void offer?.payTo; },
   restore: true,
+  receipts: book,
 });
 // Every status a paying fetch reports, restore's included.
 const statuses: PaymentStatus[] = ['connect', 'switch', 'sign', 'settling', 'pending', 'sign-in', 'restored', 'not-restored', 'sign-in-failed'];
@@ -24,6 +29,8 @@ export async function main(): Promise<string | undefined> {
     const res: Response = await same('https://example.test/paid', { method: 'POST', body: 'x' });
     const receipt = paymentReceipt(res);
     const signed: CheckedReceipt | null = await verifyReceipt(res);
+    const entry: ReceiptEntry | null = await book.add(res);
+    if (entry?.problem) return `${entry.resource} ${entry.signer ?? ''} ${book.export()}`;
     if (signed) return `${signed.signer} ${signed.payer} ${signed.resourceUrl} ${signed.issuedAt.toFixed(0)} ${signed.transaction}`;
     const wallets = await discoverWallets({ waitMs: 10 });
     return receipt?.transaction ?? wallets[0]?.info.name;
