@@ -34,9 +34,26 @@ fuzz_target!(|data: &[u8]| {
         now_ms: NOW_MS,
     };
     match siwx::check(&sign_in, &expected) {
-        Ok(signer) => {
-            assert_eq!(siwx::verify_signature(&sign_in).ok(), Some(signer));
-            assert_eq!(siwx::address(&sign_in).ok(), Some(signer));
+        Ok(signed) => {
+            assert_eq!(siwx::verify_signature(&sign_in).ok().as_ref(), Some(&signed));
+            let claimed = siwx::address(&sign_in).ok();
+            match signed {
+                siwx::SignedBy::Key(signer) => assert_eq!(claimed, Some(signer)),
+                siwx::SignedBy::Contract(c) => {
+                    // Left to the wallet on chain: never a signer without it.
+                    assert_eq!(claimed, Some(c.wallet));
+                    match c.signature_for_deployed_wallet() {
+                        Ok(sig) => assert!(c.is_erc6492() || sig == c.signature),
+                        Err(e) => {
+                            check_error(&e);
+                            assert!(c.is_erc6492());
+                        }
+                    }
+                    let by = siwx::SignedBy::Contract(c);
+                    assert!(by.clone().key_only().is_err());
+                    assert!(by.confirmed(false).is_err());
+                }
+            }
         }
         Err(e) => check_error(&e),
     }

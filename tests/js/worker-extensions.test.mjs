@@ -17,7 +17,8 @@ import assert from 'node:assert/strict';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createSIWxPayload, encodeSIWxHeader, wrapFetchWithSIWx } from '@x402/extensions';
 import { findAcceptsObjectFromSignedOffer, verifyOfferSignatureEIP712, verifyReceiptSignatureEIP712 } from '@x402/extensions/offer-receipt';
-import { ROLES, deployToken, startAnvil, transferCount } from './lib/chain.mjs';
+import { encodeAbiParameters } from 'viem';
+import { ANVIL_ACCOUNTS, ROLES, TOKEN_ABI, TOKEN_ADDRESS, deploySmartWallet, deployToken, publicClient, startAnvil, transferCount, walletClient } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, paymentHeader, startWorker } from './lib/worker.mjs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -168,6 +169,62 @@ describe('Sign-In-With-X: restore a purchase with the wallet that paid', () => {
     assert.equal(reason(r), 'invalid_siwx_signature');
     // Not a sign-in at all.
     assert.equal(reason(await get(PAGE, { 'SIGN-IN-WITH-X': 'not base64!' })), 'invalid_siwx_payload');
+  });
+
+  test('a contract wallet (ERC-1271) restores what it bought: its owner signs, the wallet accepts on chain; a stranger signing for it is refused', async () => {
+    const owner = privateKeyToAccount(ANVIL_ACCOUNTS[7].privateKey);
+    const stranger = privateKeyToAccount(ANVIL_ACCOUNTS[6].privateKey);
+    const { address: wallet } = await deploySmartWallet(chain.rpcUrl, owner.address);
+    const minted = await walletClient(chain.rpcUrl, ROLES.deployer).writeContract({
+      address: TOKEN_ADDRESS, abi: TOKEN_ABI, functionName: 'mint', args: [wallet, 1_000_000n], chain: null,
+    });
+    await publicClient(chain.rpcUrl).waitForTransactionReceipt({ hash: minted });
+    // Our Signer for the wallet: its address, its owner's signatures (TestSmartWallet accepts
+    // its owner's 65-byte signature through isValidSignature).
+    const ours = {
+      address: wallet,
+      signTypedData: (typedData) => owner.signTypedData(typedData),
+      signMessage: (message) => owner.signMessage({ message }),
+    };
+    const p = '/paid/two.html?wallet=contract';
+    const bought = await wrapFetch(fetch, ours, { maxAmount: null })(worker.url + p);
+    assert.equal(bought.status, 200, await bought.clone().text());
+    const page = await bought.text();
+    assert.equal(decodeHeader(bought.headers.get('payment-response')).payer, wallet);
+    const transfers = await transferCount(chain.rpcUrl);
+
+    // Another device: the reference client, then ours, sign in for the wallet with the owner's key.
+    const asWallet = (key) => ({ address: wallet, signMessage: ({ message }) => key.signMessage({ message }) });
+    for (const paying of [wrapFetchWithSIWx(fetch, asWallet(owner)), wrapFetch(fetch, ours, { restore: true, maxAmount: '1' })]) {
+      const res = await paying(worker.url + p);
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(await res.text(), page);
+      assert.equal(res.headers.get('x-payment-restored'), wallet);
+    }
+    assert.equal(await transferCount(chain.rpcUrl), transfers, 'nothing charged');
+
+    const info = async () => ({ ...(await challenge(p)).extensions['sign-in-with-x'].info, chainId: 'eip155:31337', type: 'eip191' });
+    const signInFor = async (signer, sign = (x) => x) => {
+      const payload = await createSIWxPayload(await info(), signer, worker.url + p);
+      return encodeSIWxHeader({ ...payload, signature: sign(payload.signature) });
+    };
+    // An EIP-6492 wrapping of the owner's signature: the deployed wallet judges the inner one.
+    const wrap6492 = (sig) => encodeAbiParameters([{ type: 'address' }, { type: 'bytes' }, { type: 'bytes' }], [ROLES.deployer.address, '0x1234', sig]) + '6492'.repeat(16);
+    const wrapped = await get(p, { 'SIGN-IN-WITH-X': await signInFor(asWallet(owner), wrap6492) });
+    assert.equal(wrapped.res.status, 200, wrapped.body);
+    // Refused: a stranger's signature, a signature the wallet does not take (97 bytes), a broken
+    // EIP-6492 wrapping; and for a wallet address with no code (an EOA), another key's signature.
+    for (const [name, header, code] of [
+      ['stranger', await signInFor(asWallet(stranger)), 'invalid_siwx_signature'],
+      ['97 bytes', await signInFor(asWallet(owner), (sig) => sig + '00'.repeat(32)), 'invalid_siwx_signature'],
+      ['broken 6492', await signInFor(asWallet(owner), () => '0x' + 'ff'.repeat(40) + '6492'.repeat(16)), 'invalid_siwx_malformed_signature'],
+      ['no code', await signInFor({ address: ROLES.payers[0].address, signMessage: ({ message }) => owner.signMessage({ message }) }), 'invalid_siwx_signature'],
+    ]) {
+      const r = await get(p, { 'SIGN-IN-WITH-X': header });
+      assert.equal(r.res.status, 402, name);
+      assert.equal(reason(r), code, name);
+    }
+    assert.equal(await transferCount(chain.rpcUrl), transfers, 'nothing charged');
   });
 
   test('our wrapFetch with restore: the buyer gets the page back with no payment; another wallet signs in, is not restored, then pays', async () => {

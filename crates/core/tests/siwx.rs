@@ -79,6 +79,7 @@ fn a_reference_sign_in_passes_our_checks_with_the_same_message() {
                 now_ms: NOW,
             },
         )
+        .and_then(siwx::SignedBy::key_only)
         .unwrap();
         assert_eq!(who, signer.address());
         // Tampered after signing: refused.
@@ -92,6 +93,7 @@ fn a_reference_sign_in_passes_our_checks_with_the_same_message() {
                 now_ms: NOW,
             },
         )
+        .and_then(siwx::SignedBy::key_only)
         .unwrap_err();
         assert_eq!(e.reason(), Reason::InvalidSiwxSignature);
     }

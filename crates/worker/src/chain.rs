@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use worker::{Delay, Fetch, Headers, Method, Request, RequestInit};
 use x402_core::evm::tx;
 use x402_core::scheme::exact::verify::VerifiedPayment;
-use x402_core::{Bytes, Error, Reason, B256, U256};
+use x402_core::{Address, Bytes, Error, Reason, B256, U256};
 
 /// A JSON-RPC failure: the node could not be reached, or it answered with an error.
 #[derive(Debug, Clone)]
@@ -168,40 +168,50 @@ pub(crate) fn verify_error(e: &RpcError) -> Error {
 /// as USDC's own check does for contract signers.
 pub(crate) async fn check_contract_signature(url: &str, p: &VerifiedPayment) -> Result<(), Error> {
     let a = &p.authorization;
-    let code = rpc(url, "eth_getCode", json!([a.from.to_string(), "latest"]))
-        .await
-        .map_err(|e| verify_error(&e))?;
-    if code.as_str().is_none_or(|c| c == "0x" || c.is_empty()) {
-        if p.signature.len() == 65 {
-            return Err(Error::new(
-                Reason::InvalidExactEvmSignature,
-                format!(
-                    "the signature does not recover to authorization.from {}, which has no code (not a contract wallet)",
-                    a.from
-                ),
-            ));
-        }
-        return Err(Error::new(
+    match erc1271_accepts(url, a.from, p.digest, p.signature.clone()).await? {
+        Some(true) => Ok(()),
+        Some(false) => Err(Error::new(
+            Reason::InvalidExactEvmSignature,
+            format!("isValidSignature on {} rejected the signature", a.from),
+        )),
+        None if p.signature.len() == 65 => Err(Error::new(
+            Reason::InvalidExactEvmSignature,
+            format!(
+                "the signature does not recover to authorization.from {}, which has no code (not a contract wallet)",
+                a.from
+            ),
+        )),
+        None => Err(Error::new(
             Reason::InvalidExactEvmPayloadUndeployedSmartWallet,
             format!(
                 "{} has no code: a smart-wallet signature needs a deployed wallet",
                 a.from
             ),
-        ));
+        )),
     }
-    let data = tx::is_valid_signature_calldata(p.digest, p.signature.clone());
-    let ok = match call(url, &a.from.to_string(), &data, "isValidSignature").await {
-        Ok(ret) => tx::is_erc1271_magic(&ret),
-        Err(RpcError::Node(_)) => false, // reverted
-        Err(e) => return Err(verify_error(&e)),
-    };
-    if !ok {
-        return Err(Error::new(
-            Reason::InvalidExactEvmSignature,
-            format!("isValidSignature on {} rejected the signature", a.from),
-        ));
+}
+
+/// Whether the contract at `address` accepts `signature` for `digest` (EIP-1271
+/// `isValidSignature` returns its magic value; a revert is a refusal); `None` when no code is
+/// deployed there. An RPC failure is `unexpected_verify_error`.
+pub(crate) async fn erc1271_accepts(
+    url: &str,
+    address: Address,
+    digest: B256,
+    signature: Bytes,
+) -> Result<Option<bool>, Error> {
+    let code = rpc(url, "eth_getCode", json!([address.to_string(), "latest"]))
+        .await
+        .map_err(|e| verify_error(&e))?;
+    if code.as_str().is_none_or(|c| c == "0x" || c.is_empty()) {
+        return Ok(None);
     }
-    Ok(())
+    let data = tx::is_valid_signature_calldata(digest, signature);
+    match call(url, &address.to_string(), &data, "isValidSignature").await {
+        Ok(ret) => Ok(Some(tx::is_erc1271_magic(&ret))),
+        Err(RpcError::Node(_)) => Ok(Some(false)), // reverted
+        Err(e) => Err(verify_error(&e)),
+    }
 }
 
 /// The on-chain checks of a verified payment: nonce unused, balance covers the value.

@@ -3,7 +3,8 @@
 //! the wallet that paid (no payment, no transfer). The 402 of a route that hands out passes
 //! offers a challenge (`extensions["sign-in-with-x"]`) naming the configured public origin,
 //! never the request's `Host`; a request carrying `SIGN-IN-WITH-X` is checked
-//! (`x402_core::wire::siwx::check`: domain, uri, times, EIP-191 signature), its nonce must be one
+//! (`x402_core::wire::siwx::check`: domain, uri, times, EIP-191 signature; a contract wallet's
+//! through EIP-1271 on chain), its nonce must be one
 //! this Worker issued (`x402_core::gate::pass::sign_in_nonce`: a salt and an HMAC of the salt,
 //! its issuedAt and uri with the pass secret, so nothing is stored when a challenge is offered)
 //! and not accepted
@@ -16,7 +17,7 @@ use crate::{App, Ctx};
 use serde_json::Value;
 use worker::Env;
 use x402_core::gate::config::Route;
-use x402_core::wire::siwx::{self, Challenge, Expected};
+use x402_core::wire::siwx::{self, Challenge, Expected, SignedBy};
 use x402_core::{Address, Error, Reason, B256};
 
 /// Whether this route offers Sign-In-With-X here: configured, and passes can be signed.
@@ -83,7 +84,7 @@ pub(crate) async fn restore(
     let host = origin.split_once("://").map_or(origin, |(_, h)| h);
     let sign_in = siwx::decode(header)?;
     let now_ms = worker::Date::now().as_millis();
-    let signer = siwx::check(
+    let signed = siwx::check(
         &sign_in,
         &Expected {
             host,
@@ -110,6 +111,9 @@ pub(crate) async fn restore(
             "the nonce is not one this site issued for this resource at that time",
         ));
     }
+    // Only now, with the nonce known to be this site's, is the chain asked about a contract
+    // wallet's signature.
+    let signer = signer(app, route, signed).await?;
     let resource = ctx.resource();
     // Kept until the sign-in could no longer pass the time checks anyway.
     let nonce_until = (issued_ms + siwx::MAX_AGE_MS) / 1000 + 60;
@@ -145,4 +149,43 @@ pub(crate) async fn restore(
         }
     }
     Ok(None)
+}
+
+/// The signer of a sign-in: the key's, or a contract wallet's whose `isValidSignature` (EIP-1271)
+/// accepts it on the sign-in's chain, which must be one this route is paid on (its wallets
+/// bought there) and is asked through `settlement.rpcUrl`. An EIP-6492 wrapped signature is
+/// judged unwrapped by the deployed wallet; a wallet with no code cannot have paid here.
+async fn signer(app: &App, route: &Route, signed: SignedBy) -> Result<Address, Error> {
+    let SignedBy::Contract(c) = &signed else {
+        return signed.key_only();
+    };
+    let not_by = |why: &str| {
+        Error::new(
+            Reason::InvalidSiwxSignature,
+            format!(
+                "the signature is not by {}'s key, and {why}",
+                c.wallet.to_checksum(None)
+            ),
+        )
+    };
+    if !route
+        .options
+        .iter()
+        .any(|o| o.network.chain_id() == Some(c.chain_id))
+    {
+        return Err(not_by(&format!(
+            "a contract wallet is checked only on a chain this resource is paid on, not {}",
+            c.chain_id
+        )));
+    }
+    let Some(url) = app.config.settlement.rpc_url() else {
+        return Err(not_by(
+            "checking a contract wallet's signature needs settlement.rpcUrl",
+        ));
+    };
+    let signature = c.signature_for_deployed_wallet()?;
+    match crate::chain::erc1271_accepts(url, c.wallet, c.digest, signature.into()).await? {
+        Some(valid) => signed.confirmed(valid),
+        None => Err(not_by("no contract wallet is deployed there")),
+    }
 }

@@ -327,7 +327,10 @@ mod tests {
         let header = req.header(&sign(&req, &s)).unwrap();
         let got = siwx::decode(&header).unwrap();
         assert_eq!(siwx::message(&got).unwrap(), req.message());
-        assert_eq!(siwx::verify_signature(&got).unwrap(), s.address());
+        assert_eq!(
+            siwx::verify_signature(&got).unwrap(),
+            siwx::SignedBy::Key(s.address())
+        );
         assert_eq!(got.nonce, "0123456789abcdef0123456789abcdef");
         assert_eq!(got.statement.as_deref(), Some("Restore your purchase."));
         // The same bytes as serde writes for the decoded fields (as JSON.stringify would).

@@ -14,6 +14,12 @@ use k256::elliptic_curve::subtle::Choice;
 use k256::elliptic_curve::PrimeField;
 use k256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
 
+/// The 32-byte suffix of an ERC-6492 wrapped signature (a contract wallet not deployed yet).
+pub const ERC6492_MAGIC: [u8; 32] = [
+    0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92,
+    0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92,
+];
+
 /// An EOA signature split as USDC's `transferWithAuthorization(…, v, r, s)` takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Signature {

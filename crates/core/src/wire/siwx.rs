@@ -7,8 +7,9 @@
 //!
 //! This module holds the wire shapes, the EIP-4361 message ([`message`]), the checks a server
 //! makes in the reference's order with its reason codes ([`check`]) and the challenge a server
-//! offers ([`declaration`]). EVM (`eip155:*`, EIP-191 `personal_sign` by an EOA) only: a contract
-//! wallet's signature (EIP-1271) needs a chain, so the caller judges those.
+//! offers ([`declaration`]). EVM (`eip155:*`) only. An EOA's EIP-191 `personal_sign` is judged
+//! here; any other signature can only be a contract wallet's (EIP-1271, or EIP-6492 wrapped),
+//! which needs the chain: [`check`] returns it as [`SignedBy::Contract`] for the caller to ask.
 
 use crate::encoding::base64;
 #[cfg(feature = "verify")]
@@ -201,9 +202,10 @@ pub struct Expected<'a> {
 
 #[cfg(feature = "verify")]
 /// Checks a sign-in in the reference server's order (domain, uri, issuedAt, expirationTime,
-/// notBefore, then the signature), each failure with its reason code; returns the signer. The
-/// nonce (fresh, unused) and what the signer bought are the caller's to judge.
-pub fn check(sign_in: &SignIn, expected: &Expected<'_>) -> Result<Address> {
+/// notBefore, then the signature), each failure with its reason code; returns who signed it
+/// (a contract wallet's signature is the caller's to confirm on chain). The nonce (fresh,
+/// unused) and what the signer bought are the caller's to judge too.
+pub fn check(sign_in: &SignIn, expected: &Expected<'_>) -> Result<SignedBy> {
     if sign_in.domain != expected.host {
         return Err(invalid(
             Reason::InvalidSiwxDomainMismatch,
@@ -276,31 +278,116 @@ pub fn check(sign_in: &SignIn, expected: &Expected<'_>) -> Result<Address> {
 }
 
 #[cfg(feature = "verify")]
-/// The signature check alone: the EIP-191 signature over [`message`] must recover to
-/// `address` (an EOA). Returns the signer.
-pub fn verify_signature(sign_in: &SignIn) -> Result<Address> {
+/// Who signed a sign-in, as far as it can be told without a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedBy {
+    /// An EOA: the 65-byte EIP-191 signature recovers to the sign-in's address.
+    Key(Address),
+    /// Any other signature: only a contract wallet deployed at the sign-in's address can accept
+    /// it, through EIP-1271 `isValidSignature` on the sign-in's chain.
+    Contract(ContractSignIn),
+}
+
+#[cfg(feature = "verify")]
+/// A sign-in that only a contract wallet can have signed: what to ask the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractSignIn {
+    /// The sign-in's address: the wallet.
+    pub wallet: Address,
+    /// The chain the sign-in names (its `chainId`).
+    pub chain_id: u64,
+    /// The EIP-191 digest of the EIP-4361 message: `isValidSignature`'s hash.
+    pub digest: B256,
+    /// The signature as sent.
+    pub signature: Vec<u8>,
+}
+
+#[cfg(feature = "verify")]
+impl ContractSignIn {
+    /// Whether the signature is EIP-6492 wrapped (by a wallet that was not deployed when it
+    /// signed).
+    pub fn is_erc6492(&self) -> bool {
+        self.signature
+            .ends_with(&crate::evm::signature::ERC6492_MAGIC)
+    }
+
+    /// The signature to give a deployed wallet's `isValidSignature`: as sent, or the inner one
+    /// of an EIP-6492 wrapping (`abi.encode(factory, factoryCalldata, signature) ‖ magic`).
+    pub fn signature_for_deployed_wallet(&self) -> Result<Vec<u8>> {
+        use alloy_sol_types::SolValue;
+        if !self.is_erc6492() {
+            return Ok(self.signature.clone());
+        }
+        let wrapped = &self.signature[..self.signature.len() - 32];
+        <(Address, alloy_primitives::Bytes, alloy_primitives::Bytes)>::abi_decode_params(wrapped)
+            .map(|(_, _, inner)| inner.to_vec())
+            .map_err(|_| {
+                invalid(
+                    Reason::InvalidSiwxMalformedSignature,
+                    "an EIP-6492 signature whose wrapping does not decode",
+                )
+            })
+    }
+}
+
+#[cfg(feature = "verify")]
+impl SignedBy {
+    /// The signer when no chain is asked: an EOA's, else `invalid_siwx_signature`.
+    pub fn key_only(self) -> Result<Address> {
+        match self {
+            SignedBy::Key(a) => Ok(a),
+            SignedBy::Contract(c) => Err(invalid(
+                Reason::InvalidSiwxSignature,
+                format!("the signature is not by {}", c.wallet.to_checksum(None)),
+            )),
+        }
+    }
+
+    /// The signer, with the chain's answer for a contract wallet (`isValidSignature` returned
+    /// the EIP-1271 magic value).
+    pub fn confirmed(self, chain_says_valid: bool) -> Result<Address> {
+        match self {
+            SignedBy::Contract(c) if chain_says_valid => Ok(c.wallet),
+            SignedBy::Contract(c) => Err(invalid(
+                Reason::InvalidSiwxSignature,
+                format!(
+                    "the signature is not by {}: its isValidSignature refused it",
+                    c.wallet.to_checksum(None)
+                ),
+            )),
+            key => key.key_only(),
+        }
+    }
+}
+
+#[cfg(feature = "verify")]
+/// The signature check alone: a 65-byte EIP-191 signature over [`message`] that recovers to
+/// `address` is the key's; any other well-formed signature is left to the chain
+/// ([`SignedBy::Contract`]). Not hex, or empty: `invalid_siwx_malformed_signature`.
+pub fn verify_signature(sign_in: &SignIn) -> Result<SignedBy> {
     let text = message(sign_in)?;
     let claimed = address(sign_in)?;
     let bytes = hex::parse_hex_bytes(&sign_in.signature)
-        .filter(|b| b.len() == 65)
+        .filter(|b| !b.is_empty())
         .ok_or_else(|| {
             invalid(
                 Reason::InvalidSiwxMalformedSignature,
-                "signature is not 0x and 65 bytes of hex",
+                "signature is not 0x and hex bytes",
             )
         })?;
-    let signature = Signature::from_bytes(&bytes)
-        .map_err(|e| invalid(Reason::InvalidSiwxMalformedSignature, e.message()))?;
-    let signer = signature
-        .recover(&personal_sign_digest(&text))
-        .map_err(|e| invalid(Reason::InvalidSiwxSignature, e.message()))?;
-    if signer != claimed {
-        return Err(invalid(
-            Reason::InvalidSiwxSignature,
-            format!("the signature is not by {}", claimed.to_checksum(None)),
-        ));
+    let digest = personal_sign_digest(&text);
+    let recovered = (bytes.len() == 65)
+        .then(|| Signature::from_bytes(&bytes).ok()?.recover(&digest).ok())
+        .flatten();
+    if recovered == Some(claimed) {
+        return Ok(SignedBy::Key(claimed));
     }
-    Ok(signer)
+    Ok(SignedBy::Contract(ContractSignIn {
+        wallet: claimed,
+        chain_id: evm_chain_id(&sign_in.chain_id)?,
+        digest,
+        signature: bytes,
+    }))
 }
 
 /// The origin (`scheme://host[:port]`) of an absolute `http`/`https` URI, lower-cased scheme
@@ -605,11 +692,82 @@ mod tests {
     #[test]
     fn a_good_sign_in_names_its_signer() {
         let s = sign_in(&signer());
-        assert_eq!(check(&s, &EXPECTED).unwrap(), signer().address());
+        assert_eq!(
+            check(&s, &EXPECTED).unwrap(),
+            SignedBy::Key(signer().address())
+        );
         // Through the header.
         let back = decode(&encode(&s)).unwrap();
         assert_eq!(back, s);
-        assert_eq!(check(&back, &EXPECTED).unwrap(), signer().address());
+        assert_eq!(
+            check(&back, &EXPECTED).unwrap().key_only().unwrap(),
+            signer().address()
+        );
+    }
+
+    #[test]
+    fn a_signature_not_by_the_key_is_left_to_a_contract_wallet() {
+        let wallet: Address = "0x00000000000000000000000000000000000000aa"
+            .parse()
+            .unwrap();
+        let mut good = sign_in(&signer());
+        good.address = wallet.to_string();
+        let digest = personal_sign_digest(&message(&good).unwrap());
+        let ours = signer().sign_hash(&digest).unwrap().to_bytes().to_vec();
+        // The owner's key signing the message that names the wallet, a 2-byte and a 97-byte
+        // signature.
+        for sig in [
+            ours.clone(),
+            vec![0x12, 0x34],
+            [ours.clone(), vec![7; 32]].concat(),
+        ] {
+            let mut s = good.clone();
+            s.signature = hex::prefixed(&sig);
+            let SignedBy::Contract(c) = check(&s, &EXPECTED).unwrap() else {
+                panic!("not left to the chain: {sig:?}");
+            };
+            assert_eq!((c.wallet, c.chain_id, c.digest), (wallet, 8453, digest));
+            assert_eq!(c.signature, sig);
+            assert!(!c.is_erc6492());
+            assert_eq!(c.signature_for_deployed_wallet().unwrap(), sig);
+            let by = SignedBy::Contract(c);
+            assert_eq!(by.clone().confirmed(true).unwrap(), wallet);
+            for e in [by.clone().confirmed(false), by.key_only()] {
+                assert_eq!(e.unwrap_err().reason(), Reason::InvalidSiwxSignature);
+            }
+        }
+        // EIP-6492: abi.encode(factory, calldata, inner) ‖ magic; the inner signature is the one
+        // a deployed wallet judges.
+        use alloy_sol_types::SolValue;
+        let inner = vec![0xab; 65];
+        let factory: Address = "0x00000000000000000000000000000000000000fa"
+            .parse()
+            .unwrap();
+        let mut wrapped = (
+            factory,
+            alloy_primitives::Bytes::from(vec![1, 2, 3]),
+            alloy_primitives::Bytes::from(inner.clone()),
+        )
+            .abi_encode_params();
+        wrapped.extend_from_slice(&crate::evm::signature::ERC6492_MAGIC);
+        let mut s = good.clone();
+        s.signature = hex::prefixed(&wrapped);
+        let SignedBy::Contract(c) = check(&s, &EXPECTED).unwrap() else {
+            panic!("a wrapped signature is a contract wallet's");
+        };
+        assert!(c.is_erc6492());
+        assert_eq!(c.signature_for_deployed_wallet().unwrap(), inner);
+        // A wrapping that does not decode.
+        let mut bad = vec![0xff; 40];
+        bad.extend_from_slice(&crate::evm::signature::ERC6492_MAGIC);
+        s.signature = hex::prefixed(&bad);
+        let SignedBy::Contract(c) = check(&s, &EXPECTED).unwrap() else {
+            panic!("a wrapped signature is a contract wallet's");
+        };
+        assert_eq!(
+            c.signature_for_deployed_wallet().unwrap_err().reason(),
+            Reason::InvalidSiwxMalformedSignature
+        );
     }
 
     #[test]
@@ -670,8 +828,18 @@ mod tests {
                 Reason::InvalidSiwxChainId,
             ),
             (
-                |s| s.signature = "0x1234".into(),
+                |s| s.signature = "0x12zz".into(),
                 Reason::InvalidSiwxMalformedSignature,
+            ),
+            (
+                |s| s.signature = "0x".into(),
+                Reason::InvalidSiwxMalformedSignature,
+            ),
+            // Not the key's signature: only a contract wallet could accept it, and with no chain
+            // asked, it does not count.
+            (
+                |s| s.signature = "0x1234".into(),
+                Reason::InvalidSiwxSignature,
             ),
             // Signed for another chain, nonce, or by someone else: the signature does not match.
             (
@@ -691,7 +859,9 @@ mod tests {
         for (i, (change, reason)) in cases.into_iter().enumerate() {
             let mut s = good.clone();
             change(&mut s);
-            let e = check(&s, &EXPECTED).unwrap_err();
+            let e = check(&s, &EXPECTED)
+                .and_then(SignedBy::key_only)
+                .unwrap_err();
             assert_eq!(e.reason(), reason, "case {i}: {e}");
         }
     }

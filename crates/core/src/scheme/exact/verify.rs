@@ -28,11 +28,7 @@ pub const SETTLEMENT_MARGIN_SECONDS: u64 = 6;
 /// Without this bound a payment signed with `validBefore = 2^256 - 1` would stay valid forever.
 pub const CLOCK_SKEW_SECONDS: u64 = 60;
 
-/// The 32-byte suffix of an ERC-6492 wrapped signature.
-pub const ERC6492_MAGIC: [u8; 32] = [
-    0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92,
-    0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92, 0x64, 0x92,
-];
+pub use crate::evm::signature::ERC6492_MAGIC;
 
 /// A payment whose every off-chain check passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
