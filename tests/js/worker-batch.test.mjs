@@ -46,6 +46,7 @@ import {
   walletClient,
 } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, startWorker } from './lib/worker.mjs';
+import { localWallet, wrapFetch } from '../../js/local.js';
 import {
   batchHeader,
   channelConfigFor,
@@ -113,6 +114,12 @@ before(async () => {
   mainConfig.routes.unshift({
     pattern: 'GET /origin/*',
     price: '$0.01',
+    content: { source: 'origin', url: `http://127.0.0.1:${originServer.address().port}` },
+  }, {
+    // Test 11: payments must name themselves (payment-identifier required).
+    pattern: 'GET /named/*',
+    price: '$0.01',
+    paymentIdentifier: 'required',
     content: { source: 'origin', url: `http://127.0.0.1:${originServer.address().port}` },
   });
   const authorizerSecret = { X402_RECEIVER_AUTHORIZER_KEY: AUTHORIZER.privateKey };
@@ -717,6 +724,62 @@ test('10. a charge through a channel brings an access pass for that page: it ser
   const quote = await fetch(`${worker.url}/api/quote.json`, { headers: { 'PAYMENT-SIGNATURE': await api.deposit(MIN_DEPOSIT, 1000n) } });
   assert.equal(quote.status, 200, await quote.clone().text());
   assert.equal(quote.headers.get('x-payment-pass'), null);
+});
+
+test('11. payment-identifier on channel payments: the same payment under its id is answered again (deposit too), charging nothing; another payment under it is 409', async () => {
+  const payer = ROLES.payers[2];
+  const p = await rawPayer(payer, `${worker.url}/origin/named-a`);
+  // A payment with `id` in extensions["payment-identifier"].info (as a client echoes the declaration).
+  const named = (header, id) => {
+    const payment = decodeHeader(header);
+    payment.extensions = { 'payment-identifier': { info: { required: false, id } } };
+    return Buffer.from(JSON.stringify(payment)).toString('base64');
+  };
+  const at = (x) => `${worker.url}/origin/named-${x}`;
+  const deposit = named(await p.deposit(MIN_DEPOSIT, PRICE), 'pay_deposit_000000000001');
+  const r1 = await send(at('a'), deposit);
+  const depositReceipt = assertServed(r1, { channelId: p.channelId, charged: PRICE, deposit: MIN_DEPOSIT, what: 'the deposit' });
+  const sent = broadcasts;
+  // Its answer lost: the same deposit under the same id gets the same answer, no new transaction.
+  const again = await send(at('a'), deposit);
+  assert.equal(again.status, 200, again.body);
+  assert.equal(again.body, r1.body);
+  assert.deepEqual({ ...again.receipt, extensions: undefined }, { ...depositReceipt, extensions: undefined });
+  assert.equal(broadcasts, sent, 'no second deposit broadcast');
+  assert.equal((await channelOnChain(chain.rpcUrl, p.channelId)).balance, MIN_DEPOSIT);
+
+  const v2 = named(await p.voucher(2n * PRICE), 'pay_voucher_00000000002');
+  const served2 = assertServed(await send(at('b'), v2), { channelId: p.channelId, charged: 2n * PRICE, what: 'voucher 2' });
+  assertServed(await send(at('c'), named(await p.voucher(3n * PRICE), 'pay_voucher_00000000003')), { channelId: p.channelId, charged: 3n * PRICE, what: 'voucher 3' });
+  // Voucher 2 sent again (not the channel's last charge): under its id, the first answer again.
+  const repeat = await send(at('b'), v2);
+  assert.equal(repeat.status, 200, repeat.body);
+  assert.deepEqual({ ...repeat.receipt, extensions: undefined }, { ...served2, extensions: undefined });
+  // Without the id the same voucher is only a stale one: the corrective state.
+  assertRefused(await send(at('b'), await p.voucher(2n * PRICE)), code('cumulative_amount_mismatch'), 'voucher 2 without its id');
+  // The id on another payment: 409, and the channel is left as it was.
+  const conflict = await send(at('d'), named(await p.voucher(4n * PRICE), 'pay_voucher_00000000002'));
+  assert.equal(conflict.status, 409, conflict.body);
+  assert.equal(JSON.parse(conflict.body).error, 'invalid_payload');
+  // The same voucher for another resource is another payment too.
+  assert.equal((await send(at('c'), v2)).status, 409);
+  // A malformed id: 400.
+  const bad = await send(at('d'), named(await p.voucher(4n * PRICE), 'short'));
+  assert.equal(bad.status, 400, bad.body);
+  assertServed(await send(at('d'), await p.voucher(4n * PRICE)), { channelId: p.channelId, charged: 4n * PRICE, what: 'voucher 4 after the refusals' });
+
+  // A route that requires ids: a voucher without one is 400; our channel client names each
+  // payment (from its payload), so two purchases on one channel are two ids, and both are served.
+  const q = await rawPayer(payer, `${worker.url}/named/one`);
+  const missing = await send(`${worker.url}/named/one`, await q.deposit(MIN_DEPOSIT, PRICE));
+  assert.equal(missing.status, 400, missing.body);
+  assert.match(JSON.parse(missing.body).message, /requires a payment-identifier/);
+  const ours = wrapFetch(fetch, localWallet(ROLES.payers[1].privateKey), { channels: { allowed: true, credit: '100000' } });
+  for (const x of ['one', 'two']) {
+    const res = await ours(`${worker.url}/named/${x}`);
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(await res.text(), `origin says /named/${x}`);
+  }
 });
 
 test('7. timed withdrawal: the Worker claims its unclaimed charges before the delay ends; finalize pays the payer only the rest', async (t) => {

@@ -258,6 +258,27 @@ fn id_slot(text: &str, extensions: &Value<'_>) -> Option<(usize, bool)> {
 }
 
 impl Challenge {
+    /// Appends `,"extensions":…` (v2, when the challenge has extensions): echoed verbatim, but a
+    /// declared `payment-identifier` gets this purchase's id ([`payment_identifier::push_id`]
+    /// of `seed`, which is the same for every resend of one payment) at the end of its `info`
+    /// (as `build_payment` writes it).
+    pub(crate) fn write_extensions(&self, out: &mut String, seed: &[u8; 32]) {
+        let Some(e) = &self.extensions else {
+            return;
+        };
+        out.push_str(",\"extensions\":");
+        match self.id_slot {
+            Some((at, comma)) => {
+                out.push_str(&self.text[e.start..at]);
+                out.push_str(if comma { ",\"id\":\"" } else { "\"id\":\"" });
+                payment_identifier::push_id(out, seed);
+                out.push('"');
+                out.push_str(&self.text[at..e.end]);
+            }
+            None => out.push_str(&self.text[e.clone()]),
+        }
+    }
+
     /// Reads a `PAYMENT-REQUIRED` header value (v2). Errors: `malformed_challenge`, or
     /// `invalid_x402_version` when it is not v2.
     pub fn from_header(value: &str) -> Result<Self> {
@@ -439,21 +460,7 @@ impl Challenge {
             out.push_str(accepted);
             out.push_str(",\"payload\":");
             write_payload(&mut out, authorization, signature);
-            if let Some(e) = &self.extensions {
-                out.push_str(",\"extensions\":");
-                match self.id_slot {
-                    // The declared payment-identifier gets this purchase's id, at the end of
-                    // its `info` (as `build_payment` writes it); the rest is echoed verbatim.
-                    Some((at, comma)) => {
-                        out.push_str(&self.text[e.start..at]);
-                        out.push_str(if comma { ",\"id\":\"" } else { "\"id\":\"" });
-                        payment_identifier::push_id(&mut out, &authorization.nonce.0);
-                        out.push('"');
-                        out.push_str(&self.text[at..e.end]);
-                    }
-                    None => out.push_str(&self.text[e.clone()]),
-                }
-            }
+            self.write_extensions(&mut out, &authorization.nonce.0);
         } else {
             let (scheme, network) = &self.v1_names[index];
             out.push_str("{\"x402Version\":1,");

@@ -20,6 +20,7 @@ use x402_core::encoding::decimal_u256;
 use x402_core::scheme::batch::channel::{
     self, ChannelRecord, ClaimPolicy, Refusal, Request as ChannelRequest,
 };
+use x402_core::scheme::batch::named::{self, Deposited, Named, NamedCharge, PaymentName};
 use x402_core::scheme::batch::response::{ChannelState, SuccessExtra, VoucherState};
 use x402_core::scheme::batch::wire::{ChannelConfigJson, VoucherJson};
 use x402_core::U256;
@@ -29,6 +30,10 @@ pub(crate) const CHANNEL_BINDING: &str = "X402_CHANNEL";
 
 /// Storage key of the channel's state.
 const KEY: &str = "channel";
+
+/// How long a `payment-identifier` id answers for its charge (as an `exact` payment's retry
+/// window, `x402_core::gate::replay::RETRY_WINDOW_SECONDS`).
+const NAMED_WINDOW_SECONDS: u64 = x402_core::gate::replay::RETRY_WINDOW_SECONDS;
 
 /// A request of the Worker to a channel object.
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,6 +50,9 @@ pub(crate) enum ChannelOp {
         now: u64,
         /// A deposit's post-settlement channel state.
         settled: Option<ChannelState>,
+        /// A deposit's transaction and amount, kept with a named charge.
+        #[serde(default)]
+        deposit: Option<Deposited>,
     },
     /// Nothing is charged (the origin failed, a settlement definitely did not happen).
     #[serde(rename_all = "camelCase")]
@@ -89,6 +97,10 @@ pub(crate) struct Begin {
     /// The resource (path and query): its keccak-256 is kept with the charge, so that a repeat
     /// of this request after a lost answer is served again without a second charge.
     pub(crate) resource: String,
+    /// The payment's `payment-identifier` id and its fingerprint
+    /// (`x402_core::scheme::batch::named`), when it came with one.
+    #[serde(default)]
+    pub(crate) named: Option<PaymentName>,
 }
 
 /// The payload type of a request.
@@ -119,9 +131,16 @@ pub(crate) enum Began {
     /// Refused with a reason (and, for a stale voucher, the channel state to resync on).
     Refused(Box<Refused>),
     /// The repeat of the channel's last charged request (same voucher, same resource, within
-    /// the window: `x402_core::scheme::batch::channel::replay`): serve it again with the success
-    /// `extra` of that charge, charging nothing.
-    Replay { extra: Box<SuccessExtra> },
+    /// the window: `x402_core::scheme::batch::channel::replay`), or a payment sent again under
+    /// the `payment-identifier` id it was charged with: serve it again with the success `extra`
+    /// (and a deposit's transaction) of that charge, charging nothing.
+    Replay {
+        extra: Box<SuccessExtra>,
+        #[serde(default)]
+        deposit: Option<Deposited>,
+    },
+    /// The `payment-identifier` id names another payment of this channel (409).
+    IdConflict,
 }
 
 /// A refusal as the channel object answers it.
@@ -170,6 +189,13 @@ struct Stored {
     unclaimed_since: u64,
     /// The transaction the pending request broadcast (a deposit or a refund), outcome unknown.
     held_tx: Option<String>,
+    /// The recent charges that came with a `payment-identifier` id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    named: Vec<NamedCharge>,
+    /// The pending request's id and fingerprint, when it came with an id (in memory, as the
+    /// reservation).
+    #[serde(skip)]
+    pending_named: Option<(u64, PaymentName)>,
 }
 
 /// The claim policy of a channel: the configuration's for its chain and token, or, for a
@@ -254,6 +280,20 @@ impl Channel {
     /// [`ChannelOp::Begin`], decided synchronously.
     fn begin(&self, b: &Begin) -> Began {
         let mut slot = self.stored.borrow_mut();
+        // An id is looked up before anything is judged: a payment charged under it is answered
+        // again (its voucher would now be stale), another payment under it is refused.
+        if let (Some(s), Some(name)) = (slot.as_ref(), b.named.as_ref()) {
+            match named::lookup(&s.named, name, b.now, NAMED_WINDOW_SECONDS) {
+                Named::New => {}
+                Named::Repeat(c) => {
+                    return Began::Replay {
+                        extra: Box::new(c.extra.clone()),
+                        deposit: c.deposit.clone(),
+                    }
+                }
+                Named::Conflict => return Began::IdConflict,
+            }
+        }
         let record = slot.as_ref().map(|s| &s.record);
         // A retry of a deposit whose broadcast outcome is unknown takes over its reservation.
         if let Some(s) = slot.as_ref() {
@@ -276,6 +316,7 @@ impl Channel {
             if let Some(extra) = channel::replay(record, &req, &resource, b.now, b.ttl) {
                 return Began::Replay {
                     extra: Box::new(extra),
+                    deposit: None,
                 };
             }
         }
@@ -309,10 +350,12 @@ impl Channel {
                 let answer = Began::Reserved {
                     record: Box::new(next.clone()),
                 };
+                let pending_named = b.named.clone().map(|name| (b.pending_id, name));
                 match slot.as_mut() {
                     Some(s) => {
                         s.record = next;
                         s.held_tx = None;
+                        s.pending_named = pending_named;
                     }
                     None => {
                         *slot = Some(Stored {
@@ -320,6 +363,8 @@ impl Channel {
                             chain_id: b.chain_id,
                             unclaimed_since: 0,
                             held_tx: None,
+                            named: Vec::new(),
+                            pending_named,
                         })
                     }
                 }
@@ -336,6 +381,7 @@ impl Channel {
         cost: U256,
         now: u64,
         settled: Option<&ChannelState>,
+        deposit: Option<Deposited>,
     ) -> Committed {
         let mut slot = self.stored.borrow_mut();
         let Some(s) = slot.as_mut() else {
@@ -345,6 +391,16 @@ impl Channel {
             Ok((next, extra)) => {
                 s.record = next;
                 s.held_tx = None;
+                if let Some((_, name)) = s.pending_named.take().filter(|(p, _)| *p == pending_id) {
+                    let charge = NamedCharge {
+                        id: name.id,
+                        fingerprint: name.fingerprint,
+                        at: now,
+                        extra: extra.clone(),
+                        deposit,
+                    };
+                    named::remember(&mut s.named, charge, NAMED_WINDOW_SECONDS);
+                }
                 if s.unclaimed_since == 0 && !s.record.unclaimed().is_zero() {
                     s.unclaimed_since = now;
                 }
@@ -529,8 +585,9 @@ impl Channel {
                 cost,
                 now,
                 settled,
+                deposit,
             } => {
-                let c = self.commit(pending_id, cost, now, settled.as_ref());
+                let c = self.commit(pending_id, cost, now, settled.as_ref(), deposit);
                 schedule_at = Some(now);
                 json!(c)
             }

@@ -14,9 +14,10 @@ use crate::{content, passes, App, Ctx};
 use serde_json::json;
 use worker::{Env, Request, Response};
 use x402_core::encoding::decimal_u256;
-use x402_core::gate::config::Route;
+use x402_core::gate::config::{PaymentIdentifier, Route};
 use x402_core::scheme::batch::channel::{self, ChannelRecord};
 use x402_core::scheme::batch::digest::erc3009_deposit_nonce;
+use x402_core::scheme::batch::named::{self, Deposited, PaymentName};
 use x402_core::scheme::batch::response::{BatchSettleResponse, ChannelState, SuccessExtra};
 use x402_core::scheme::batch::rules::{self, SignatureCheck, Use};
 use x402_core::scheme::batch::wire::{
@@ -211,6 +212,23 @@ pub(crate) async fn paid(
             Ok(SignatureCheck::NeedsChain { .. }) => false,
             Err(e) => return flow.challenge(&e, None, None),
         };
+    // The payment-identifier id (a v2 extension) of a deposit or voucher, with the payment's
+    // fingerprint: the channel looks it up before anything else is judged.
+    let id = match x402_core::wire::payment_identifier::id_of(payment.extensions.as_ref()) {
+        Ok(id) => id,
+        Err(e) => return respond::reject(400, &e, flow.origin()),
+    };
+    if id.is_none() && route.payment_identifier == PaymentIdentifier::Required {
+        let e = Error::new(
+            Reason::InvalidPayload,
+            "this route requires a payment-identifier id (extensions.payment-identifier.info.id)",
+        );
+        return respond::reject(400, &e, flow.origin());
+    }
+    let named = id.filter(|_| kind != Kind::Refund).map(|id| PaymentName {
+        fingerprint: named::fingerprint(&payload, &ctx.resource()),
+        id,
+    });
     let payer = config.payer.to_checksum(None);
     let mut begin = Begin {
         chain_id: flow.offer.chain_id,
@@ -224,6 +242,7 @@ pub(crate) async fn paid(
         mirror: None,
         signature_checked,
         resource: ctx.resource(),
+        named,
     };
 
     // The channel: on the mirrored state, or verified on chain (or by the facilitator) first.
@@ -296,7 +315,16 @@ pub(crate) async fn paid(
             None
         }
         Began::Refused(r) => return flow.refused(&r),
-        Began::Replay { extra } => return replayed(&flow, req, config.payer, *extra).await,
+        Began::Replay { extra, deposit } => {
+            return replayed(&flow, req, config.payer, *extra, deposit).await
+        }
+        Began::IdConflict => {
+            let e = Error::new(
+                Reason::InvalidPayload,
+                "this payment-identifier id was already used for a different payment",
+            );
+            return respond::reject(409, &e, flow.origin());
+        }
         Began::NeedsChain => {
             let e = Error::new(
                 Reason::UnexpectedVerifyError,
@@ -340,6 +368,13 @@ pub(crate) async fn paid(
         cost: flow.offer.amount,
         now: ctx.now,
         settled: deposited.as_ref().map(|(_, post)| post.clone()),
+        deposit: deposited
+            .as_ref()
+            .zip(deposit_amount)
+            .map(|((transaction, _), amount)| Deposited {
+                transaction: transaction.clone(),
+                amount,
+            }),
     };
     let extra = match flow.call::<Committed>(&commit).await {
         Ok(Committed::Charged { extra }) => extra,
@@ -348,27 +383,44 @@ pub(crate) async fn paid(
     };
     let deposit_tx = deposited.as_ref().map(|(tx, _)| tx.clone());
     record_purchase(&flow, config.payer, deposit_tx.unwrap_or_default()).await;
-    let (receipt, transaction) = match (deposited, deposit_amount) {
-        (Some((tx, _)), Some(amount)) => (
+    let deposit = deposited
+        .zip(deposit_amount)
+        .map(|((transaction, _), amount)| Deposited {
+            transaction,
+            amount,
+        });
+    let (receipt, transaction) = success(&flow, config.payer, extra, deposit);
+    answered(&flow, res, receipt, config.payer, transaction)
+}
+
+/// The success answer of a charge: a deposit's (its transaction and amount) or a voucher's;
+/// with the deposit's transaction hash (zero for a voucher).
+fn success(
+    flow: &Flow<'_>,
+    payer: Address,
+    extra: SuccessExtra,
+    deposit: Option<Deposited>,
+) -> (BatchSettleResponse, B256) {
+    match deposit {
+        Some(d) => (
             BatchSettleResponse {
                 success: true,
                 error_reason: None,
                 error_message: None,
-                payer: Some(payer.clone()),
-                transaction: tx.clone(),
+                payer: Some(payer.to_checksum(None)),
                 network: flow.offer.network.to_string(),
-                amount: Some(decimal_u256::format(&amount)),
+                amount: Some(decimal_u256::format(&d.amount)),
                 extra: Some(extra),
                 extensions: None,
+                transaction: d.transaction.clone(),
             },
-            tx.parse().unwrap_or(B256::ZERO),
+            d.transaction.parse().unwrap_or(B256::ZERO),
         ),
-        _ => (
-            BatchSettleResponse::voucher_success(&flow.offer.network, config.payer, extra),
+        None => (
+            BatchSettleResponse::voucher_success(&flow.offer.network, payer, extra),
             B256::ZERO,
         ),
-    };
-    answered(&flow, res, receipt, config.payer, transaction)
+    }
 }
 
 /// The content of a paid channel request with its `PAYMENT-RESPONSE` (and the seller's signed
@@ -418,13 +470,19 @@ async fn record_purchase(flow: &Flow<'_>, payer: Address, transaction: String) {
 /// The repeat of the channel's last charged request (its answer was lost): the content again,
 /// with that charge's `PAYMENT-RESPONSE` and a pass, charging nothing. An origin failing now
 /// answers as it does (nothing is charged either way).
-async fn replayed(flow: &Flow<'_>, req: &Request, payer: Address, extra: SuccessExtra) -> Response {
+async fn replayed(
+    flow: &Flow<'_>,
+    req: &Request,
+    payer: Address,
+    extra: SuccessExtra,
+    deposit: Option<Deposited>,
+) -> Response {
     let res = content::fetch(flow.app, flow.route, req, flow.env, flow.ctx).await;
     if res.status_code() >= 400 {
         return res;
     }
-    let receipt = BatchSettleResponse::voucher_success(&flow.offer.network, payer, extra);
-    answered(flow, res, receipt, payer, B256::ZERO)
+    let (receipt, transaction) = success(flow, payer, extra, deposit);
+    answered(flow, res, receipt, payer, transaction)
 }
 
 /// A cooperative refund (x402 batch-settlement "Refund"): the unspent balance (or the amount

@@ -371,7 +371,6 @@ pub struct ChannelChallenge {
     url: String,
     description: Option<String>,
     resource: Range<usize>,
-    extensions: Option<Range<usize>>,
     entries: Vec<Entry>,
 }
 
@@ -425,10 +424,6 @@ impl ChannelChallenge {
             .map_err(bad)?
             .and_then(Value::as_str)
             .map(String::from);
-        let extensions = root
-            .opt("extensions")
-            .map_err(bad)?
-            .map(|e| span(text, e.raw));
         let mut entries = Vec::new();
         let accepts = root.req("accepts").map_err(bad)?.as_array().unwrap_or(&[]);
         for (index, e) in accepts.iter().enumerate() {
@@ -455,7 +450,6 @@ impl ChannelChallenge {
             error,
             url,
             description,
-            extensions,
             entries,
         })
     }
@@ -477,7 +471,9 @@ impl ChannelChallenge {
 
     /// The `PAYMENT-SIGNATURE` value for a channel payload (JSON text, from the
     /// `*_payload_text` functions): `{x402Version: 2, resource, accepted, payload,
-    /// extensions}` with the challenge's parts copied verbatim, as [`super::payment_header`].
+    /// extensions}` with the challenge's parts copied verbatim, as [`super::payment_header`];
+    /// a declared `payment-identifier` gets an id derived from the payload (its keccak-256), so
+    /// every resend of one payment names the same id and every other payment another.
     pub fn payment_header(&self, offer: &TextOffer, payload: &str) -> String {
         let text = self.challenge.json_text();
         let mut out = String::with_capacity(256 + text.len() + payload.len());
@@ -487,10 +483,8 @@ impl ChannelChallenge {
         out.push_str(&offer.accepted);
         out.push_str(",\"payload\":");
         out.push_str(payload);
-        if let Some(e) = &self.extensions {
-            out.push_str(",\"extensions\":");
-            out.push_str(&text[e.clone()]);
-        }
+        self.challenge
+            .write_extensions(&mut out, &alloy_primitives::keccak256(payload.as_bytes()).0);
         out.push('}');
         base64::encode(out.as_bytes())
     }

@@ -16,12 +16,14 @@
 //! - [`client`]: the paying side: channel config, deposit size, the messages to sign, the
 //!   payloads, and the checks on the server's answers;
 //! - [`rules`]: the verification rules with their reason codes (feature `verify`);
-//! - [`channel`]: the server's per-channel record and its transitions, as pure functions.
+//! - [`channel`]: the server's per-channel record and its transitions, as pure functions;
+//! - [`named`]: charges named by a `payment-identifier` id, answered again under that id.
 
 pub mod channel;
 pub mod client;
 pub mod digest;
 mod fields;
+pub mod named;
 #[cfg(feature = "verify")]
 pub mod onchain;
 pub mod response;
