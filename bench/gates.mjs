@@ -121,6 +121,8 @@ function cpuMs(pid) {
   }
 }
 
+const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
 // ------------------------------------------------------------------------------------------- main
 
 async function main() {
@@ -179,7 +181,8 @@ async function main() {
       const t0 = performance.now();
       const s = await serveWorker(
         wd('x402-worker', path.join(ourDir, 'shim.mjs'), {
-          vars: { X402: defaultConfig(chain.rpcUrl) },
+          // serverTiming: each paid answer says where its time went (the report's breakdown).
+          vars: { X402: { ...defaultConfig(chain.rpcUrl), serverTiming: true } },
           secrets: { X402_RELAYER_KEY: await fundedKey(), X402_PASS_SECRET: TEST_PASS_SECRET },
           durableObjects: [
             { name: 'X402_REPLAY_GUARD', className: 'ReplayGuard', sql: true },
@@ -218,6 +221,7 @@ async function main() {
     async function paid(url, total, conns) {
       const e2e = [];
       const leg = [];
+      const phases = {}; // Server-Timing of the paid legs (ours): name -> [ms]
       const failures = [];
       let passHeader = null;
       const from = await client.getBlockNumber({ cacheTime: 0 });
@@ -233,7 +237,10 @@ async function main() {
             const t0 = performance.now();
             const res = await fetch(input, { ...init, signal: AbortSignal.timeout(10_000) });
             const body = await res.arrayBuffer();
-            if (headers.has('payment-signature') || headers.has('x-payment')) leg.push(performance.now() - t0);
+            if (headers.has('payment-signature') || headers.has('x-payment')) {
+              leg.push(performance.now() - t0);
+              for (const m of (res.headers.get('server-timing') ?? '').matchAll(/([a-z]+);dur=([\d.]+)/g)) (phases[m[1]] ??= []).push(Number(m[2]));
+            }
             return new Response(body, { status: res.status, headers: res.headers });
           };
           const pay = wrapFetchWithPaymentFromConfig(timed, {
@@ -262,7 +269,51 @@ async function main() {
       await sleep(300); // a background settlement would land now (none: before-response)
       const transfers = await transferCount(chain.rpcUrl, from + 1n);
       // Throughput counts the paid 200s only (a refused payment is not a sale).
-      return { ...stats(e2e, wallMs, failures, conns), okRps: (ok / wallMs) * 1000, leg: stats(leg, wallMs, [], conns), ok, transfers, rpc: (rpcLines() - rpcBefore) / total, passHeader };
+      return { ...stats(e2e, wallMs, failures, conns), okRps: (ok / wallMs) * 1000, leg: stats(leg, wallMs, [], conns), legMean: mean(leg), e2eMean: mean(e2e), ok, transfers, rpc: (rpcLines() - rpcBefore) / total, passHeader, phases };
+    }
+
+    /**
+     * anvil alone, timed from Node as the gate would use it (fetch over keep-alive): an eth_call,
+     * a two-call JSON-RPC batch (the gate's nonce and balance check), and a token transfer sent
+     * with eth_sendRawTransaction then read back with eth_getTransactionReceipt until it is
+     * mined (polled without pause). Means over `n`, in ms.
+     */
+    async function chainFloor(n) {
+      const { encodeFunctionData } = await import('viem');
+      const { TOKEN_ABI } = chainLib;
+      const account = privateKeyToAccount(await fundedKey());
+      const url = chain.rpcUrl;
+      const post = async (body) => (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
+      const call = (i) => ({ jsonrpc: '2.0', id: i, method: 'eth_call', params: [{ to: TOKEN_ADDRESS, data: encodeFunctionData({ abi: TOKEN_ABI, functionName: 'balanceOf', args: [account.address] }) }, 'latest'] });
+      let nonce = Number(BigInt((await post({ jsonrpc: '2.0', id: 1, method: 'eth_getTransactionCount', params: [account.address, 'latest'] })).result));
+      const gasPrice = BigInt((await post({ jsonrpc: '2.0', id: 1, method: 'eth_gasPrice', params: [] })).result) * 2n;
+      const t = { call: 0, batch: 0, send: 0, receipt: 0 };
+      for (let i = 0; i < n + 10; i++) {
+        const warm = i < 10;
+        let t0 = performance.now();
+        await post(call(1));
+        if (!warm) t.call += performance.now() - t0;
+        t0 = performance.now();
+        await post([call(1), call(2)]);
+        if (!warm) t.batch += performance.now() - t0;
+        const raw = await account.signTransaction({
+          chainId: 31337, nonce: nonce++, gas: 100_000n, gasPrice, to: TOKEN_ADDRESS,
+          data: encodeFunctionData({ abi: TOKEN_ABI, functionName: 'transfer', args: [ROLES.payTo.address, 0n] }),
+        });
+        t0 = performance.now();
+        const sent = await post({ jsonrpc: '2.0', id: 1, method: 'eth_sendRawTransaction', params: [raw] });
+        if (sent.error) throw new Error(`chain floor: ${sent.error.message}`);
+        const t1 = performance.now();
+        // Read back until mined (anvil mines on its own task: usually the first read has it).
+        for (let polls = 0; !(await post({ jsonrpc: '2.0', id: 1, method: 'eth_getTransactionReceipt', params: [sent.result] })).result; polls++) {
+          if (polls > 1000) throw new Error('chain floor: no receipt');
+        }
+        if (!warm) {
+          t.send += t1 - t0;
+          t.receipt += performance.now() - t1;
+        }
+      }
+      return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v / n]));
     }
 
     async function measure(label, key, start) {
@@ -288,6 +339,7 @@ async function main() {
       await paid(url, 20, 1); // warm the paid path (Durable Objects, relayer nonce, viem, the engines' optimizing tiers)
       const seq = await cpu(PAID_N, () => paid(url, PAID_N, 1));
       log(`${label} paid C=1: p50 ${seq.p50.toFixed(1)} (leg ${seq.leg.p50.toFixed(1)}) p99 ${seq.p99.toFixed(1)} ms, ${seq.ok} ok, ${seq.transfers} transfers, ${seq.rpc.toFixed(1)} RPC/payment, gate CPU ${seq.cpuMs.toFixed(2)} ms/payment`);
+      if (Object.keys(seq.phases).length) log(`${label} paid C=1 Server-Timing means: ${Object.entries(seq.phases).map(([k, v]) => `${k} ${mean(v).toFixed(2)}`).join(', ')} ms; leg mean ${seq.legMean.toFixed(2)} ms`);
       const conc = await paid(url, PAID_N, PAID_C);
       log(`${label} paid C=${PAID_C}: ${conc.okRps.toFixed(1)} paid 200/s, p50 ${conc.p50.toFixed(1)}, ${conc.ok} ok, ${conc.transfers} transfers${conc.failures.length ? `; first failure: ${show(conc.failures[0]).slice(0, 400)}` : ''}`);
       let pass = null;
@@ -333,11 +385,13 @@ async function main() {
       log(`reference Worker failed: ${e.stack ?? e}`);
       gates.push({ label: 'reference @x402/hono gate as a Worker, same workerd', key: 'refWorker', error: String(e.message ?? e).slice(0, 500) });
     }
+    const chainTimes = want('ours') ? await chainFloor(100) : null;
+    if (chainTimes) log(`anvil alone: eth_call ${chainTimes.call.toFixed(2)} ms, batch of 2 ${chainTimes.batch.toFixed(2)} ms, send ${chainTimes.send.toFixed(2)} ms, receipt ${chainTimes.receipt.toFixed(2)} ms`);
     const sampled = (k) => gates.find((x) => x.key === k && !x.error)?.sample;
     const floor = want('floor') && sampled('ours') ? await measureFloor(sampled('ours'), 'workerd floor: our 402 as a constant') : null;
     const refFloor = want('floor') && sampled('refWorker')
       ? await measureFloor(sampled('refWorker'), "workerd floor: the reference's 402 as a constant") : null;
-    if (!only) writeResults({ N, C, PAID_N, PAID_C, gates, floor, refFloor, wasmBytes, refWorkerBytes, secs: (Date.now() - began) / 1000 });
+    if (!only) writeResults({ N, C, PAID_N, PAID_C, gates, floor, refFloor, chainTimes, wasmBytes, refWorkerBytes, secs: (Date.now() - began) / 1000 });
   } finally {
     await cleanup();
     rmSync(work, { recursive: true, force: true });
@@ -346,7 +400,7 @@ async function main() {
 
 // ------------------------------------------------------------------------------------------- report
 
-function writeResults({ N, C, PAID_N, PAID_C, gates, floor, refFloor, wasmBytes, refWorkerBytes, secs }) {
+function writeResults({ N, C, PAID_N, PAID_C, gates, floor, refFloor, chainTimes, wasmBytes, refWorkerBytes, secs }) {
   const pkg = (name) => JSON.parse(readFileSync(path.join(ROOT, 'node_modules', ...name.split('/'), 'package.json'), 'utf8')).version;
   const g = Object.fromEntries(gates.map((x) => [x.key, x]));
   const f = (x, d = 1) => (x === undefined || x === null ? '—' : x.toFixed(d));
@@ -372,6 +426,31 @@ function writeResults({ N, C, PAID_N, PAID_C, gates, floor, refFloor, wasmBytes,
     `| cold first request | ours ${f(o.coldMs)} ms, reference Worker ${f(rw?.coldMs)} ms, reference Node ${f(rn.coldMs)} ms |`,
     `| on-chain transfers == paid 200s, nothing served unpaid | ${gates.filter((x) => !x.error).map((x) => `${x.key}: ${x.seq.transfers + x.conc.transfers} transfers / ${x.seq.ok + x.conc.ok} paid 200s — ${ok(x.seq.transfers + x.conc.transfers === x.seq.ok + x.conc.ok && !fails(x.unpaid, x.seq, x.conc))}`).join('; ')} |`,
   ].filter(Boolean);
+  // Where our paid leg's time goes: its Server-Timing phases (means over the sequential payments).
+  const phaseNames = ['guard', 'chain', 'admit', 'content', 'settle'];
+  const ph = o.seq.phases ?? {};
+  const phaseSum = phaseNames.reduce((a, k) => a + (ph[k] ? mean(ph[k]) : 0), 0);
+  const breakdown = ph.settle ? `
+### Where our paid request's time goes (sequential, means in ms)
+
+The Worker's \`Server-Timing\` on each paid answer (\`serverTiming = true\`; workerd's clock moves on I/O,
+so each phase is whole milliseconds, averaged here), and anvil alone timed from Node the way the gate
+calls it (keep-alive fetch), in the same run.
+
+| part | ms |
+| --- | ---: |
+| end to end (the reference client: its unpaid request, signing, the paid request) | ${f(o.seq.e2eMean, 2)} |
+| the client's part before the paid request (end to end − paid leg) | ${f(o.seq.e2eMean - o.seq.legMean, 2)} |
+| paid leg | ${f(o.seq.legMean, 2)} |
+${phaseNames.map((k) => `| — \`${k}\`: ${{ guard: "the payer's guard Durable Object: the authorization reserved", chain: 'nonce and balance on chain (one JSON-RPC batch of two eth_calls)', admit: "the guard admits it against the balance (a second Durable Object call)", content: 'the page (asset Worker)', settle: "the relayer Durable Object: transferWithAuthorization sent, its receipt read" }[k]} | ${ph[k] ? f(mean(ph[k]), 2) : '—'} |`).join('\n')}
+| — the rest of the leg (transport, request parsing, verification, the answer) | ${f(o.seq.legMean - phaseSum, 2)} |
+| anvil alone: an eth_call / a batch of two / eth_sendRawTransaction / eth_getTransactionReceipt | ${chainTimes ? [chainTimes.call, chainTimes.batch, chainTimes.send, chainTimes.receipt].map((x) => f(x, 2)).join(' / ') : '—'} |
+
+Half the reference Node gate's p50 is ${f(rn.seq.p50 / 2, 2)} ms. Of a payment's time, the client's part and anvil's own
+work for the settlement (send and receipt, ${chainTimes ? f(chainTimes.send + chainTimes.receipt, 2) : '—'} ms) and the checks (${chainTimes ? f(chainTimes.batch, 2) : '—'} ms) do not
+depend on the gate; what does is the Durable Object calls (guard ${f(ph.guard ? mean(ph.guard) : NaN, 2)}, admit ${f(ph.admit ? mean(ph.admit) : NaN, 2)} ms, the relayer's share
+of \`settle\`) and the rest of the leg.
+` : '';
   const failureBlock = gates
     .filter((x) => !x.error && fails(x.unpaid, x.pass, x.seq, x.conc))
     .map((x) => `${x.label}:\n${[x.unpaid, x.pass, x.seq, x.conc].filter(Boolean).flatMap((r) => r.failures.slice(0, 3)).map(show).join('\n')}`)
@@ -411,7 +490,7 @@ ${gates.map(row).join('\n')}
 | goal | this run |
 | --- | --- |
 ${goals.join('\n')}
-${gates
+${breakdown}${gates
   .filter((x) => !x.error && x.seq.transfers + x.conc.transfers > x.seq.ok + x.conc.ok)
   .map((x) => `\n**${x.label}**: ${x.seq.transfers + x.conc.transfers - x.seq.ok - x.conc.ok} payments were transferred on chain without a paid 200 (${[x.seq, x.conc].flatMap((r) => r.failures).filter((y) => /timeout/.test(y.why)).length} requests got no answer within 10 s): charged, not served.\n`)
   .join('')}${failureBlock ? `\n**Failures** (first three per phase):\n\n\`\`\`\n${failureBlock}\n\`\`\`\n` : ''}`;

@@ -7,10 +7,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use x402_core::scheme::batch::channel::{self, Refusal, Request};
+use x402_core::scheme::batch::named;
 use x402_core::scheme::batch::response::{self, BatchSettleResponse, ChannelState, SuccessExtra};
 use x402_core::scheme::batch::rules;
 use x402_core::scheme::batch::wire::{BatchExtra, BatchPayload};
-use x402_core::wire::{v2, JsonMap};
+use x402_core::wire::{payment_identifier, v2, JsonMap};
 use x402_core::U256;
 use x402_core_fuzz::{check_error, NOW};
 
@@ -26,6 +27,17 @@ fn payment(data: &[u8]) {
         let again = BatchPayload::from_json(&json).expect("re-serialized parses");
         assert_eq!(again, parsed, "round trip");
         assert_eq!(again.to_json(), json, "not canonical");
+        // A payment's name: its fingerprint does not depend on the JSON's spelling, and
+        // differs by resource.
+        let fp = named::fingerprint(&parsed, "/paid/one.html");
+        assert_eq!(named::fingerprint(&again, "/paid/one.html"), fp);
+        assert_ne!(named::fingerprint(&parsed, "/paid/two.html"), fp);
+    }
+    // The payment-identifier id, as the Worker reads it before anything else.
+    match payment_identifier::id_of(payment.extensions.as_ref()) {
+        Ok(Some(id)) => assert!(payment_identifier::valid_id(&id)),
+        Ok(None) => {}
+        Err(e) => check_error(&e),
     }
     let offer: v2::PaymentRequirements = serde_json::from_str(OFFER).expect("offer parses");
     match rules::verify_payload(&payment, &offer, NOW) {

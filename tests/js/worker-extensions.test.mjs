@@ -1,5 +1,5 @@
 // The 2026 extensions at the edge, under the real workerd (wrangler dev) and a real anvil, one
-// Worker for all (Sign-In-With-X and signed receipts on).
+// Worker for all (Sign-In-With-X, signed receipts and Server-Timing on).
 //
 // Sign-In-With-X (crates/worker/src/sign_in.rs): a reader pays for a page, then, with no cookie and
 // no pass (another device), gets it again by signing in with the wallet that paid: no payment, no
@@ -37,7 +37,7 @@ let worker;
 before(async () => {
   chain = await startAnvil();
   await deployToken(chain.rpcUrl);
-  const config = defaultConfig(chain.rpcUrl, { publicOrigin: 'self', receipts: { includeTransaction: true, offerValiditySeconds: 600 } });
+  const config = defaultConfig(chain.rpcUrl, { publicOrigin: 'self', receipts: { includeTransaction: true, offerValiditySeconds: 600 }, serverTiming: true });
   config.settlement.receiptTimeoutSeconds = 5;
   worker = await startWorker({ config, secrets: { X402_RECEIPT_KEY: RECEIPT_KEY.privateKey } });
 });
@@ -355,6 +355,9 @@ describe('signed offers and receipts (offer-receipt)', () => {
     assert.equal(payload.resourceUrl, `${worker.url}/paid/three.html`);
     assert.equal(payload.network, 'eip155:31337');
     assert.equal(payload.transaction, settled.transaction, 'includeTransaction: the settlement transaction');
+    // serverTiming: the paid answer's phases, in order, whole milliseconds.
+    const phases = [...res.headers.get('server-timing').matchAll(/([a-z]+);dur=(\d+)(?:, |$)/g)].map((m) => m[1]);
+    assert.deepEqual(phases, ['guard', 'admit', 'content', 'settle'], res.headers.get('server-timing'));
     assert.ok(payload.issuedAt >= before - 1 && payload.issuedAt <= Math.floor(Date.now() / 1000) + 1);
     // Changed after signing, it no longer recovers the key.
     const forged = { ...receipt, payload: { ...receipt.payload, resourceUrl: `${worker.url}/paid/one.html` } };

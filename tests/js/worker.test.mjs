@@ -193,6 +193,7 @@ describe('payment', () => {
     const { res, body } = await pay('/paid/one.html', header);
     assert.equal(res.status, 200, body);
     assert.match(body, /paid-content:one/);
+    assert.equal(res.headers.get('server-timing'), null, 'serverTiming is off by default');
     const receipt = decodeHeader(res.headers.get('payment-response'));
     assert.equal(receipt.success, true);
     assert.equal(receipt.network, 'eip155:31337');

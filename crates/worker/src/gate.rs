@@ -6,6 +6,7 @@
 
 use crate::respond::{self, Challenge};
 use crate::settle::{self, Guard, Outcome};
+use crate::timing::Timing;
 use crate::{content, passes, App, Ctx};
 use std::time::Duration;
 use worker::{Context, Delay, Env, Request, Response};
@@ -174,12 +175,29 @@ pub(crate) async fn paid(
     // replay guard decides.
     let guard = Guard::of(env, &verified);
     let resource = ctx.resource();
+    let mut timing = Timing::start(app.config.server_timing);
     let mut waited = 0;
+    // The nonce and balance on chain (read-only) are read while the guard decides, so a payment
+    // waits for the slower of the two, not for both; they count only if the guard reserves
+    // the authorization for this request (and are read again if it had to wait first).
+    let chain_check = || async {
+        match app.config.settlement.rpc_url() {
+            Some(url) => Some(crate::chain::check_payment(url, &verified).await),
+            None => None,
+        }
+    };
+    let mut early;
     let snapshot = loop {
-        let decision = match guard
-            .reserve(&verified, &resource, ctx.now, payment_id.clone())
-            .await
-        {
+        let reserve = guard.reserve(&verified, &resource, ctx.now, payment_id.clone());
+        let decision = if waited == 0 {
+            let (d, checked) = futures_util::future::join(reserve, chain_check()).await;
+            early = Some(checked);
+            d
+        } else {
+            early = None;
+            reserve.await
+        };
+        let decision = match decision {
             Ok(d) => d,
             Err(e) => return respond::reject(503, &e, origin),
         };
@@ -276,19 +294,27 @@ pub(crate) async fn paid(
         return challenge(Some(&refusal), Some(&failure(&refusal, String::new())));
     };
 
-    // 4. Nonce and balance on chain; then the payer's guard admits the payment only while the
-    // balance, less what it accepted and has not seen settled, covers it.
-    let balance = match app.config.settlement.rpc_url() {
-        Some(url) => match crate::chain::check_payment(url, &verified).await {
-            Ok(b) => Some(b),
-            Err(e) => {
-                guard.release().await;
-                if e.reason() == Reason::UnexpectedVerifyError {
-                    return respond::reject(503, &e, origin);
-                }
-                return challenge(Some(&e), None);
+    timing.mark("guard");
+    // 4. Nonce and balance on chain (read above, alongside the reservation); then the payer's
+    // guard admits the payment only while the balance, less what it accepted and has not seen
+    // settled, covers it.
+    let checked = match early {
+        Some(checked) => checked,
+        None => {
+            let checked = chain_check().await;
+            timing.mark("chain");
+            checked
+        }
+    };
+    let balance = match checked {
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => {
+            guard.release().await;
+            if e.reason() == Reason::UnexpectedVerifyError {
+                return respond::reject(503, &e, origin);
             }
-        },
+            return challenge(Some(&e), None);
+        }
         None => None,
     };
     if let Err(e) = guard
@@ -303,6 +329,7 @@ pub(crate) async fn paid(
 
     // 5. Content, then settlement; on an upfront route (x402 `paymentFlow: "upfront"`, for
     // origins with side effects) settlement, then content.
+    timing.mark("admit");
     let upfront = route.order == SettlementOrder::Upfront;
     let mut content_first = if upfront {
         None
@@ -313,6 +340,7 @@ pub(crate) async fn paid(
             guard.release().await;
             return res;
         }
+        timing.mark("content");
         Some(res)
     };
     if let Some(res) = content_first.take_if(|_| background) {
@@ -354,6 +382,7 @@ pub(crate) async fn paid(
     }
     let outcome =
         settle::settle(env, &app.config.settlement, &verified, &facilitator_request).await;
+    timing.mark("settle");
     match (outcome, content_first) {
         // Upfront: nothing fetched yet.
         (Outcome::Settled(tx), None) => {
@@ -366,7 +395,9 @@ pub(crate) async fn paid(
                 })
                 .await;
             let res = content::fetch(app, route, &req, env, ctx).await;
+            timing.mark("content");
             let mut extra = receipt_headers(app, ctx, route, &receipt, &tx, ctx.now);
+            extra.extend(timing.header());
             if res.status_code() >= 400 {
                 // The origin failed after the payment: its answer carries the receipt (and a
                 // pass for a retry), and no shared cache keeps it.
@@ -392,7 +423,8 @@ pub(crate) async fn paid(
                 };
                 g.complete(settled).await;
             });
-            let extra = receipt_headers(app, ctx, route, &receipt, &tx, ctx.now);
+            let mut extra = receipt_headers(app, ctx, route, &receipt, &tx, ctx.now);
+            extra.extend(timing.header());
             respond::with_headers(res, &extra, origin)
         }
         (Outcome::Pending(tx, e), _) => {

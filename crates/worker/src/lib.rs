@@ -24,6 +24,7 @@ mod respond;
 mod settle;
 mod sign_in;
 mod status;
+mod timing;
 
 pub use batch::channel::Channel;
 pub use durable::{Relayer, ReplayGuard};

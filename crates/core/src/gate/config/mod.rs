@@ -59,6 +59,8 @@ pub struct Config {
     pub settlement: Settlement,
     /// Whether `/verify`, `/settle`, `/supported` are served (default: not).
     pub facilitator_endpoints: bool,
+    /// Whether a paid answer carries `Server-Timing` with its phases (default: not).
+    pub server_timing: bool,
     /// Whether the facilitator endpoints judge any requirements a caller sends (an open,
     /// public facilitator) instead of only the offers of this Worker's own routes.
     pub open_facilitator: bool,
@@ -163,6 +165,8 @@ struct RawConfig {
     settlement: Value,
     #[serde(default)]
     facilitator_endpoints: Option<bool>,
+    #[serde(default)]
+    server_timing: Option<bool>,
     #[serde(default)]
     facilitator_prefix: Option<String>,
     #[serde(default)]
@@ -272,6 +276,7 @@ impl Config {
             content: content(&raw.content, "content")?,
             settlement,
             facilitator_endpoints: raw.facilitator_endpoints.unwrap_or(false),
+            server_timing: raw.server_timing.unwrap_or(false),
             open_facilitator: raw.open_facilitator.unwrap_or(false),
             facilitator_prefix,
             discovery: raw.discovery.unwrap_or(true),
