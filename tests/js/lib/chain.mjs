@@ -124,8 +124,8 @@ function logTail(logFile, lines = 15) {
  * Starts anvil on 127.0.0.1 and waits until it answers eth_chainId.
  * port: omitted or 0 lets the OS pick a free port. blockTime: seconds between blocks (default:
  * a block per transaction). Output goes to `logFile` (default tests/artifacts/anvil-<pid>-<n>.log).
- * Returns { rpcUrl, port, chainId, logFile, stop, exited }: stop() kills anvil and resolves once it
- * exited; exited is a promise of anvil's { code, signal }, however it ends.
+ * Returns { rpcUrl, port, chainId, logFile, stop, exited, pid }: stop() kills anvil and resolves once
+ * it exited; exited is a promise of anvil's { code, signal }, however it ends.
  */
 export async function startAnvil({ port = 0, chainId = 31337, blockTime, logFile, readyTimeoutMs = 20_000 } = {}) {
   if (!existsSync(ANVIL_BIN)) throw new Error(`anvil not found at ${ANVIL_BIN}: run npm install`);
@@ -176,7 +176,7 @@ export async function startAnvil({ port = 0, chainId = 31337, blockTime, logFile
     if (rpcUrl) {
       const answered = await probeChainId(rpcUrl);
       if (answered === chainId) {
-        return { rpcUrl, port: Number(new URL(rpcUrl).port), chainId, logFile, stop, exited: exit };
+        return { rpcUrl, port: Number(new URL(rpcUrl).port), chainId, logFile, stop, exited: exit, pid: child.pid };
       }
       if (answered !== null) return fail(`answers chain id ${answered}, expected ${chainId}`);
     }
