@@ -11,7 +11,7 @@
 // while concurrent copies of the same voucher arrive).
 //
 // Workers: `worker` (claims once the oldest unclaimed charge is 2 s old; its RPC goes through a
-// pass-through proxy that counts eth_sendRawTransaction) serves most tests; `patient` and `doomed`
+// pass-through proxy that counts broadcasts) serves most tests; `patient` and `doomed`
 // (age rule at an hour: charges stay unclaimed) serve the withdrawal race and the lost-state test.
 // The timed withdrawal moves the chain's clock 15 minutes ahead, so it runs last.
 //
@@ -39,6 +39,7 @@ import {
   channelIdOf,
   deployBatchSettlement,
   deployToken,
+  isBroadcast,
   publicClient,
   rpc,
   startAnvil,
@@ -100,8 +101,8 @@ before(async () => {
   client = publicClient(chain.rpcUrl);
   await deployToken(chain.rpcUrl);
   await deployBatchSettlement(chain.rpcUrl);
-  proxy = await startRpcProxy(chain.rpcUrl, (method) => {
-    if (method === 'eth_sendRawTransaction') broadcasts++;
+  proxy = await startRpcProxy(chain.rpcUrl, (method, req, res, body) => {
+    if (isBroadcast(method, body)) broadcasts++;
     return false;
   });
   originServer = createServer(async (req, res) => {

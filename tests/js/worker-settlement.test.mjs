@@ -14,8 +14,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import {
-  ANVIL_ACCOUNTS, ROLES, TOKEN_ABI, TOKEN_ADDRESS, balanceOf, deploySmartWallet, deployToken, publicClient,
+  ANVIL_ACCOUNTS, ROLES, TOKEN_ABI, TOKEN_ADDRESS, balanceOf, deploySmartWallet, deployToken, isBroadcast, publicClient,
   randomNonce, rpc, signTransferAuthorization, startAnvil, startRpcProxy, transferCount, walletClient,
 } from './lib/chain.mjs';
 import { decodeHeader, defaultConfig, encodeHeader, freePort, startWorker } from './lib/worker.mjs';
@@ -25,12 +26,18 @@ const PAY_TO = ROLES.payTo.address;
 const RELAYER = ROLES.relayer.address;
 const TOKEN = 'facilitator-token-0123456789';
 const now = () => Math.floor(Date.now() / 1000);
+const show = (v) => JSON.stringify(v);
+const plainKey = generatePrivateKey(); // plainWorker's relayer key
 
 let chain;
 let proxy;
 let proxyUrl;
 let dropNextBroadcast = false;
-let broadcasts = 0; // eth_sendRawTransaction requests seen by the proxy (forwarded or dropped)
+let broadcasts = 0; // broadcasts seen by the proxy (forwarded or dropped; isBroadcast)
+const calls = {}; // JSON-RPC requests seen by the proxy, by method
+let plainProxy; // answers eth_sendRawTransactionSync with -32601 (a node without it)
+const plainCalls = {};
+let plainWorker; // self-settling through plainProxy
 let relayerWorker; // self-settling, facilitator endpoints on behind TOKEN, RPC through the proxy
 let viaFacilitator; // settlement mode "facilitator" → relayerWorker
 let deadFacilitator; // settlement mode "facilitator" → a closed port
@@ -38,8 +45,9 @@ let deadFacilitator; // settlement mode "facilitator" → a closed port
 before(async () => {
   chain = await startAnvil();
   await deployToken(chain.rpcUrl);
-  proxy = await startRpcProxy(chain.rpcUrl, (method, req) => {
-    if (method !== 'eth_sendRawTransaction') return false;
+  proxy = await startRpcProxy(chain.rpcUrl, (method, req, res, body) => {
+    calls[method] = (calls[method] ?? 0) + 1;
+    if (!isBroadcast(method, body)) return false;
     broadcasts++;
     if (!dropNextBroadcast) return false;
     dropNextBroadcast = false;
@@ -47,12 +55,20 @@ before(async () => {
     return true;
   });
   proxyUrl = proxy.url;
+  await rpc(chain.rpcUrl, 'anvil_setBalance', [privateKeyToAccount(plainKey).address, '0x56bc75e2d63100000']);
+  plainProxy = await startRpcProxy(chain.rpcUrl, (method, req, res) => {
+    plainCalls[method] = (plainCalls[method] ?? 0) + 1;
+    if (method !== 'eth_sendRawTransactionSync') return false;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, error: { code: -32601, message: 'the method eth_sendRawTransactionSync does not exist/is not available' } }));
+    return true;
+  });
 
   const selfConfig = defaultConfig(proxyUrl, { facilitatorEndpoints: true });
   selfConfig.settlement.receiptTimeoutSeconds = 2;
   relayerWorker = await startWorker({ config: selfConfig, secrets: { X402_FACILITATOR_TOKEN: TOKEN } });
   const deadPort = await freePort();
-  [viaFacilitator, deadFacilitator] = await Promise.all([
+  [viaFacilitator, deadFacilitator, plainWorker] = await Promise.all([
     startWorker({
       config: defaultConfig(chain.rpcUrl, {
         settlement: { mode: 'facilitator', url: relayerWorker.url, authHeader: 'Authorization', rpcUrl: chain.rpcUrl },
@@ -65,13 +81,15 @@ before(async () => {
       }),
       secrets: { X402_RELAYER_KEY: null },
     }),
+    startWorker({ config: defaultConfig(plainProxy.url), secrets: { X402_RELAYER_KEY: plainKey } }),
   ]);
 });
 
 after(async () => {
-  await Promise.all([relayerWorker?.stop(), viaFacilitator?.stop(), deadFacilitator?.stop()]);
+  await Promise.all([relayerWorker?.stop(), viaFacilitator?.stop(), deadFacilitator?.stop(), plainWorker?.stop()]);
   await chain?.stop();
   await proxy?.close();
+  await plainProxy?.close();
 });
 
 async function accepted(worker, p) {
@@ -195,6 +213,36 @@ describe('self-settlement', () => {
     assert.equal(broadcasts, sent, 'no broadcast for the retry');
     assert.equal(await balanceOf(chain.rpcUrl, payer.address), balance - 40_000n, 'each payment charged once');
     assert.equal(await transferCount(chain.rpcUrl), transfers + 2);
+  });
+});
+
+describe('the broadcast answered with the receipt (eth_sendRawTransactionSync, EIP-7966)', () => {
+  test('a node that offers it: the payment is sent with it and served with no receipt poll', async () => {
+    const payer = ROLES.payers[2];
+    const acc = await accepted(relayerWorker, '/paid/one.html');
+    const before = { ...calls };
+    const ok = await pay(relayerWorker, '/paid/one.html', await paymentHeader(acc, payer));
+    assert.equal(ok.res.status, 200, ok.body);
+    const used = (m) => (calls[m] ?? 0) - (before[m] ?? 0);
+    assert.equal(used('eth_sendRawTransactionSync'), 1, show(calls));
+    assert.equal(used('eth_sendRawTransaction'), 0);
+    assert.equal(used('eth_getTransactionReceipt'), 0, 'the receipt came with the broadcast');
+    assert.equal((await rpc(chain.rpcUrl, 'eth_getTransactionReceipt', [ok.receipt.transaction])).status, '0x1');
+  });
+
+  test('a node without it (-32601): asked once, then every payment is sent with eth_sendRawTransaction and its receipt read', async () => {
+    const payer = ROLES.payers[3];
+    const balance = await balanceOf(chain.rpcUrl, payer.address);
+    for (const p of ['/paid/one.html', '/paid/two.html']) {
+      const acc = await accepted(plainWorker, p);
+      const ok = await pay(plainWorker, p, await paymentHeader(acc, payer));
+      assert.equal(ok.res.status, 200, ok.body);
+      assert.equal((await rpc(chain.rpcUrl, 'eth_getTransactionReceipt', [ok.receipt.transaction])).status, '0x1');
+    }
+    assert.equal(plainCalls.eth_sendRawTransactionSync, 1, `only the probe: ${show(plainCalls)}`);
+    assert.equal(plainCalls.eth_sendRawTransaction, 2);
+    assert.ok(plainCalls.eth_getTransactionReceipt >= 2);
+    assert.equal(await balanceOf(chain.rpcUrl, payer.address), balance - 30_000n);
   });
 });
 

@@ -127,6 +127,67 @@ async fn post(url: &str, label: &str, body: String) -> Result<Value, RpcError> {
     serde_json::from_slice(&text).map_err(|e| unreachable(&e))
 }
 
+/// What `eth_sendRawTransactionSync` (EIP-7966: the node answers with the receipt once the
+/// transaction is mined) said.
+pub(crate) enum SyncSend {
+    /// Mined: succeeded (`true`) or reverted.
+    Mined(bool),
+    /// Accepted, not mined within the node's own wait (EIP-7966 error code 4), or an answer
+    /// without a receipt: broadcast, outcome to be read.
+    Pending,
+}
+
+/// Whether the node at `url` offers `eth_sendRawTransactionSync`: it answers an undecodable
+/// transaction with a JSON-RPC error other than -32601 (method not found). Anything else (that
+/// code, an HTTP error, no answer) says no, and the relayer keeps to `eth_sendRawTransaction`.
+pub(crate) async fn offers_sync_send(url: &str) -> bool {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransactionSync", "params": ["0x00"]})
+        .to_string();
+    match post(url, "eth_sendRawTransactionSync probe", body).await {
+        Ok(v) => v
+            .get("error")
+            .and_then(|e| e.get("code"))
+            .and_then(Value::as_i64)
+            .is_some_and(|code| code != -32601),
+        Err(_) => false,
+    }
+}
+
+/// Broadcasts `raw` with `eth_sendRawTransactionSync` and reads the receipt it answers with.
+/// A JSON-RPC error is the node's refusal (as `eth_sendRawTransaction`'s: not in its pool),
+/// except EIP-7966's code 4 (in the pool, not mined in time) and an answer that speaks of a
+/// timeout, which are [`SyncSend::Pending`]: on the safe side, a transaction that may be in the
+/// pool is never taken for refused.
+pub(crate) async fn send_raw_sync(url: &str, raw: &str) -> Result<SyncSend, RpcError> {
+    const METHOD: &str = "eth_sendRawTransactionSync";
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": METHOD, "params": [raw]}).to_string();
+    let v = post(url, METHOD, body).await?;
+    if let Some(err) = v.get("error") {
+        let message = err
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_lowercase();
+        if err.get("code").and_then(Value::as_i64) == Some(4)
+            || message.contains("timeout")
+            || message.contains("timed out")
+        {
+            return Ok(SyncSend::Pending);
+        }
+        return answer(&v, METHOD).map(|_| SyncSend::Pending);
+    }
+    Ok(
+        match v
+            .get("result")
+            .and_then(|r| r.get("status"))
+            .and_then(Value::as_str)
+        {
+            Some(status) => SyncSend::Mined(status == "0x1"),
+            None => SyncSend::Pending,
+        },
+    )
+}
+
 fn hex_bytes(v: &Value, what: &str) -> Result<Vec<u8>, RpcError> {
     v.as_str()
         .and_then(|s| s.parse::<Bytes>().ok())

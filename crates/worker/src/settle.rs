@@ -217,7 +217,7 @@ pub(crate) async fn pool_send(
 /// A relayer's answer as a transaction hash, or the outcome it already decides.
 pub(crate) fn sent_hash(result: SendResult) -> Result<String, Outcome> {
     match result {
-        SendResult::Sent { hash } => Ok(hash),
+        SendResult::Sent { hash, .. } => Ok(hash),
         SendResult::Unknown { hash, message } => Err(Outcome::Pending(
             hash,
             Error::new(Reason::SettlementPending, format!("broadcast: {message}")),
@@ -301,6 +301,7 @@ fn exact_send(
         }),
         valid_before: u64::try_from(payment.authorization.valid_before).ok(),
         delivered: false,
+        wait_receipt_ms: None,
     })
 }
 
@@ -328,19 +329,36 @@ pub(crate) async fn settle(
             ..
         } => {
             let send = match exact_send(env, settlement, payment) {
-                Ok(s) => s,
+                // This request waits for the receipt: the relayer may have it with the broadcast.
+                Ok(s) => SendTx {
+                    wait_receipt_ms: Some(receipt_timeout_seconds * 1000),
+                    ..s
+                },
                 Err(e) => return Outcome::Failed(e),
             };
             let first = send.key;
-            let hash = match pool_send(env, settlement, first, send).await.map(sent_hash) {
-                Ok(Ok(hash)) => hash,
-                Ok(Err(outcome)) => return outcome,
+            let sent = match pool_send(env, settlement, first, send).await {
+                Ok(sent) => sent,
                 Err(e) => return Outcome::Failed(e),
+            };
+            // The receipt, when the node answered the broadcast with it.
+            let mined = match &sent {
+                SendResult::Sent { mined, .. } => *mined,
+                _ => None,
+            };
+            let hash = match sent_hash(sent) {
+                Ok(hash) => hash,
+                Err(outcome) => return outcome,
             };
             let Ok(h) = hash.parse::<B256>() else {
                 return Outcome::Failed(Error::new(Reason::UnexpectedSettleError, "bad hash"));
             };
-            match chain::wait_receipt(rpc_url, &h, receipt_timeout_seconds * 1000).await {
+            let receipt = match mined {
+                Some(true) => Receipt::Success,
+                Some(false) => Receipt::Reverted,
+                None => chain::wait_receipt(rpc_url, &h, receipt_timeout_seconds * 1000).await,
+            };
+            match receipt {
                 Receipt::Success => Outcome::Settled(hash),
                 Receipt::Reverted => Outcome::Failed(Error::new(
                     Reason::InvalidExactEvmTransactionFailed,

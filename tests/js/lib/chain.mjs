@@ -563,6 +563,21 @@ export function depositCollectorData({ validAfter, validBefore, salt, signature 
 }
 
 /**
+ * Whether a JSON-RPC request (its method and raw body) broadcasts a transaction:
+ * `eth_sendRawTransaction`, or `eth_sendRawTransactionSync` (EIP-7966, which the Worker's relayer
+ * uses when the node offers it) other than the Worker's probe of it (an undecodable `0x00`).
+ */
+export function isBroadcast(method, body) {
+  if (method === 'eth_sendRawTransaction') return true;
+  if (method !== 'eth_sendRawTransactionSync') return false;
+  try {
+    return JSON.parse(body.toString('utf8')).params?.[0] !== '0x00';
+  } catch {
+    return true;
+  }
+}
+
+/**
  * A pass-through JSON-RPC proxy to `rpcUrl` on a free 127.0.0.1 port, for the faults a real node
  * cannot be made to produce on demand. `intercept(method, req, res, body)` sees each request's JSON-RPC
  * method (and its raw body) first; returning true means it answered (or dropped) the request itself,
@@ -604,7 +619,7 @@ export async function startRpcProxy(rpcUrl, intercept = () => false) {
  * - `stall`: every call is held, then forwarded when the mode changes back to `up` (cut if it
  *   changes to `refuse`): a node that stopped answering for a while.
  * `counts` tells what the proxy did ({ forwarded, refused, stalled, broadcasts } so far; broadcasts:
- * eth_sendRawTransaction calls seen, whatever happened to them). Returns { url, set, mode(), counts, close }.
+ * transactions sent (`isBroadcast`), whatever happened to them). Returns { url, set, mode(), counts, close }.
  */
 export async function startFaultyRpcProxy(rpcUrl) {
   let mode = 'up';
@@ -621,7 +636,7 @@ export async function startFaultyRpcProxy(rpcUrl) {
     }
   };
   const proxy = await startRpcProxy(rpcUrl, (method, req, res, body) => {
-    if (method === 'eth_sendRawTransaction') counts.broadcasts++;
+    if (isBroadcast(method, body)) counts.broadcasts++;
     if (mode === 'up') {
       counts.forwarded++;
       return false;

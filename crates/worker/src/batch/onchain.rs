@@ -197,6 +197,7 @@ async fn relay(
         guard: None,
         valid_before: None,
         delivered: false,
+        wait_receipt_ms: None,
     };
     let settlement = match crate::load(env) {
         Ok(app) => app.config.settlement.clone(),
@@ -206,7 +207,7 @@ async fn relay(
     let hash = match crate::settle::pool_send(env, &settlement, 1, send).await {
         Err(e) => return Sent::Refused(e),
         Ok(SendResult::Unknown { hash, message }) => return Sent::Unknown(hash, message),
-        Ok(SendResult::Sent { hash }) => hash,
+        Ok(SendResult::Sent { hash, .. }) => hash,
         Ok(refusal) => {
             let why = match refusal {
                 SendResult::Refused { message } => message,

@@ -18,12 +18,12 @@
 
 use super::call::{durable_call, GUARD_BINDING, RELAYER_BINDING};
 use super::guard::GuardOp;
-use crate::chain::{quantity, rpc, rpc_batch, RpcError};
+use crate::chain::{self, quantity, rpc, rpc_batch, RpcError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use worker::{durable_object, Delay, DurableObject, Env, Request, Response, Result, State};
 use x402_core::evm::signer::LocalSigner;
 use x402_core::evm::tx::Eip1559Tx;
 use x402_core::gate::replay::Outcome;
@@ -106,6 +106,11 @@ pub(crate) struct SendTx {
     /// nothing served.
     #[serde(default)]
     pub(crate) delivered: bool,
+    /// The caller waits this long (ms) for the receipt: the broadcast may ask the node for it
+    /// (`eth_sendRawTransactionSync`), for at most this long; no answer by then is an unknown
+    /// outcome, followed up like a lost broadcast. `None`: a plain broadcast.
+    #[serde(default)]
+    pub(crate) wait_receipt_ms: Option<u64>,
 }
 
 fn first_key() -> u32 {
@@ -147,8 +152,13 @@ pub(crate) enum RelayerOp {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "camelCase")]
 pub(crate) enum SendResult {
-    /// Accepted by the node.
-    Sent { hash: String },
+    /// Accepted by the node; `mined` when it answered with the receipt
+    /// (`eth_sendRawTransactionSync`): succeeded or reverted.
+    Sent {
+        hash: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mined: Option<bool>,
+    },
     /// Signed and sent, but no answer came back: the outcome is unknown.
     Unknown { hash: String, message: String },
     /// Refused; nothing was broadcast.
@@ -301,6 +311,8 @@ pub struct Relayer {
     tracking: Cell<bool>,
     /// The key was last seen low on gas (logged once per episode).
     low_gas: Cell<bool>,
+    /// Whether the node offers `eth_sendRawTransactionSync` (asked on the first send).
+    sync_send: Cell<Option<bool>>,
 }
 
 impl Relayer {
@@ -850,18 +862,47 @@ impl Relayer {
             // Stored before it can reach the node: a restart never forgets a nonce in use.
             self.put_tracked(&tracked).await?;
             self.in_flight.set(self.in_flight.get() + 1);
-            let answer = rpc(
-                &req.rpc_url,
-                "eth_sendRawTransaction",
-                json!([raw.to_string()]),
-            )
-            .await;
+            // A node that answers with the receipt saves the caller a round trip to read it
+            // (asked once per instance whether it can), when the caller waits for it.
+            let sync = match (req.wait_receipt_ms, self.sync_send.get()) {
+                (None, _) => None,
+                (Some(ms), Some(known)) => known.then_some(ms),
+                (Some(ms), None) => {
+                    let known = chain::offers_sync_send(&req.rpc_url).await;
+                    self.sync_send.set(Some(known));
+                    known.then_some(ms)
+                }
+            };
+            let answer = if let Some(ms) = sync {
+                let raw_hex = raw.to_string();
+                let sending = std::pin::pin!(chain::send_raw_sync(&req.rpc_url, &raw_hex));
+                let timer = std::pin::pin!(Delay::from(std::time::Duration::from_millis(ms)));
+                match futures_util::future::select(sending, timer).await {
+                    futures_util::future::Either::Left((sent, _)) => sent.map(|s| match s {
+                        chain::SyncSend::Mined(ok) => Some(ok),
+                        chain::SyncSend::Pending => None,
+                    }),
+                    // Sent, and no answer in time: kept like a lost broadcast (the alarm sends
+                    // it again if the node never saw it); the caller reports it pending.
+                    futures_util::future::Either::Right(_) => Err(RpcError::Unreachable(format!(
+                        "no receipt within {ms} ms of the broadcast"
+                    ))),
+                }
+            } else {
+                rpc(
+                    &req.rpc_url,
+                    "eth_sendRawTransaction",
+                    json!([raw.to_string()]),
+                )
+                .await
+                .map(|_| None)
+            };
             self.in_flight.set(self.in_flight.get() - 1);
             self.broadcasts.set(self.broadcasts.get() + 1);
             match answer {
-                Ok(_) => {
+                Ok(mined) => {
                     self.ensure_alarm(TRACK_INTERVAL_MS).await?;
-                    return Ok(SendResult::Sent { hash });
+                    return Ok(SendResult::Sent { hash, mined });
                 }
                 Err(RpcError::Unreachable(m)) => {
                     // Kept: the alarm sends it again if the node never saw it.
@@ -1181,6 +1222,7 @@ impl Relayer {
             guard: t.guard.clone(),
             valid_before: t.valid_before,
             delivered: true,
+            wait_receipt_ms: None,
         };
         if let Err(e) = self.queue_at_next_key(send, keys, valid_before, 1).await {
             worker::console_error!("relayer: cannot hand nonce {} to another key: {e}", t.nonce);
@@ -1263,6 +1305,7 @@ impl DurableObject for Relayer {
             mined: RefCell::new(HashMap::new()),
             tracking: Cell::new(false),
             low_gas: Cell::new(false),
+            sync_send: Cell::new(None),
         }
     }
 
