@@ -41,8 +41,11 @@ export function fileStorage(path) {
   };
 }
 
+/** `storage` itself, or the file's storage when it is a path. */
+export const storageAt = (storage) => (typeof storage === 'string' ? fileStorage(storage) : storage);
+
 /** `options` with a `channels.storage` path replaced by the file's storage. */
 export function withFileStorage(options) {
   const s = options?.channels?.storage;
-  return typeof s === 'string' ? { ...options, channels: { ...options.channels, storage: fileStorage(s) } } : options;
+  return typeof s === 'string' ? { ...options, channels: { ...options.channels, storage: storageAt(s) } } : options;
 }

@@ -6,7 +6,7 @@ import init, {
   wrapFetch as wrapExact, wrapChannelFetch, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse,
   checkReceipt,
 } from '../pkg/local/x402.js';
-import { fileStorage, withFileStorage } from './file-storage.js';
+import { storageAt, withFileStorage } from './file-storage.js';
 import { keepingReceipts, receiptBooks, receiptVerifier } from './receipts.js';
 
 await init({ module_or_path: await readFile(new URL('../pkg/local/x402_bg.wasm', import.meta.url)) });
@@ -34,6 +34,6 @@ export function wrapFetch(fetch, wallet, options) {
 export const verifyReceipt = receiptVerifier(() => ({ checkReceipt }));
 
 /** As the main entry's `receiptBook` (`storage` may be a file path). */
-export const receiptBook = receiptBooks(verifyReceipt, (s) => (typeof s === 'string' ? fileStorage(s) : s));
+export const receiptBook = receiptBooks(verifyReceipt, storageAt);
 
 export { wrapFetch as wrapFetchWithPayment, LocalWallet, paymentReceipt, decodePaymentRequired, decodePaymentResponse };

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import init, { wrapFetch as wrapExact, paymentReceipt, decodePaymentRequired, decodePaymentResponse } from '../pkg/web/x402.js';
 import { lazyChannels } from './channels.js';
-import { fileStorage, withFileStorage } from './file-storage.js';
+import { storageAt, withFileStorage } from './file-storage.js';
 import { keepingReceipts, receiptBooks, receiptVerifier } from './receipts.js';
 
 await init({ module_or_path: await readFile(new URL('../pkg/web/x402_bg.wasm', import.meta.url)) });
@@ -41,7 +41,7 @@ export const verifyReceipt = receiptVerifier(retryable);
  * A list of the receipts of paid responses, for `wrapFetch(…, { receipts })`, each with its
  * signed receipt checked; `storage` may be a file path. See js/receipts.js.
  */
-export const receiptBook = receiptBooks(verifyReceipt, (s) => (typeof s === 'string' ? fileStorage(s) : s));
+export const receiptBook = receiptBooks(verifyReceipt, storageAt);
 
 export { wrapFetch as wrapFetchWithPayment, paymentReceipt, decodePaymentRequired, decodePaymentResponse };
 export { discoverWallets, listWallets, requestWallets } from './wallets.js';

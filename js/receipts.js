@@ -8,11 +8,8 @@
  */
 export function signedReceipt(x) {
   if (typeof x?.headers?.get === 'function') {
-    try {
-      x = JSON.parse(atob(x.headers.get('PAYMENT-RESPONSE') ?? x.headers.get('X-PAYMENT-RESPONSE')));
-    } catch {
-      return null;
-    }
+    x = decoded(x);
+    if (x === null) return null;
   }
   const inner = x?.extensions?.['offer-receipt']?.info?.receipt;
   if (inner !== undefined) return inner ?? null;
@@ -27,13 +24,14 @@ export function receiptVerifier(load) {
   };
 }
 
-const decoded = (response) => {
+/** The decoded `PAYMENT-RESPONSE` (or `X-PAYMENT-RESPONSE`) of a Response, or null. */
+function decoded(response) {
   try {
     return JSON.parse(atob(response.headers.get('PAYMENT-RESPONSE') ?? response.headers.get('X-PAYMENT-RESPONSE')));
   } catch {
     return null;
   }
-};
+}
 
 // A receipt names the resource as the 402 did: the URL paid for, or (as x402-wasm's Worker, which
 // prices paths) that URL without its query.

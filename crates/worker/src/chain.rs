@@ -34,9 +34,13 @@ const UNREACHABLE: &str =
 
 /// Sends one JSON-RPC request. Failures are logged with the URL; the error carries none.
 pub(crate) async fn rpc(url: &str, method: &str, params: Value) -> Result<Value, RpcError> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-    let v = post(url, method, body).await?;
+    let v = post(url, method, request(method, params)).await?;
     answer(&v, method)
+}
+
+/// One JSON-RPC request's body.
+fn request(method: &str, params: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string()
 }
 
 /// The result of one JSON-RPC answer object (its `error` as [`RpcError::Node`]).
@@ -141,8 +145,7 @@ pub(crate) enum SyncSend {
 /// transaction with a JSON-RPC error other than -32601 (method not found). Anything else (that
 /// code, an HTTP error, no answer) says no, and the relayer keeps to `eth_sendRawTransaction`.
 pub(crate) async fn offers_sync_send(url: &str) -> bool {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransactionSync", "params": ["0x00"]})
-        .to_string();
+    let body = request("eth_sendRawTransactionSync", json!(["0x00"]));
     match post(url, "eth_sendRawTransactionSync probe", body).await {
         Ok(v) => v
             .get("error")
@@ -160,8 +163,7 @@ pub(crate) async fn offers_sync_send(url: &str) -> bool {
 /// pool is never taken for refused.
 pub(crate) async fn send_raw_sync(url: &str, raw: &str) -> Result<SyncSend, RpcError> {
     const METHOD: &str = "eth_sendRawTransactionSync";
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": METHOD, "params": [raw]}).to_string();
-    let v = post(url, METHOD, body).await?;
+    let v = post(url, METHOD, request(METHOD, json!([raw]))).await?;
     if let Some(err) = v.get("error") {
         let message = err
             .get("message")

@@ -109,13 +109,8 @@ pub(crate) async fn paid(
         Ok(None) => return challenge(pass_error.as_ref(), None),
         Err(e) => return challenge(Some(&e), None),
     };
-    // A batch-settlement payment (a deposit, a voucher, a refund) goes to its channel.
-    if let AnyPaymentPayload::V2(p) = &payment {
-        if p.accepted.scheme == x402_core::scheme::batch::SCHEME {
-            return crate::batch::flow::paid(app, ctx, route, &req, env, p).await;
-        }
-    }
-    // The payment-identifier id (a v2 extension), checked before anything else is judged.
+    // The payment-identifier id (a v2 extension), checked before anything else is judged,
+    // whatever the scheme.
     let payment_id = match &payment {
         AnyPaymentPayload::V2(p) => match payment_identifier::id_of(p.extensions.as_ref()) {
             Ok(id) => id,
@@ -129,6 +124,12 @@ pub(crate) async fn paid(
             "this route requires a payment-identifier id (extensions.payment-identifier.info.id)",
         );
         return respond::reject(400, &e, origin);
+    }
+    // A batch-settlement payment (a deposit, a voucher, a refund) goes to its channel.
+    if let AnyPaymentPayload::V2(p) = &payment {
+        if p.accepted.scheme == x402_core::scheme::batch::SCHEME {
+            return crate::batch::flow::paid(app, ctx, route, &req, env, p, payment_id).await;
+        }
     }
     let offered_v2 = route.requirements_v2();
     let offered_v1 = route.requirements_v1(&ctx.resource_url);
@@ -205,13 +206,7 @@ pub(crate) async fn paid(
         let refusal = match decision {
             Decision::Reserved { snapshot } => break snapshot,
             // One id, one payment: this id already names another payment of this payer.
-            Decision::IdConflict => {
-                let e = Error::new(
-                    Reason::InvalidPayload,
-                    "this payment-identifier id was already used for a different payment",
-                );
-                return respond::reject(409, &e, origin);
-            }
+            Decision::IdConflict => return respond::id_conflict(origin),
             // Served or settled for this resource already: a retry gets the content again,
             // with no second charge (and, once settled, the first settlement's receipt).
             Decision::Serve { transaction, at } => {

@@ -73,6 +73,16 @@ pub(crate) fn json_response(status: u16, body: &Value, allow_origin: &str) -> Re
         .fixed(body.to_string().into_bytes())
 }
 
+/// The 409 of a payment whose payment-identifier id names another payment of this payer (an
+/// exact payment's guard) or of this channel.
+pub(crate) fn id_conflict(allow_origin: &str) -> Response {
+    let e = Error::new(
+        Reason::InvalidPayload,
+        "this payment-identifier id was already used for a different payment",
+    );
+    reject(409, &e, allow_origin)
+}
+
 /// A rejection outside the payment flow: `{error: <reason code>, message}`.
 pub(crate) fn reject(status: u16, err: &Error, allow_origin: &str) -> Response {
     json_response(

@@ -14,7 +14,7 @@ use crate::{content, passes, App, Ctx};
 use serde_json::json;
 use worker::{Env, Request, Response};
 use x402_core::encoding::decimal_u256;
-use x402_core::gate::config::{PaymentIdentifier, Route};
+use x402_core::gate::config::Route;
 use x402_core::scheme::batch::channel::{self, ChannelRecord};
 use x402_core::scheme::batch::digest::erc3009_deposit_nonce;
 use x402_core::scheme::batch::named::{self, Deposited, PaymentName};
@@ -147,6 +147,7 @@ pub(crate) async fn paid(
     req: &Request,
     env: &Env,
     payment: &v2::PaymentPayload,
+    id: Option<String>,
 ) -> Response {
     let mut flow = Flow {
         app,
@@ -212,19 +213,8 @@ pub(crate) async fn paid(
             Ok(SignatureCheck::NeedsChain { .. }) => false,
             Err(e) => return flow.challenge(&e, None, None),
         };
-    // The payment-identifier id (a v2 extension) of a deposit or voucher, with the payment's
+    // A deposit's or voucher's payment-identifier id (read by the gate), with the payment's
     // fingerprint: the channel looks it up before anything else is judged.
-    let id = match x402_core::wire::payment_identifier::id_of(payment.extensions.as_ref()) {
-        Ok(id) => id,
-        Err(e) => return respond::reject(400, &e, flow.origin()),
-    };
-    if id.is_none() && route.payment_identifier == PaymentIdentifier::Required {
-        let e = Error::new(
-            Reason::InvalidPayload,
-            "this route requires a payment-identifier id (extensions.payment-identifier.info.id)",
-        );
-        return respond::reject(400, &e, flow.origin());
-    }
     let named = id.filter(|_| kind != Kind::Refund).map(|id| PaymentName {
         fingerprint: named::fingerprint(&payload, &ctx.resource()),
         id,
@@ -318,13 +308,7 @@ pub(crate) async fn paid(
         Began::Replay { extra, deposit } => {
             return replayed(&flow, req, config.payer, *extra, deposit).await
         }
-        Began::IdConflict => {
-            let e = Error::new(
-                Reason::InvalidPayload,
-                "this payment-identifier id was already used for a different payment",
-            );
-            return respond::reject(409, &e, flow.origin());
-        }
+        Began::IdConflict => return respond::id_conflict(flow.origin()),
         Began::NeedsChain => {
             let e = Error::new(
                 Reason::UnexpectedVerifyError,
@@ -363,32 +347,27 @@ pub(crate) async fn paid(
             }
         }
     }
+    let deposit = deposited
+        .as_ref()
+        .zip(deposit_amount)
+        .map(|((transaction, _), amount)| Deposited {
+            transaction: transaction.clone(),
+            amount,
+        });
     let commit = ChannelOp::Commit {
         pending_id: flow.pending_id,
         cost: flow.offer.amount,
         now: ctx.now,
         settled: deposited.as_ref().map(|(_, post)| post.clone()),
-        deposit: deposited
-            .as_ref()
-            .zip(deposit_amount)
-            .map(|((transaction, _), amount)| Deposited {
-                transaction: transaction.clone(),
-                amount,
-            }),
+        deposit: deposit.clone(),
     };
     let extra = match flow.call::<Committed>(&commit).await {
         Ok(Committed::Charged { extra }) => extra,
         Ok(Committed::Refused(r)) => return flow.refused(&r),
         Err(e) => return respond::reject(503, &e, flow.origin()),
     };
-    let deposit_tx = deposited.as_ref().map(|(tx, _)| tx.clone());
+    let deposit_tx = deposit.as_ref().map(|d| d.transaction.clone());
     record_purchase(&flow, config.payer, deposit_tx.unwrap_or_default()).await;
-    let deposit = deposited
-        .zip(deposit_amount)
-        .map(|((transaction, _), amount)| Deposited {
-            transaction,
-            amount,
-        });
     let (receipt, transaction) = success(&flow, config.payer, extra, deposit);
     answered(&flow, res, receipt, config.payer, transaction)
 }
